@@ -1,0 +1,182 @@
+/**
+ * The partitioned log ("system" in Samza's words): the one interface that the embedded, memory and
+ * Kafka backends implement, and that the runtime and the command line use.
+ *
+ * Contract, for every backend:
+ * - A topic has `partitions` partitions numbered from 0; each is an ordered log whose offsets start
+ *   at 0 and grow by one per record. Compaction and retention remove records but never renumber:
+ *   readers skip the gaps.
+ * - `append` assigns consecutive offsets to its records, in order, and resolves with them. Records
+ *   are readable once `append` resolves. They are durable (survive a crash of the process, and with
+ *   fsync a crash of the machine) at the latest when a later `flush()` resolves; see each backend's
+ *   durability policy.
+ * - A record's `value` of `null` is a tombstone: in a compacted topic it deletes its key.
+ * - Every method rejects with a typed {@link EddyError}: `UnknownTopicError`,
+ *   `UnknownPartitionError`, `OffsetOutOfRangeError`, `LogClosedError`, … Nothing is dropped
+ *   silently.
+ * - `close()` is idempotent; after it every call rejects with `LogClosedError`.
+ */
+
+/** Record headers: name to bytes. (Kafka allows a name twice; the last one wins here.) */
+export type RecordHeaders = Readonly<Record<string, Buffer>>;
+
+/** A record read from a partition. */
+export interface LogRecord {
+  readonly offset: number;
+  /** Milliseconds since the epoch: the producer's timestamp, or the append time when none was given. */
+  readonly timestamp: number;
+  readonly key: Buffer | null;
+  /** `null` is a tombstone. */
+  readonly value: Buffer | null;
+  readonly headers: RecordHeaders;
+}
+
+/** A record to append. */
+export interface AppendRecord {
+  key?: Buffer | null;
+  /** `null` writes a tombstone. */
+  value: Buffer | null;
+  headers?: RecordHeaders;
+  /** Defaults to the time of the append. */
+  timestamp?: number;
+}
+
+/** What `append` assigned: offsets `baseOffset` … `nextOffset - 1`. */
+export interface AppendResult {
+  readonly baseOffset: number;
+  /** The offset the next record will get (the partition's end offset after this append). */
+  readonly nextOffset: number;
+}
+
+export type CleanupPolicy = 'delete' | 'compact';
+
+/** A topic's settings; every field but `partitions` has a default (see `TOPIC_DEFAULTS`). */
+export interface TopicConfig {
+  /** Number of partitions, at least 1. */
+  partitions: number;
+  /** `delete`: retention by time and size. `compact`: keep the latest record per key. */
+  cleanup: CleanupPolicy;
+  /** Delete-topics: records older than this are removed, segment by segment. -1 keeps them forever. */
+  retentionMs: number;
+  /** Delete-topics: the oldest segments are removed while a partition is larger than this. -1: no limit. */
+  retentionBytes: number;
+  /** A segment file is rolled when it reaches this size. */
+  segmentBytes: number;
+  /** Compact-topics: how long a tombstone stays readable after it was written before compaction drops it. */
+  deleteRetentionMs: number;
+  /** Kafka only: replicas per partition. The embedded and memory logs ignore it. */
+  replicationFactor: number;
+}
+
+export const TOPIC_DEFAULTS: Omit<TopicConfig, 'partitions'> = {
+  cleanup: 'delete',
+  retentionMs: 7 * 24 * 3600 * 1000,
+  retentionBytes: -1,
+  segmentBytes: 64 * 1024 * 1024,
+  deleteRetentionMs: 24 * 3600 * 1000,
+  replicationFactor: 1,
+};
+
+/** What `createTopic` and `ensureTopic` take: `partitions` and any settings to change. */
+export type TopicConfigInput = Pick<TopicConfig, 'partitions'> & Partial<Omit<TopicConfig, 'partitions'>>;
+
+export interface PartitionInfo {
+  readonly partition: number;
+  /** The lowest offset still readable (0 until retention removes records). */
+  readonly earliestOffset: number;
+  /** The offset the next appended record will get. */
+  readonly endOffset: number;
+}
+
+export interface TopicInfo {
+  readonly name: string;
+  readonly config: Readonly<TopicConfig>;
+  readonly partitions: readonly PartitionInfo[];
+}
+
+export interface ReadOptions {
+  /** At most this many records (default 1000). */
+  maxRecords?: number;
+  /**
+   * About this many bytes at most (default 1 MiB). At least one record is always returned when one
+   * exists at the offset, however large.
+   */
+  maxBytes?: number;
+}
+
+/** What a backend can do beyond the common contract; tests and the runtime branch on these. */
+export interface LogSupports {
+  /** `truncate()` exists: a partition can be cut back to an offset (embedded and memory logs). */
+  readonly truncate: boolean;
+  /** `beginTransaction()` exists: appends to many partitions commit or vanish together. */
+  readonly transactions: boolean;
+  /** Data survives `close()` and a crash of the process. */
+  readonly persistent: boolean;
+}
+
+/**
+ * Appends to many partitions that become visible together on `commit()`, or never (after `abort()`
+ * or a crash before `commit()` resolved). Readers never see a record of a transaction that was not
+ * committed.
+ */
+export interface LogTransaction {
+  /** Appends within the transaction; the offsets are final if the transaction commits. */
+  append(topic: string, partition: number, records: readonly AppendRecord[]): Promise<AppendResult>;
+  /** Makes every append of the transaction visible and durable, atomically. */
+  commit(): Promise<void>;
+  /** Discards every append of the transaction. */
+  abort(): Promise<void>;
+}
+
+/** The partitioned log. */
+export interface Log {
+  readonly backend: 'embedded' | 'memory' | 'kafka';
+  readonly supports: LogSupports;
+
+  /** Creates a topic; rejects with `TopicExistsError` if it exists. */
+  createTopic(name: string, config: TopicConfigInput): Promise<TopicInfo>;
+  /**
+   * Creates the topic if it does not exist; if it exists, checks that its partition count and
+   * cleanup policy are the ones asked for and rejects with `TopicMismatchError` if not.
+   */
+  ensureTopic(name: string, config: TopicConfigInput): Promise<TopicInfo>;
+  deleteTopic(name: string): Promise<void>;
+  listTopics(): Promise<string[]>;
+  describeTopic(name: string): Promise<TopicInfo>;
+
+  /** Appends records to one partition; resolves with their offsets. An empty array is allowed. */
+  append(topic: string, partition: number, records: readonly AppendRecord[]): Promise<AppendResult>;
+
+  /**
+   * Reads records at offsets >= `offset`, in offset order, within the budget of `options`.
+   * `offset` equal to the end offset yields `[]`; below the earliest or above the end offset rejects
+   * with `OffsetOutOfRangeError`. Records removed by compaction are skipped.
+   */
+  read(topic: string, partition: number, offset: number, options?: ReadOptions): Promise<LogRecord[]>;
+
+  earliestOffset(topic: string, partition: number): Promise<number>;
+  endOffset(topic: string, partition: number): Promise<number>;
+
+  /**
+   * Resolves `true` as soon as the partition's end offset is above `offset` (a record at `offset`
+   * or later can be read), `false` after `timeoutMs` or when `signal` aborts. No busy loop.
+   */
+  waitForData(
+    topic: string,
+    partition: number,
+    offset: number,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<boolean>;
+
+  /** Removes every record at offsets >= `offset` (only when `supports.truncate`). */
+  truncate?(topic: string, partition: number, offset: number): Promise<void>;
+
+  /** Starts a transaction (only when `supports.transactions`). One at a time per log. */
+  beginTransaction?(): Promise<LogTransaction>;
+
+  /** Resolves when every append that resolved before the call is durable. */
+  flush(): Promise<void>;
+  /** Flushes and releases files, locks, sockets and timers. Idempotent. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,235 @@
+/**
+ * Eddy's errors: one list of stable codes, one base class, one subclass per kind.
+ *
+ * Every error Eddy throws on purpose is an {@link EddyError}: `code` is stable (test and branch on
+ * it, never on the message), `retriable` says whether trying the same call again can help, and
+ * `cause` keeps the underlying error. Messages name the store, topic, partition, offset, key or
+ * option involved, and say what to do about it.
+ */
+
+export const ERROR_CODES = [
+  'EDDY_INVALID_ARGUMENT',
+  'EDDY_INVALID_CONFIG',
+  'EDDY_INVALID_KEY',
+  'EDDY_INVALID_VALUE',
+  'EDDY_SERDE',
+  'EDDY_RECORD_TOO_LARGE',
+  'EDDY_STORE_CLOSED',
+  'EDDY_ITERATOR_CLOSED',
+  'EDDY_ENGINE',
+  'EDDY_LOG_CLOSED',
+  'EDDY_UNKNOWN_TOPIC',
+  'EDDY_TOPIC_EXISTS',
+  'EDDY_TOPIC_MISMATCH',
+  'EDDY_UNKNOWN_PARTITION',
+  'EDDY_OFFSET_OUT_OF_RANGE',
+  'EDDY_CORRUPT_LOG',
+  'EDDY_LOCKED',
+  'EDDY_CHECKPOINT',
+  'EDDY_TASK_FAILED',
+  'EDDY_JOB',
+  'EDDY_KAFKA',
+  'EDDY_TIMEOUT',
+  'EDDY_ABORTED',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export interface EddyErrorOptions {
+  cause?: unknown;
+  retriable?: boolean;
+}
+
+/** Base class of every error Eddy throws on purpose. */
+export class EddyError extends Error {
+  readonly code: ErrorCode;
+  readonly retriable: boolean;
+
+  constructor(code: ErrorCode, message: string, options: EddyErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.retriable = options.retriable ?? false;
+    this.name = new.target.name;
+  }
+}
+
+/** A call got an argument it cannot use (a bad offset, a negative count, a missing name). */
+export class InvalidArgumentError extends EddyError {
+  constructor(message: string, options?: EddyErrorOptions) {
+    super('EDDY_INVALID_ARGUMENT', message, options);
+  }
+}
+
+/** One or more configuration keys are unknown, of the wrong type, or impossible together. */
+export class ConfigError extends EddyError {
+  /** Every problem found, one line each, each naming its key. */
+  readonly problems: readonly string[];
+  constructor(where: string, problems: readonly string[], options?: EddyErrorOptions) {
+    super('EDDY_INVALID_CONFIG', `invalid ${where}:\n${problems.map((p) => `  - ${p}`).join('\n')}`, options);
+    this.problems = problems;
+  }
+}
+
+/** A key is undefined, null, or of a type the key serde does not accept. */
+export class InvalidKeyError extends EddyError {
+  constructor(message: string, options?: EddyErrorOptions) {
+    super('EDDY_INVALID_KEY', message, options);
+  }
+}
+
+/** A value is undefined or null where a value is required (use delete to remove a key). */
+export class InvalidValueError extends EddyError {
+  constructor(message: string, options?: EddyErrorOptions) {
+    super('EDDY_INVALID_VALUE', message, options);
+  }
+}
+
+/** A serde could not encode or decode a key or value. */
+export class SerdeError extends EddyError {
+  constructor(message: string, options?: EddyErrorOptions) {
+    super('EDDY_SERDE', message, options);
+  }
+}
+
+/** A record is larger than the configured maximum; nothing was written. */
+export class RecordTooLargeError extends EddyError {
+  constructor(message: string, options?: EddyErrorOptions) {
+    super('EDDY_RECORD_TOO_LARGE', message, options);
+  }
+}
+
+/** A store was used after `close()`. */
+export class StoreClosedError extends EddyError {
+  constructor(store: string) {
+    super('EDDY_STORE_CLOSED', `store "${store}" is closed; open it again to use it`);
+  }
+}
+
+/** An iterator was used after it was closed, or after its store was closed. */
+export class IteratorClosedError extends EddyError {
+  constructor(store: string) {
+    super('EDDY_ITERATOR_CLOSED', `an iterator of store "${store}" was used after it was closed`);
+  }
+}
+
+/** The storage engine (LMDB, RocksDB) failed. */
+export class EngineError extends EddyError {
+  constructor(message: string, options?: EddyErrorOptions) {
+    super('EDDY_ENGINE', message, options);
+  }
+}
+
+/** A log was used after `close()`. */
+export class LogClosedError extends EddyError {
+  constructor(what: string) {
+    super('EDDY_LOG_CLOSED', `${what} is closed; open it again to use it`);
+  }
+}
+
+/** A topic does not exist. */
+export class UnknownTopicError extends EddyError {
+  constructor(topic: string) {
+    super('EDDY_UNKNOWN_TOPIC', `topic "${topic}" does not exist; create it first (eddy topics create)`);
+  }
+}
+
+/** A topic that was to be created exists already. */
+export class TopicExistsError extends EddyError {
+  constructor(topic: string) {
+    super('EDDY_TOPIC_EXISTS', `topic "${topic}" exists already`);
+  }
+}
+
+/** An existing topic's partition count or cleanup policy is not what the job needs. */
+export class TopicMismatchError extends EddyError {
+  constructor(message: string, options?: EddyErrorOptions) {
+    super('EDDY_TOPIC_MISMATCH', message, options);
+  }
+}
+
+/** A partition number is outside the topic's partitions. */
+export class UnknownPartitionError extends EddyError {
+  constructor(topic: string, partition: number, partitions: number) {
+    super(
+      'EDDY_UNKNOWN_PARTITION',
+      `topic "${topic}" has partitions 0..${partitions - 1}; partition ${partition} does not exist`,
+    );
+  }
+}
+
+/** An offset is below the earliest or above the end offset of a partition. */
+export class OffsetOutOfRangeError extends EddyError {
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+    readonly offset: number,
+    readonly earliest: number,
+    readonly end: number,
+  ) {
+    super(
+      'EDDY_OFFSET_OUT_OF_RANGE',
+      `offset ${offset} is out of range for ${topic}/${partition} (earliest ${earliest}, end ${end})`,
+    );
+  }
+}
+
+/** On-disk log data failed its checks somewhere other than the tail. */
+export class CorruptLogError extends EddyError {
+  constructor(message: string, options?: EddyErrorOptions) {
+    super('EDDY_CORRUPT_LOG', message, options);
+  }
+}
+
+/** A data directory is held by another process. */
+export class LockedError extends EddyError {
+  constructor(message: string, options?: EddyErrorOptions) {
+    super('EDDY_LOCKED', message, options);
+  }
+}
+
+/** A checkpoint could not be read or written. */
+export class CheckpointError extends EddyError {
+  constructor(message: string, options?: EddyErrorOptions) {
+    super('EDDY_CHECKPOINT', message, options);
+  }
+}
+
+/** A task threw, or a message could not be processed, under the `fail` policy. */
+export class TaskFailedError extends EddyError {
+  constructor(message: string, options?: EddyErrorOptions) {
+    super('EDDY_TASK_FAILED', message, options);
+  }
+}
+
+/** A job definition or job file is unusable. */
+export class JobError extends EddyError {
+  constructor(message: string, options?: EddyErrorOptions) {
+    super('EDDY_JOB', message, options);
+  }
+}
+
+/** The Kafka cluster refused or failed a request. */
+export class KafkaError extends EddyError {
+  constructor(message: string, options?: EddyErrorOptions) {
+    super('EDDY_KAFKA', message, options);
+  }
+}
+
+/** An operation did not complete in time. */
+export class TimeoutError extends EddyError {
+  constructor(message: string, options?: EddyErrorOptions) {
+    super('EDDY_TIMEOUT', message, { retriable: true, ...options });
+  }
+}
+
+/** An operation was aborted through its AbortSignal. */
+export class AbortedError extends EddyError {
+  constructor(message = 'the operation was aborted') {
+    super('EDDY_ABORTED', message);
+  }
+}
+
+/** True when `err` is an Eddy error with the given code. */
+export function isEddyError(err: unknown, code?: ErrorCode): err is EddyError {
+  return err instanceof EddyError && (code === undefined || err.code === code);
+}
