@@ -1,13 +1,20 @@
 #!/usr/bin/env node
 // Runs the test suite with Node's own test runner, TypeScript loaded through tsx.
-// Usage: node scripts/run-tests.mjs [substring …]   (filters test files by path)
+// Usage: node scripts/run-tests.mjs [--dir test-kafka] [substring …]   (filters test files by path)
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
-const filters = process.argv.slice(2).filter((a) => !a.startsWith('-'));
-const flags = process.argv.slice(2).filter((a) => a.startsWith('-'));
+const args = process.argv.slice(2);
+let testRoot = 'test';
+const dirAt = args.indexOf('--dir');
+if (dirAt >= 0) {
+  testRoot = args[dirAt + 1];
+  args.splice(dirAt, 2);
+}
+const filters = args.filter((a) => !a.startsWith('-'));
+const flags = args.filter((a) => a.startsWith('-'));
 
 function walk(dir, out) {
   for (const name of readdirSync(dir)) {
@@ -18,7 +25,7 @@ function walk(dir, out) {
   return out;
 }
 
-const files = walk(join(root, 'test'), [])
+const files = walk(join(root, testRoot), [])
   .filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)))
   .sort();
 if (files.length === 0) {

@@ -1,0 +1,2 @@
+// The store layer's public face: re-exports only.
+export type * from './types.js';
