@@ -1,0 +1,124 @@
+/**
+ * The memory engine: a sorted B+ tree (`sorted-btree`) of byte keys, ordered by unsigned bytes
+ * (`Buffer.compare`). For tests and small state; nothing survives `close()`.
+ *
+ * Corner cases:
+ * - Keys and values are copied on the way in and out, so neither the caller nor the engine can
+ *   change the other's bytes by mutating an array it holds.
+ * - `range` and `snapshot` both iterate an O(1) copy-on-write `clone()` of the tree taken when
+ *   they are created: a cursor is never disturbed by writes made while it is open (it does not see
+ *   them either; the `KeyValueStore` contract only promises earlier writes to `range`).
+ * - `write` is atomic trivially (synchronous, single-threaded); the metadata is kept in a field,
+ *   apart from the keys, so no range ever shows it.
+ * - After `close()` every call throws `StoreClosedError`; `close()` itself is idempotent.
+ */
+import BTree from 'sorted-btree';
+import { StoreClosedError } from '../../util/errors.js';
+import type { EngineCursor, EngineEntry, EngineSupports, StorageEngine, WriteOp } from '../types.js';
+
+type Tree = BTree<Buffer, Buffer>;
+
+function copy(data: Uint8Array): Buffer {
+  return Buffer.from(data);
+}
+
+/** A cursor over `[from, to)` of a tree that nobody else writes to. */
+class TreeCursor implements EngineCursor {
+  private iter: Iterator<[Buffer, Buffer]> | undefined;
+
+  constructor(
+    tree: Tree,
+    from: Uint8Array | undefined,
+    private readonly to: Buffer | undefined,
+  ) {
+    this.iter = tree.entries(from === undefined ? undefined : Buffer.from(from));
+  }
+
+  next(): EngineEntry | undefined {
+    const iter = this.iter;
+    if (iter === undefined) return undefined;
+    const step = iter.next();
+    if (step.done) {
+      this.iter = undefined;
+      return undefined;
+    }
+    const [key, value] = step.value;
+    if (this.to !== undefined && Buffer.compare(key, this.to) >= 0) {
+      this.iter = undefined;
+      return undefined;
+    }
+    return { key: copy(key), value: copy(value) };
+  }
+
+  close(): void {
+    this.iter = undefined;
+  }
+}
+
+/** A sorted, in-memory `StorageEngine`. */
+export class MemoryEngine implements StorageEngine {
+  readonly kind = 'memory';
+  readonly supports: EngineSupports = { persistent: false };
+  private tree: Tree = new BTree<Buffer, Buffer>(undefined, Buffer.compare);
+  private meta: Buffer | undefined;
+  private closed = false;
+
+  constructor(readonly name = 'memory') {}
+
+  /** Number of keys held (for tests and stats). */
+  get size(): number {
+    return this.tree.size;
+  }
+
+  get(key: Uint8Array): Uint8Array | undefined {
+    this.check();
+    const value = this.tree.get(key as Buffer);
+    return value === undefined ? undefined : copy(value);
+  }
+
+  write(ops: readonly WriteOp<Uint8Array, Uint8Array>[], meta?: Uint8Array): void {
+    this.check();
+    const tree = this.tree;
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i];
+      if (op.value === null) tree.delete(op.key as Buffer);
+      else tree.set(copy(op.key), copy(op.value));
+    }
+    if (meta !== undefined) this.meta = copy(meta);
+  }
+
+  range(from: Uint8Array | undefined, to: Uint8Array | undefined): EngineCursor {
+    return this.snapshot(from, to);
+  }
+
+  snapshot(from: Uint8Array | undefined, to: Uint8Array | undefined): EngineCursor {
+    this.check();
+    return new TreeCursor(this.tree.clone(), from, to === undefined ? undefined : Buffer.from(to));
+  }
+
+  readMeta(): Uint8Array | undefined {
+    this.check();
+    return this.meta === undefined ? undefined : copy(this.meta);
+  }
+
+  clear(): void {
+    this.check();
+    this.tree = new BTree<Buffer, Buffer>(undefined, Buffer.compare);
+    this.meta = undefined;
+  }
+
+  async flush(): Promise<void> {
+    this.check();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.tree = new BTree<Buffer, Buffer>(undefined, Buffer.compare);
+    this.meta = undefined;
+  }
+
+  private check(): void {
+    if (this.closed) throw new StoreClosedError(this.name);
+  }
+}
