@@ -12,11 +12,20 @@
  *   apart from the keys, so no range ever shows it.
  * - After `close()` every call throws `StoreClosedError`; `close()` itself is idempotent.
  */
-import BTree from 'sorted-btree';
+import sortedBtree from 'sorted-btree';
 import { StoreClosedError } from '../../util/errors.js';
 import type { EngineCursor, EngineEntry, EngineSupports, StorageEngine, WriteOp } from '../types.js';
 
-type Tree = BTree<Buffer, Buffer>;
+// sorted-btree is CommonJS with `exports.default`: under Node's ESM the default import is the
+// whole `module.exports`, so the class is its `.default` (a CommonJS build sees the class itself).
+type TreeClass = typeof sortedBtree.default;
+const BTree: TreeClass =
+  (sortedBtree as unknown as { default?: TreeClass }).default ?? (sortedBtree as unknown as TreeClass);
+type Tree = import('sorted-btree').default<Buffer, Buffer>;
+
+function newTree(): Tree {
+  return new BTree<Buffer, Buffer>(undefined, Buffer.compare);
+}
 
 function copy(data: Uint8Array): Buffer {
   return Buffer.from(data);
@@ -59,7 +68,7 @@ class TreeCursor implements EngineCursor {
 export class MemoryEngine implements StorageEngine {
   readonly kind = 'memory';
   readonly supports: EngineSupports = { persistent: false };
-  private tree: Tree = new BTree<Buffer, Buffer>(undefined, Buffer.compare);
+  private tree: Tree = newTree();
   private meta: Buffer | undefined;
   private closed = false;
 
@@ -103,7 +112,7 @@ export class MemoryEngine implements StorageEngine {
 
   clear(): void {
     this.check();
-    this.tree = new BTree<Buffer, Buffer>(undefined, Buffer.compare);
+    this.tree = newTree();
     this.meta = undefined;
   }
 
@@ -114,7 +123,7 @@ export class MemoryEngine implements StorageEngine {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.tree = new BTree<Buffer, Buffer>(undefined, Buffer.compare);
+    this.tree = newTree();
     this.meta = undefined;
   }
 
