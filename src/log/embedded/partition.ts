@@ -1,0 +1,324 @@
+/**
+ * One partition of the embedded log: a directory of segments (see `segment.ts`), the last one
+ * active (appended to), rolled when it reaches the topic's `segmentBytes`.
+ *
+ * Offsets: the earliest offset is the first segment's base offset; the end offset is one past the
+ * last appended record. While a transaction is open on the partition, records at or above
+ * `txnStart` are on disk but invisible: `visibleEnd` (what `read`, `endOffset` and waiters see) is
+ * `txnStart` until commit.
+ *
+ * Segment replacement (the compaction and retention API, crash-safe): the cleaner writes the
+ * replacement segment with {@link Partition.createCleanedSegment} (`<base>.log.cleaned`), then calls
+ * {@link Partition.replaceSegments}: fsync the new files, write `swap.json` atomically (the commit
+ * point: `{ remove: [bases], add: base | null }`), delete the old files, rename the new ones into
+ * place, fsync the directory, delete `swap.json`. Open completes a swap whose `swap.json` exists and
+ * deletes `*.cleaned` leftovers of swaps that never reached it.
+ */
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { InvalidArgumentError, OffsetOutOfRangeError } from '../../util/errors.js';
+import type { AppendRecord, AppendResult, LogRecord } from '../types.js';
+import { WaitList } from '../wait-list.js';
+import { fsyncDir, readJsonIfExists, unlinkIfExists, writeFileAtomic } from './fs-util.js';
+import { encodeBatch } from './record-batch.js';
+import { Segment, type SegmentBatch, segmentFileName, type TailTruncation } from './segment.js';
+
+export interface PartitionOptions {
+  topic: string;
+  partition: number;
+  dir: string;
+  segmentBytes: number;
+  writable: boolean;
+  /** fsync new files' directory entries and swap steps (the `always` and `commit` policies). */
+  durable: boolean;
+}
+
+/** What the cleaner (compaction, retention) sees of a segment. */
+export interface SegmentInfo {
+  readonly baseOffset: number;
+  /** One past the last offset the segment covers. */
+  readonly nextOffset: number;
+  readonly size: number;
+  readonly maxTimestamp: number;
+  readonly logPath: string;
+  /** The active segment is still appended to: never replace or delete it. */
+  readonly active: boolean;
+}
+
+/** What opening a partition repaired. */
+export interface PartitionRecovery {
+  truncatedTail?: TailTruncation;
+  completedSwap?: { remove: number[]; add: number | null };
+  removedLeftovers: string[];
+}
+
+interface SwapManifest {
+  remove: number[];
+  add: number | null;
+}
+
+export class Partition {
+  readonly topic: string;
+  readonly partition: number;
+  readonly dir: string;
+  segmentBytes: number;
+  /** The open transaction's first offset here, or null. */
+  txnStart: number | null = null;
+  readonly waiters = new WaitList();
+  private segments: Segment[] = [];
+  private dirDirty = false;
+  private closed = false;
+
+  private constructor(private readonly options: PartitionOptions) {
+    this.topic = options.topic;
+    this.partition = options.partition;
+    this.dir = options.dir;
+    this.segmentBytes = options.segmentBytes;
+  }
+
+  /** Opens (and recovers) the partition in `options.dir`, which must exist. */
+  static open(options: PartitionOptions): { partition: Partition; recovery: PartitionRecovery } {
+    const p = new Partition(options);
+    const recovery: PartitionRecovery = { removedLeftovers: [] };
+    if (options.writable) p.recoverSwap(recovery);
+    const bases = readdirSync(options.dir)
+      .filter((f) => /^\d{20}\.log$/.test(f))
+      .map((f) => Number(f.slice(0, 20)))
+      .sort((a, b) => a - b);
+    try {
+      for (let i = 0; i < bases.length; i++) {
+        const last = i === bases.length - 1;
+        const { segment, truncated } = Segment.open(options.dir, bases[i], {
+          writable: options.writable,
+          recover: last && options.writable,
+        });
+        p.segments.push(segment);
+        if (truncated) recovery.truncatedTail = truncated;
+      }
+      if (p.segments.length === 0) {
+        if (!options.writable)
+          throw new InvalidArgumentError(`partition directory ${options.dir} has no segment`);
+        p.segments.push(Segment.create(options.dir, 0));
+        p.dirDirty = true;
+      }
+    } catch (err) {
+      for (const s of p.segments) void s.close();
+      throw err;
+    }
+    return { partition: p, recovery };
+  }
+
+  private recoverSwap(recovery: PartitionRecovery): void {
+    const manifestPath = join(this.dir, 'swap.json');
+    const manifest = readJsonIfExists<SwapManifest>(manifestPath);
+    if (manifest !== undefined) {
+      this.finishSwap(manifest);
+      recovery.completedSwap = manifest;
+    }
+    for (const f of readdirSync(this.dir)) {
+      if (f.endsWith('.cleaned') || f.endsWith('.tmp')) {
+        unlinkIfExists(join(this.dir, f));
+        recovery.removedLeftovers.push(join(this.dir, f));
+      }
+    }
+  }
+
+  /** Step 4 of a swap, idempotent: delete the old files, rename the cleaned ones into place. */
+  private finishSwap(manifest: SwapManifest): void {
+    for (const base of manifest.remove) {
+      if (base === manifest.add) continue;
+      unlinkIfExists(join(this.dir, segmentFileName(base, '.log')));
+      unlinkIfExists(join(this.dir, segmentFileName(base, '.index')));
+    }
+    if (manifest.add !== null) {
+      const cleaned = join(this.dir, `${segmentFileName(manifest.add, '.log')}.cleaned`);
+      if (readdirSync(this.dir).includes(`${segmentFileName(manifest.add, '.log')}.cleaned`)) {
+        unlinkIfExists(join(this.dir, segmentFileName(manifest.add, '.index')));
+        Segment.renameCleaned(this.dir, manifest.add);
+      } else void cleaned;
+    }
+    fsyncDir(this.dir);
+    unlinkIfExists(join(this.dir, 'swap.json'));
+    fsyncDir(this.dir);
+  }
+
+  get active(): Segment {
+    return this.segments[this.segments.length - 1];
+  }
+
+  get earliestOffset(): number {
+    return this.segments[0].baseOffset;
+  }
+
+  /** One past the last record on disk (transactional ones included). */
+  get endOffset(): number {
+    return this.active.nextOffset;
+  }
+
+  /** What readers see: the end offset, or the open transaction's start. */
+  get visibleEnd(): number {
+    return this.txnStart ?? this.active.nextOffset;
+  }
+
+  /** Encodes `records` as one batch and writes it (one write syscall), rolling first if needed. */
+  append(records: readonly AppendRecord[], now: number, attributes = 0): AppendResult {
+    const baseOffset = this.endOffset;
+    if (records.length === 0) return { baseOffset, nextOffset: baseOffset };
+    const batch = encodeBatch(baseOffset, records, { now, attributes });
+    if (this.active.size > 0 && this.active.size + batch.length > this.segmentBytes) this.roll();
+    const nextOffset = baseOffset + records.length;
+    this.active.append(
+      batch,
+      baseOffset,
+      nextOffset,
+      batch.readUInt32LE(36) + batch.readUInt32LE(40) * 2 ** 32,
+    );
+    if (this.txnStart === null) this.waiters.notify(nextOffset);
+    return { baseOffset, nextOffset };
+  }
+
+  /** Starts a new active segment at the end offset. */
+  roll(): void {
+    this.active.seal();
+    this.segments.push(Segment.create(this.dir, this.endOffset));
+    this.dirDirty = true;
+    // TODO(issue 3): the log calls the cleaner's maybeCompact/maybeRetain after a roll (see embedded-log.ts).
+  }
+
+  /** Records at offsets >= `offset`, up to the visible end, within the budget. */
+  read(offset: number, maxRecords: number, maxBytes: number): LogRecord[] {
+    const end = this.visibleEnd;
+    const earliest = this.earliestOffset;
+    if (offset < earliest || offset > end) {
+      throw new OffsetOutOfRangeError(this.topic, this.partition, offset, earliest, end);
+    }
+    const out: LogRecord[] = [];
+    if (offset === end) return out;
+    const budget = { records: maxRecords, bytes: maxBytes, tookAny: false };
+    let i = this.segmentIndexFor(offset);
+    let from = offset;
+    for (; i < this.segments.length; i++) {
+      const s = this.segments[i];
+      if (s.nextOffset <= from) continue;
+      if (s.read(from, end, budget, out)) break;
+      from = Math.max(from, s.nextOffset);
+    }
+    return out;
+  }
+
+  /** Index of the last segment whose base offset is <= offset. */
+  private segmentIndexFor(offset: number): number {
+    let lo = 0;
+    let hi = this.segments.length - 1;
+    let found = 0;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.segments[mid].baseOffset <= offset) {
+        found = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    return found;
+  }
+
+  /** Removes every record at offsets >= `offset` (earliest <= offset <= end). */
+  async truncate(offset: number, now: number): Promise<void> {
+    const end = this.endOffset;
+    if (offset < this.earliestOffset || offset > end) {
+      throw new OffsetOutOfRangeError(this.topic, this.partition, offset, this.earliestOffset, end);
+    }
+    if (offset === end) return;
+    while (this.segments.length > 1 && this.active.baseOffset >= offset) {
+      const s = this.segments.pop()!;
+      await s.delete();
+      this.dirDirty = true;
+    }
+    this.active.truncateTo(offset, now);
+  }
+
+  /** Makes every append so far durable: fdatasync of touched segments, fsync of the directory. */
+  async sync(): Promise<void> {
+    const dirty = this.segments.filter((s) => s.needsSync);
+    if (this.dirDirty) {
+      this.dirDirty = false;
+      fsyncDir(this.dir);
+    }
+    await Promise.all(dirty.map((s) => s.sync()));
+  }
+
+  // ---- The cleaner's API (compaction and retention; see the file header). ----
+
+  /** The segments, oldest first; the last one is active. */
+  listSegments(): SegmentInfo[] {
+    const last = this.segments.length - 1;
+    return this.segments.map((s, i) => ({
+      baseOffset: s.baseOffset,
+      nextOffset: s.nextOffset,
+      size: s.size,
+      maxTimestamp: s.maxTimestamp,
+      logPath: s.logPath,
+      active: i === last,
+    }));
+  }
+
+  /** The batches of the segment with this base offset, in order, CRC-checked. */
+  readSegmentBatches(baseOffset: number): Generator<SegmentBatch> {
+    const s = this.segments.find((x) => x.baseOffset === baseOffset);
+    if (s === undefined) throw new InvalidArgumentError(`${this.dir} has no segment at ${baseOffset}`);
+    return s.batches();
+  }
+
+  /**
+   * A new segment under temporary names (`<base>.log.cleaned`), for `replaceSegments`. Write
+   * batches with `append(batch, baseOffset, nextOffset, maxTimestamp)` (encode them with
+   * `encodeBatch(…, { keepOffsets: true, lastOffset })`). Delete it with `delete()` to give up.
+   */
+  createCleanedSegment(baseOffset: number): Segment {
+    unlinkIfExists(join(this.dir, `${segmentFileName(baseOffset, '.log')}.cleaned`));
+    unlinkIfExists(join(this.dir, `${segmentFileName(baseOffset, '.index')}.cleaned`));
+    return Segment.create(this.dir, baseOffset, '.cleaned');
+  }
+
+  /**
+   * Replaces the contiguous, non-active segments with base offsets `remove` by `replacement` (from
+   * `createCleanedSegment`, base offset = the first removed one) or by nothing (retention; then
+   * `remove` must start with the first segment). Crash-safe (see the file header).
+   */
+  async replaceSegments(remove: readonly number[], replacement: Segment | null): Promise<void> {
+    const first = this.segments.findIndex((s) => s.baseOffset === remove[0]);
+    const ok =
+      remove.length > 0 &&
+      first >= 0 &&
+      first + remove.length < this.segments.length &&
+      remove.every((b, i) => this.segments[first + i].baseOffset === b) &&
+      (replacement === null ? first === 0 : replacement.baseOffset === remove[0]);
+    if (!ok) {
+      throw new InvalidArgumentError(
+        `cannot replace segments [${remove.join(', ')}] of ${this.dir}: they must be contiguous, not the active one, ` +
+          'and the replacement must start at the first of them (or, to delete, they must be the oldest)',
+      );
+    }
+    const add = replacement?.baseOffset ?? null;
+    if (replacement !== null) {
+      replacement.seal();
+      await replacement.sync();
+      await replacement.close();
+    }
+    writeFileAtomic(join(this.dir, 'swap.json'), JSON.stringify({ remove, add }), true);
+    const olds = this.segments.splice(first, remove.length);
+    for (const s of olds) await s.close();
+    this.finishSwap({ remove: [...remove], add });
+    if (add !== null) {
+      const { segment } = Segment.open(this.dir, add, { writable: this.options.writable, recover: false });
+      this.segments.splice(first, 0, segment);
+    }
+  }
+
+  /** Closes every segment (no fsync) and cancels waiters. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.waiters.cancelAll();
+    for (const s of this.segments) await s.close();
+  }
+}
