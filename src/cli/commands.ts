@@ -4,5 +4,33 @@
  */
 import { registerCommand } from './main.js';
 
-// Commands are registered here as they are built; see the README for the full list.
-void registerCommand;
+registerCommand(
+  'demo',
+  'run the shopping-cart job on the embedded log with generated events',
+  async () => (await import('./demo-command.js')).demoCommand,
+);
+registerCommand(
+  'run',
+  'run a job file (JS or TS) until SIGINT/SIGTERM',
+  async () => (await import('./run-command.js')).runCommand,
+);
+registerCommand(
+  'store',
+  "read a stopped job's local stores (get, range, dump, stats)",
+  async () => (await import('./store-command.js')).storeCommand,
+);
+registerCommand(
+  'topics',
+  'create, list, describe and delete topics of the embedded log',
+  async () => (await import('./topics-command.js')).topicsCommand,
+);
+registerCommand(
+  'produce',
+  'append records from stdin (key<TAB>value or JSON lines) to a topic',
+  async () => (await import('./produce-command.js')).produceCommand,
+);
+registerCommand(
+  'consume',
+  'print the records of a topic (--from-beginning, --follow)',
+  async () => (await import('./consume-command.js')).consumeCommand,
+);

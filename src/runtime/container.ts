@@ -1,0 +1,497 @@
+/**
+ * A container runs every task of a job in one process, on one event loop (Samza's
+ * `SamzaContainer` + `RunLoop`):
+ *
+ * - start: checks the topics (inputs must exist; outputs, changelogs and the checkpoint topic are
+ *   created with the job's partition count when missing, and refused when they exist with another
+ *   count or cleanup policy), reads the checkpoints, opens and restores each task's stores, and calls
+ *   `init` of each task;
+ * - run: keeps one read in flight per input partition that has nothing buffered, and goes round the
+ *   tasks, giving each at most `batchSize` messages before moving on (fair among ready partitions);
+ *   with nothing to do it waits for new data, the next commit or the next window — never a busy loop;
+ * - commit (every `commitMs`, on `coord.commit()`, when the output buffer is full, and at stop):
+ *   flush every store (changelog appended, then the engine and its marker), flush the outputs, then
+ *   write the checkpoint of every task (input offsets and changelog offsets). With `exactlyOnce`
+ *   all of that is ONE log transaction: after a crash at any instant, either the whole commit is
+ *   there or none of it, and restore rebuilds any store that got ahead of its changelog.
+ * - stop: commits, closes the tasks and the stores. After a task failure (`onError: 'fail'`) it does
+ *   NOT commit: nothing past the last commit is kept.
+ */
+import { EventEmitter } from 'node:events';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Log, LogRecord, LogTransaction } from '../log/types.js';
+import { openStore } from '../store/open-store.js';
+import type { KeyValueStore } from '../store/types.js';
+import { JobError, TopicMismatchError } from '../util/errors.js';
+import { type Checkpoint, CheckpointStore, inputKey } from './checkpoint.js';
+import {
+  changelogTopic,
+  checkpointTopic,
+  deadLetterTopic,
+  defaultKeyCodec,
+  type JobDefinition,
+} from './job.js';
+import { LogChangelogSink } from './log-changelog-sink.js';
+import { OutputCollector } from './output-collector.js';
+import { type RestorableStore, type RestoreProgress, restoreStore } from './restore.js';
+import type { Logger, TaskCoordinator } from './task.js';
+import { type TaskInput, TaskInstance } from './task-instance.js';
+
+export interface ContainerOptions {
+  log: Log;
+  /** Where the tasks' stores live: `<dataDir>/stores/<job>/<store>/<partition>`. */
+  dataDir: string;
+  logger?: Logger;
+  /** Messages one task processes before the loop moves to the next (default 256). */
+  batchSize?: number;
+  /** Messages fetched per read (default 2000). */
+  fetchSize?: number;
+  /** Output messages buffered before an early commit is forced (default 100,000). */
+  maxBufferedOutputs?: number;
+  /** Partitions to run; default all of them (the standalone coordinator). */
+  partitions?: number[];
+}
+
+/** Metrics of a running container, as a plain snapshot. */
+export interface ContainerMetrics {
+  processed: number;
+  skipped: number;
+  deadLettered: number;
+  sent: number;
+  commits: number;
+  lastCommitMs: number;
+  tasks: number;
+  restoredRecords: number;
+  restoreMs: number;
+  stores: Record<string, Record<string, number>>;
+  task: Record<string, number>;
+}
+
+interface InputCursor extends TaskInput {
+  task: TaskInstance;
+  buffer: LogRecord[];
+  index: number;
+  /** Offset the next read starts at (ahead of nextOffset while a buffer is pending). */
+  fetchOffset: number;
+  fetching: Promise<void> | undefined;
+  /** The last read returned nothing: the input is caught up. */
+  atEnd: boolean;
+}
+
+type JobStore = KeyValueStore<unknown, unknown> &
+  RestorableStore & { commit(): Promise<number | undefined>; metrics(): object; close(): Promise<void> };
+
+/** Records a store's engine next to its partitions, for `eddy store` to open them. */
+function writeStoreInfo(dir: string, engine: string, changelog: boolean): void {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'store.json'), `${JSON.stringify({ engine, changelog })}\n`);
+}
+
+const silentLogger: Logger = { info() {}, warn() {}, error() {} };
+
+export class Container extends EventEmitter {
+  readonly job: JobDefinition;
+  private readonly log: Log;
+  private readonly options: Required<Omit<ContainerOptions, 'partitions' | 'logger'>> & {
+    partitions?: number[];
+  };
+  private readonly logger: Logger;
+  private tasks: TaskInstance[] = [];
+  private cursors: InputCursor[] = [];
+  private stores: { task: TaskInstance; name: string; store: JobStore; sink?: LogChangelogSink }[] = [];
+  private collector!: OutputCollector;
+  private checkpoints!: CheckpointStore;
+  private commitRequested = false;
+  private shutdownRequested = false;
+  private stopped = false;
+  private started = false;
+  private wake: (() => void) | undefined;
+  private failure: unknown;
+  private readonly counters = { commits: 0, lastCommitMs: 0, restoredRecords: 0, restoreMs: 0 };
+
+  constructor(job: JobDefinition, options: ContainerOptions) {
+    super();
+    this.job = job;
+    this.log = options.log;
+    this.logger = options.logger ?? silentLogger;
+    this.options = {
+      log: options.log,
+      dataDir: options.dataDir,
+      batchSize: options.batchSize ?? 256,
+      fetchSize: options.fetchSize ?? 2000,
+      maxBufferedOutputs: options.maxBufferedOutputs ?? 100_000,
+      partitions: options.partitions,
+    };
+    if (job.exactlyOnce && !this.log.supports.transactions) {
+      throw new JobError(
+        `job "${job.name}" is exactlyOnce, but the ${this.log.backend} log has no transactions`,
+      );
+    }
+  }
+
+  /** Sets up topics, checkpoints, stores (restoring them) and tasks. Emits `restore` progress events. */
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    const job = this.job;
+    const log = this.log;
+    let partitions = 0;
+    for (const input of job.inputs) {
+      const info = await log.describeTopic(input.topic);
+      partitions = Math.max(partitions, info.partitions.length);
+    }
+    const taskCount = job.partitions ?? partitions;
+    const created = { partitions: taskCount, replicationFactor: job.replicationFactor };
+    const outputs = [];
+    for (const out of job.outputs) {
+      const info = await log.ensureTopic(out.topic, { ...created, cleanup: 'delete' }).catch(async (err) => {
+        // an existing output topic may have any partition count: messages are routed over its partitions
+        if (err instanceof TopicMismatchError) return log.describeTopic(out.topic);
+        throw err;
+      });
+      outputs.push({ topic: out.topic, partitions: info.partitions.length, key: out.key, value: out.value });
+    }
+    this.collector = new OutputCollector(log, outputs, this.options.maxBufferedOutputs, () => {
+      this.commitRequested = true;
+    });
+    if (job.onError === 'dead-letter') {
+      const dlq = deadLetterTopic(job.name);
+      const info = await log.ensureTopic(dlq, { ...created, cleanup: 'delete' });
+      this.collector.addTopic({
+        topic: dlq,
+        partitions: info.partitions.length,
+        key: defaultKeyCodec,
+        value: defaultKeyCodec,
+      });
+    }
+    for (const name of Object.keys(job.stores)) {
+      if (job.stores[name].changelog) {
+        await log.ensureTopic(changelogTopic(job.name, name), { ...created, cleanup: 'compact' });
+      }
+    }
+    this.checkpoints = new CheckpointStore(log, checkpointTopic(job.name), job.replicationFactor);
+    await this.checkpoints.init();
+    const saved = await this.checkpoints.readAll();
+
+    const coordinator: TaskCoordinator = {
+      commit: () => {
+        this.commitRequested = true;
+      },
+      shutdown: () => {
+        this.shutdownRequested = true;
+      },
+    };
+    const mine = this.options.partitions ?? Array.from({ length: taskCount }, (_, p) => p);
+    const restoreStarted = performance.now();
+    for (const p of mine) {
+      const stores = new Map<string, KeyValueStore<unknown, unknown>>();
+      const task = await this.openTask(p, stores, saved.get(`Partition ${p}`), coordinator);
+      for (const [name, spec] of Object.entries(job.stores)) {
+        const topic = changelogTopic(job.name, name);
+        const sink = spec.changelog
+          ? new LogChangelogSink(log, topic, p, await log.endOffset(topic, p), job.exactlyOnce)
+          : undefined;
+        writeStoreInfo(join(this.options.dataDir, 'stores', job.name, name), spec.engine, spec.changelog);
+        const store = (await openStore({
+          name: `${name}/${p}`,
+          dir: join(this.options.dataDir, 'stores', job.name, name, String(p)),
+          engine: spec.engine,
+          key: spec.key,
+          value: spec.value,
+          cacheSize: spec.cacheSize,
+          changelog: sink ?? false,
+          ttlMs: spec.ttlMs,
+          maxRecordBytes: spec.maxRecordBytes,
+        } as Parameters<typeof openStore>[0])) as unknown as JobStore;
+        stores.set(name, store);
+        this.stores.push({ task, name, store, sink });
+        if (sink) {
+          const result = await restoreStore(store, name, log, topic, p, (progress: RestoreProgress) =>
+            this.emit('restore', progress),
+          );
+          this.counters.restoredRecords += result.restored;
+        }
+      }
+      this.tasks.push(task);
+    }
+    this.counters.restoreMs = performance.now() - restoreStarted;
+    for (const task of this.tasks) await task.init();
+    this.logger.info(`started ${this.tasks.length} tasks`, { job: job.name });
+  }
+
+  private async openTask(
+    p: number,
+    stores: Map<string, KeyValueStore<unknown, unknown>>,
+    checkpoint: Checkpoint | undefined,
+    coordinator: TaskCoordinator,
+  ): Promise<TaskInstance> {
+    const inputs: InputCursor[] = [];
+    const task = new TaskInstance({
+      jobName: this.job.name,
+      partition: p,
+      task: this.job.task(),
+      inputs,
+      stores,
+      collector: this.collector,
+      onError: this.job.onError,
+      deadLetterTopic: deadLetterTopic(this.job.name),
+      logger: this.logger,
+      coordinator,
+    });
+    for (const input of this.job.inputs) {
+      const info = await this.log.describeTopic(input.topic);
+      if (p >= info.partitions.length) continue;
+      const earliest = info.partitions[p].earliestOffset;
+      const end = info.partitions[p].endOffset;
+      let next = checkpoint?.inputs[inputKey(input.topic, p)];
+      if (next === undefined) next = this.job.startFrom === 'latest' ? end : earliest;
+      // retention may have removed the checkpointed offset: resume at the earliest that exists
+      if (next < earliest) {
+        this.logger.warn(
+          `checkpointed offset ${next} of ${input.topic}/${p} is gone; resuming at ${earliest}`,
+        );
+        next = earliest;
+      }
+      const cursor: InputCursor = {
+        topic: input.topic,
+        partition: p,
+        key: input.key,
+        value: input.value,
+        nextOffset: next,
+        task,
+        buffer: [],
+        index: 0,
+        fetchOffset: next,
+        fetching: undefined,
+        atEnd: false,
+      };
+      inputs.push(cursor);
+      this.cursors.push(cursor);
+    }
+    return task;
+  }
+
+  private fetch(c: InputCursor): void {
+    c.fetching = this.log
+      .read(c.topic, c.partition, c.fetchOffset, { maxRecords: this.options.fetchSize })
+      .then(
+        (records) => {
+          c.fetching = undefined;
+          if (records.length === 0) {
+            c.atEnd = true;
+            return;
+          }
+          c.atEnd = false;
+          c.buffer = records;
+          c.index = 0;
+          c.fetchOffset = records[records.length - 1].offset + 1;
+          this.wake?.();
+        },
+        (err: unknown) => {
+          c.fetching = undefined;
+          this.failure ??= err;
+          this.wake?.();
+        },
+      );
+  }
+
+  /**
+   * Runs until `stop()`, `coord.shutdown()`, a failure, or — with `untilCaughtUp` — until every
+   * input partition has been read to its end. Commits before returning (not after a failure).
+   */
+  async run(options: { untilCaughtUp?: boolean; signal?: AbortSignal } = {}): Promise<void> {
+    await this.start();
+    const { batchSize } = this.options;
+    const commitMs = this.job.commitMs;
+    const windowMs = this.job.windowMs;
+    let nextCommit = performance.now() + commitMs;
+    let nextWindow = windowMs === undefined ? Number.POSITIVE_INFINITY : performance.now() + windowMs;
+    const waiters = new Map<InputCursor, Promise<boolean>>();
+    const abort = new AbortController();
+    const onAbort = () => this.requestStop();
+    options.signal?.addEventListener('abort', onAbort);
+    try {
+      while (!this.stopped && !this.shutdownRequested) {
+        if (this.failure !== undefined) throw this.failure;
+        let worked = false;
+        let caughtUp = true;
+        for (const c of this.cursors) {
+          if (c.index >= c.buffer.length) {
+            if (!c.fetching && !waiters.has(c)) {
+              if (c.atEnd) {
+                // wait for new data without polling; re-read when it arrives
+                const w = this.log.waitForData(c.topic, c.partition, c.fetchOffset, commitMs, abort.signal);
+                waiters.set(c, w);
+                w.then(
+                  (more) => {
+                    waiters.delete(c);
+                    if (more) c.atEnd = false;
+                    this.wake?.();
+                  },
+                  () => waiters.delete(c),
+                );
+                if (options.untilCaughtUp) continue;
+              } else {
+                this.fetch(c);
+              }
+            }
+            if (!c.atEnd) caughtUp = false;
+            continue;
+          }
+          caughtUp = false;
+          worked = true;
+          const task = c.task;
+          const end = Math.min(c.buffer.length, c.index + batchSize);
+          while (c.index < end) {
+            const record = c.buffer[c.index++];
+            const pending = task.process(c, record);
+            if (pending) await pending;
+            if (this.commitRequested || this.shutdownRequested) break;
+          }
+          if (c.index >= c.buffer.length) {
+            c.buffer = [];
+            c.index = 0;
+          }
+          if (this.commitRequested || this.shutdownRequested) break;
+        }
+        const now = performance.now();
+        if (now >= nextWindow) {
+          for (const task of this.tasks) if (task.hasWindow) await task.window();
+          nextWindow = now + (windowMs as number);
+        }
+        if (this.commitRequested || now >= nextCommit) {
+          await this.commit();
+          nextCommit = performance.now() + commitMs;
+        }
+        if (options.untilCaughtUp && caughtUp && this.cursors.every((c) => c.atEnd && !c.fetching)) break;
+        if (!worked) {
+          const pendingFetch = this.cursors.some((c) => c.fetching);
+          const until = Math.max(0, Math.min(nextCommit, nextWindow) - performance.now());
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(done, pendingFetch ? Math.min(until, 50) : until);
+            this.wake = done;
+            function done() {
+              clearTimeout(timer);
+              resolve();
+            }
+            if (pendingFetch)
+              Promise.race(this.cursors.map((c) => c.fetching).filter(Boolean)).then(done, done);
+          });
+          this.wake = undefined;
+        } else {
+          // let reads that completed meanwhile deliver their records (one macrotask per round)
+          await new Promise<void>((resolve) => setImmediate(resolve));
+        }
+      }
+      await this.commit();
+    } finally {
+      abort.abort();
+      options.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** Asks the run loop to commit and return. */
+  requestStop(): void {
+    this.stopped = true;
+    this.wake?.();
+  }
+
+  /** Commits now: stores, outputs, then checkpoints; atomically with `exactlyOnce`. */
+  async commit(): Promise<void> {
+    const started = performance.now();
+    this.commitRequested = false;
+    let txn: LogTransaction | undefined;
+    if (this.job.exactlyOnce) {
+      txn = await (this.log.beginTransaction as () => Promise<LogTransaction>)();
+      for (const s of this.stores) s.sink?.useTransaction(txn);
+    }
+    try {
+      const changelogOffsets = new Map<TaskInstance, Record<string, number>>();
+      for (const s of this.stores) {
+        const offset = await s.store.commit();
+        let offsets = changelogOffsets.get(s.task);
+        if (!offsets) changelogOffsets.set(s.task, (offsets = {}));
+        offsets[s.name] = offset ?? -1;
+      }
+      await this.collector.flush(txn);
+      if (!txn) await this.log.flush();
+      const checkpoints: Checkpoint[] = this.tasks.map((task) => {
+        const inputs: Record<string, number> = {};
+        for (const input of task.inputs) inputs[inputKey(input.topic, input.partition)] = input.nextOffset;
+        return {
+          task: task.name,
+          inputs,
+          changelogs: changelogOffsets.get(task) ?? {},
+          timestamp: Date.now(),
+        };
+      });
+      await this.checkpoints.write(checkpoints, txn);
+      if (txn) await txn.commit();
+      else await this.log.flush();
+    } catch (err) {
+      if (txn) await txn.abort().catch(() => undefined);
+      throw err;
+    } finally {
+      if (txn) for (const s of this.stores) s.sink?.useTransaction(undefined);
+    }
+    this.counters.commits++;
+    this.counters.lastCommitMs = performance.now() - started;
+    this.emit('commit', { ms: this.counters.lastCommitMs });
+  }
+
+  /**
+   * Closes tasks and stores. `commit: false` (after a failure) leaves the last commit as it was:
+   * buffered outputs are dropped and stores are closed without reaching the changelog.
+   */
+  async close(options: { commit?: boolean } = {}): Promise<void> {
+    const commit = options.commit ?? true;
+    this.stopped = true;
+    if (!commit) this.collector?.discard();
+    for (const task of this.tasks)
+      await task.close().catch((err) => this.logger.error(`task close failed: ${err}`));
+    for (const s of this.stores) {
+      if (!commit) s.sink?.abandon();
+      await s.store.close().catch((err) => {
+        if (commit) throw err;
+      });
+    }
+    this.tasks = [];
+    this.stores = [];
+    this.cursors = [];
+  }
+
+  metrics(): ContainerMetrics {
+    const m: ContainerMetrics = {
+      processed: 0,
+      skipped: 0,
+      deadLettered: 0,
+      sent: this.collector?.sent ?? 0,
+      commits: this.counters.commits,
+      lastCommitMs: this.counters.lastCommitMs,
+      tasks: this.tasks.length,
+      restoredRecords: this.counters.restoredRecords,
+      restoreMs: this.counters.restoreMs,
+      stores: {},
+      task: {},
+    };
+    for (const t of this.tasks) {
+      m.processed += t.counters.processed;
+      m.skipped += t.counters.skipped;
+      m.deadLettered += t.counters.deadLettered;
+      for (const [name, c] of t.userCounters) m.task[name] = (m.task[name] ?? 0) + c.value;
+    }
+    for (const s of this.stores)
+      m.stores[`${s.name}/${s.task.partition}`] = s.store.metrics() as Record<string, number>;
+    return m;
+  }
+
+  /** The stores of a task, for queries and tests. */
+  storesOf(partition: number): Map<string, KeyValueStore<unknown, unknown>> | undefined {
+    return this.tasks.find((t) => t.partition === partition)?.stores;
+  }
+
+  get taskPartitions(): number[] {
+    return this.tasks.map((t) => t.partition);
+  }
+}

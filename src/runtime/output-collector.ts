@@ -1,0 +1,109 @@
+/**
+ * The `MessageCollector` of a container: encodes each message with its output's serdes, routes it
+ * (explicit partition, else Kafka's murmur2 over the encoded key, else round-robin), and buffers it
+ * per partition until the next commit appends the buffers — inside the commit's log transaction when
+ * the job is exactly-once. The buffer is bounded: past `maxBuffered` messages the collector asks for
+ * an early commit, so a burst never grows memory without limit.
+ */
+import type { AppendRecord, Log, LogTransaction } from '../log/types.js';
+import { JobError } from '../util/errors.js';
+import { partitionForKey } from '../util/murmur2.js';
+import type { Codec } from './job.js';
+import type { MessageCollector, OutgoingMessage } from './task.js';
+
+export interface OutputTopic {
+  readonly topic: string;
+  readonly partitions: number;
+  readonly key: Codec<unknown>;
+  readonly value: Codec<unknown>;
+}
+
+export class OutputCollector implements MessageCollector {
+  private readonly topics = new Map<string, OutputTopic>();
+  private readonly buffers = new Map<string, { topic: string; partition: number; records: AppendRecord[] }>();
+  private buffered = 0;
+  private roundRobin = 0;
+  /** Messages sent since the container started. */
+  sent = 0;
+
+  constructor(
+    private readonly log: Log,
+    outputs: Iterable<OutputTopic>,
+    private readonly maxBuffered: number,
+    private readonly onFull: () => void,
+  ) {
+    for (const o of outputs) this.topics.set(o.topic, o);
+  }
+
+  send<K = unknown, V = unknown>(message: OutgoingMessage<K, V>): void {
+    const out = this.topics.get(message.topic);
+    if (!out) {
+      throw new JobError(
+        `message sent to "${message.topic}", which is not among the job's outputs (${[...this.topics.keys()].join(', ')}); add it to outputs`,
+      );
+    }
+    const key =
+      message.key === undefined || message.key === null ? null : Buffer.from(out.key.encode(message.key));
+    const value = message.value === null ? null : Buffer.from(out.value.encode(message.value));
+    let partition = message.partition;
+    if (partition === undefined) {
+      partition = key !== null ? partitionForKey(key, out.partitions) : this.roundRobin++ % out.partitions;
+    } else if (!Number.isInteger(partition) || partition < 0 || partition >= out.partitions) {
+      throw new JobError(
+        `partition ${partition} does not exist in output "${out.topic}" (0..${out.partitions - 1})`,
+      );
+    }
+    this.appendRaw(out.topic, partition, {
+      key,
+      value,
+      headers: message.headers,
+      timestamp: message.timestamp,
+    });
+  }
+
+  /** Buffers an already-encoded record (dead letters use it). */
+  appendRaw(topic: string, partition: number, record: AppendRecord): void {
+    const id = `${topic}\u0000${partition}`;
+    let buf = this.buffers.get(id);
+    if (!buf) {
+      buf = { topic, partition, records: [] };
+      this.buffers.set(id, buf);
+    }
+    buf.records.push(record);
+    this.sent++;
+    if (++this.buffered === this.maxBuffered) this.onFull();
+  }
+
+  /** Registers an output that is not among the job's declared outputs (the dead-letter topic). */
+  addTopic(out: OutputTopic): void {
+    this.topics.set(out.topic, out);
+  }
+
+  partitionsOf(topic: string): number | undefined {
+    return this.topics.get(topic)?.partitions;
+  }
+
+  /** Appends every buffered message (in `txn` when given). */
+  async flush(txn?: LogTransaction): Promise<void> {
+    if (this.buffered === 0) return;
+    const pending: Promise<unknown>[] = [];
+    for (const buf of this.buffers.values()) {
+      if (buf.records.length === 0) continue;
+      const records = buf.records;
+      buf.records = [];
+      pending.push(
+        txn
+          ? txn.append(buf.topic, buf.partition, records)
+          : this.log.append(buf.topic, buf.partition, records),
+      );
+    }
+    this.buffered = 0;
+    await Promise.all(pending);
+  }
+
+  /** Drops every buffered message (after a failure: nothing past the last commit goes out). */
+  discard(): void {
+    for (const buf of this.buffers.values()) buf.records = [];
+    this.buffered = 0;
+  }
+}
