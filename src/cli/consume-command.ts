@@ -1,0 +1,155 @@
+/**
+ * `eddy consume TOPIC`: prints the records of a topic, like Kafka's console consumer.
+ *
+ * Without `--from-beginning` it starts at the end offsets of the moment it starts, so without
+ * `--follow` it prints nothing; `--from-beginning` starts at the earliest offsets. `--follow` waits
+ * for new records (through `Log.waitForData`, no polling loop) until SIGINT or `--max` records;
+ * partitions are read round-robin, each up to its end, in offset order within a partition.
+ */
+import type { Log, LogRecord } from '../log/types.js';
+import { isEddyError } from '../util/errors.js';
+import {
+  choiceOption,
+  DATA_DIR_HELP,
+  DATA_DIR_OPTION,
+  dataDirOf,
+  expectPositionals,
+  intOption,
+  parseCommandArgs,
+} from './args.js';
+import type { CommandIO } from './main.js';
+import { withLog } from './open-log.js';
+import { formatJson, formatTsv } from './record-format.js';
+
+const HELP = `Usage: eddy consume TOPIC [--partition P] [--from-beginning] [--follow] [--max N] [--format tsv|json]
+
+Prints the records of TOPIC. Like Kafka's console consumer it starts at the END of each partition
+unless --from-beginning is given, so without --follow or --from-beginning it prints nothing.
+
+Output formats (--format):
+  tsv   (default) partition<TAB>offset<TAB>key<TAB>value; a null key is empty, a tombstone prints
+        as <tombstone>, bytes that are not UTF-8 text (or hold a TAB/newline) as base64:...
+  json  {"partition":0,"offset":5,"timestamp":…,"key":"k","keyEncoding":"utf8",
+        "value":"…","valueEncoding":"utf8"|"base64","headers":{…},"headerEncodings":{…}}
+
+Options:
+  --partition P       only partition P (default: every partition)
+  --from-beginning    start at the earliest offset instead of the end
+  --follow            keep waiting for new records until Ctrl-C (SIGINT)
+  --max N             stop after N records
+  --format FORMAT     tsv (default) or json
+${DATA_DIR_HELP}
+  -h, --help          show this help
+`;
+
+const OPTIONS = {
+  ...DATA_DIR_OPTION,
+  partition: { type: 'string' },
+  'from-beginning': { type: 'boolean' },
+  follow: { type: 'boolean', short: 'f' },
+  max: { type: 'string' },
+  format: { type: 'string' },
+} as const;
+
+/** How long one `waitForData` round lasts before the consumer re-arms it. */
+const WAIT_MS = 60_000;
+
+/** Runs `eddy consume …`; SIGINT (Ctrl-C) ends `--follow` cleanly with exit code 0. */
+export async function consumeCommand(args: string[], io: CommandIO): Promise<number> {
+  const stop = new AbortController();
+  const onSigint = (): void => stop.abort();
+  process.once('SIGINT', onSigint);
+  try {
+    return await consume(args, io, stop.signal);
+  } finally {
+    process.removeListener('SIGINT', onSigint);
+  }
+}
+
+/** `eddy consume` that stops when `signal` aborts (tests abort it instead of sending SIGINT). */
+export async function consume(args: string[], io: CommandIO, signal: AbortSignal): Promise<number> {
+  const { values, positionals, help } = parseCommandArgs('consume', args, OPTIONS);
+  if (help) {
+    io.out(HELP);
+    return 0;
+  }
+  const [topic] = expectPositionals('consume', positionals, ['TOPIC']);
+  const format = choiceOption(values, 'format', ['tsv', 'json'], 'tsv');
+  const only = intOption(values, 'partition', undefined, 0);
+  const max = intOption(values, 'max', Number.POSITIVE_INFINITY, 0) as number;
+  const follow = values.follow === true;
+  const fromBeginning = values['from-beginning'] === true;
+  const print = format === 'json' ? formatJson : formatTsv;
+
+  return withLog(dataDirOf(values), {}, async (log) => {
+    const info = await log.describeTopic(topic);
+    const partitions = only === undefined ? info.partitions.map((p) => p.partition) : [only];
+    // Validates `only` through the log (UnknownPartitionError names the valid range).
+    const positions = new Map<number, number>();
+    for (const p of partitions) {
+      positions.set(p, fromBeginning ? await log.earliestOffset(topic, p) : await log.endOffset(topic, p));
+    }
+    let printed = 0;
+    while (printed < max && !signal.aborted) {
+      let any = false;
+      for (const p of partitions) {
+        if (printed >= max) break;
+        const records = await readFrom(log, topic, p, positions, Math.min(1000, max - printed));
+        for (const r of records) io.out(print(p, r));
+        if (records.length > 0) {
+          any = true;
+          printed += records.length;
+          positions.set(p, records[records.length - 1].offset + 1);
+        }
+      }
+      if (any) continue;
+      if (!follow) break;
+      await waitForAny(log, topic, positions, signal);
+    }
+    return 0;
+  });
+}
+
+/**
+ * Reads from the partition's position. When the position fell below the earliest offset (retention
+ * removed records meanwhile) it moves up to the earliest offset instead of failing.
+ */
+async function readFrom(
+  log: Log,
+  topic: string,
+  partition: number,
+  positions: Map<number, number>,
+  maxRecords: number,
+): Promise<LogRecord[]> {
+  const at = positions.get(partition) as number;
+  try {
+    return await log.read(topic, partition, at, { maxRecords });
+  } catch (err) {
+    if (!isEddyError(err, 'EDDY_OFFSET_OUT_OF_RANGE')) throw err;
+    const earliest = await log.earliestOffset(topic, partition);
+    if (at >= earliest) throw err;
+    positions.set(partition, earliest);
+    return log.read(topic, partition, earliest, { maxRecords });
+  }
+}
+
+/** Waits until any partition has data past its position, or `signal` aborts. */
+async function waitForAny(
+  log: Log,
+  topic: string,
+  positions: Map<number, number>,
+  signal: AbortSignal,
+): Promise<void> {
+  if (signal.aborted) return;
+  const round = new AbortController();
+  const onAbort = (): void => round.abort();
+  signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    const waits = [...positions].map(([p, at]) => log.waitForData(topic, p, at, WAIT_MS, round.signal));
+    await Promise.race(waits);
+    round.abort();
+    await Promise.allSettled(waits);
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+}
