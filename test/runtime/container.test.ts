@@ -1,0 +1,343 @@
+import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { MemoryLog } from '../../src/log/memory/memory-log.js';
+import type { Log, LogRecord } from '../../src/log/types.js';
+import { CheckpointStore } from '../../src/runtime/checkpoint.js';
+import { Container } from '../../src/runtime/container.js';
+import { checkpointTopic, deadLetterTopic, defineJob, type JobInput } from '../../src/runtime/job.js';
+import type { RestoreProgress } from '../../src/runtime/restore.js';
+import { runJob } from '../../src/runtime/run-job.js';
+import { serdes } from '../../src/store/serdes.js';
+import type { KeyValueStore } from '../../src/store/types.js';
+import { partitionForKey } from '../../src/util/murmur2.js';
+import { tempDir } from '../helpers/tmp.js';
+
+const json = (v: unknown) => Buffer.from(JSON.stringify(v));
+
+async function readAll(log: Log, topic: string): Promise<LogRecord[]> {
+  const out: LogRecord[] = [];
+  const info = await log.describeTopic(topic);
+  for (const p of info.partitions) {
+    let offset = p.earliestOffset;
+    while (offset < p.endOffset) {
+      const records = await log.read(topic, p.partition, offset, { maxRecords: 10_000 });
+      if (records.length === 0) break;
+      out.push(...records);
+      offset = records[records.length - 1].offset + 1;
+    }
+  }
+  return out;
+}
+
+async function produce(log: Log, topic: string, messages: [string, unknown][]): Promise<void> {
+  const info = await log.describeTopic(topic);
+  const n = info.partitions.length;
+  for (const [key, value] of messages) {
+    const k = Buffer.from(key);
+    await log.append(topic, partitionForKey(k, n), [{ key: k, value: json(value) }]);
+  }
+}
+
+/** A job that sums `amount` per key into store `sums` and emits each new sum to `sums-out`. */
+function sumJob(overrides: Partial<JobInput> = {}) {
+  return defineJob({
+    name: 'sums',
+    inputs: ['amounts'],
+    outputs: ['sums-out'],
+    stores: { sums: { key: serdes.string, value: serdes.json<number>() } },
+    task: () => {
+      let sums: KeyValueStore<string, number>;
+      return {
+        init(ctx) {
+          sums = ctx.store('sums');
+        },
+        process(msg, out) {
+          const { amount } = msg.value as { amount: number };
+          if (typeof amount !== 'number') throw new Error(`no amount in ${JSON.stringify(msg.value)}`);
+          const key = msg.key as string;
+          const sum = (sums.get(key) ?? 0) + amount;
+          sums.put(key, sum);
+          out.send({ topic: 'sums-out', key, value: sum });
+        },
+      };
+    },
+    ...overrides,
+  });
+}
+
+async function sumsOf(log: Log, dataDir: string, job = sumJob()): Promise<Map<string, number>> {
+  const container = new Container(job, { log, dataDir });
+  await container.start();
+  const result = new Map<string, number>();
+  for (const p of container.taskPartitions) {
+    for (const { key, value } of container.storesOf(p)?.get('sums')?.all() ?? []) {
+      result.set(key as string, value as number);
+    }
+  }
+  await container.close();
+  return result;
+}
+
+describe('the container', () => {
+  it('runs one task per partition, keeps state per key, and sends outputs', async (t) => {
+    const dataDir = tempDir(t);
+    const log = new MemoryLog();
+    await log.createTopic('amounts', { partitions: 3 });
+    const input: [string, unknown][] = [];
+    for (let i = 0; i < 300; i++) input.push([`user-${i % 10}`, { amount: 1 }]);
+    await produce(log, 'amounts', input);
+
+    const metrics = await runJob(sumJob(), { log, dataDir, untilCaughtUp: true });
+    assert.equal(metrics.processed, 300);
+    assert.equal(metrics.tasks, 3);
+    const sums = await sumsOf(log, dataDir);
+    assert.equal(sums.size, 10);
+    for (const v of sums.values()) assert.equal(v, 30);
+    const outputs = await readAll(log, 'sums-out');
+    assert.equal(outputs.length, 300);
+    const changelog = await readAll(log, 'sums-sums-changelog');
+    assert.ok(changelog.length >= 10 && changelog.length <= 300, 'the cache coalesces changelog writes');
+    await log.close();
+  });
+
+  it('resumes from its checkpoint after a restart without processing a message twice', async (t) => {
+    const dataDir = tempDir(t);
+    const log = new MemoryLog();
+    await log.createTopic('amounts', { partitions: 2 });
+    await produce(log, 'amounts', [
+      ['a', { amount: 1 }],
+      ['b', { amount: 2 }],
+    ]);
+    await runJob(sumJob(), { log, dataDir, untilCaughtUp: true });
+    await produce(log, 'amounts', [
+      ['a', { amount: 10 }],
+      ['b', { amount: 20 }],
+    ]);
+    const second = await runJob(sumJob(), { log, dataDir, untilCaughtUp: true });
+    assert.equal(second.processed, 2);
+    assert.deepEqual(Object.fromEntries(await sumsOf(log, dataDir)), { a: 11, b: 22 });
+    const checkpoints = await new CheckpointStore(log, checkpointTopic('sums')).readAll();
+    assert.equal(checkpoints.size, 2);
+    let committed = 0;
+    for (const cp of checkpoints.values()) for (const o of Object.values(cp.inputs)) committed += o;
+    assert.equal(committed, 4);
+    await log.close();
+  });
+
+  it('reuses a current local store, and rebuilds a lost one from its changelog', async (t) => {
+    const dataDir = tempDir(t);
+    const log = new MemoryLog();
+    await log.createTopic('amounts', { partitions: 1 });
+    const input: [string, unknown][] = [];
+    for (let i = 0; i < 500; i++) input.push([`k${i % 50}`, { amount: i }]);
+    await produce(log, 'amounts', input);
+    await runJob(sumJob(), { log, dataDir, untilCaughtUp: true });
+    const expected = await sumsOf(log, dataDir);
+
+    const modes: RestoreProgress['mode'][] = [];
+    await runJob(sumJob(), {
+      log,
+      dataDir,
+      untilCaughtUp: true,
+      onRestore: (p) => p.done && modes.push(p.mode),
+    });
+    assert.deepEqual(modes, ['reused']);
+
+    rmSync(join(dataDir, 'stores', 'sums', 'sums', '0'), { recursive: true, force: true });
+    const restored: RestoreProgress[] = [];
+    await runJob(sumJob(), {
+      log,
+      dataDir,
+      untilCaughtUp: true,
+      onRestore: (p) => p.done && restored.push(p),
+    });
+    assert.equal(restored[0].mode, 'rebuilt');
+    assert.ok(restored[0].restored >= 50);
+    assert.deepEqual(await sumsOf(log, dataDir), expected);
+    await log.close();
+  });
+
+  it("with onError 'fail', stops at the bad message and commits nothing past it", async (t) => {
+    const dataDir = tempDir(t);
+    const log = new MemoryLog();
+    await log.createTopic('amounts', { partitions: 1 });
+    await produce(log, 'amounts', [
+      ['a', { amount: 1 }],
+      ['a', { nope: true }],
+      ['a', { amount: 5 }],
+    ]);
+    await assert.rejects(
+      runJob(sumJob({ commitMs: 1 }), { log, dataDir, untilCaughtUp: true }),
+      (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'EDDY_TASK_FAILED');
+        assert.match(err.message, /amounts\/0@1/);
+        return true;
+      },
+    );
+    const checkpoints = await new CheckpointStore(log, checkpointTopic('sums')).readAll();
+    const offset = checkpoints.get('Partition 0')?.inputs['amounts/0'] ?? 0;
+    assert.ok(offset <= 1, `checkpoint ${offset} must not pass the failed message`);
+    await log.close();
+  });
+
+  it("with onError 'skip', counts the bad message and goes on", async (t) => {
+    const dataDir = tempDir(t);
+    const log = new MemoryLog();
+    await log.createTopic('amounts', { partitions: 1 });
+    await produce(log, 'amounts', [
+      ['a', { amount: 1 }],
+      ['a', { nope: true }],
+      ['a', { amount: 5 }],
+    ]);
+    await log.append('amounts', 0, [{ key: Buffer.from('a'), value: Buffer.from('{not json') }]);
+    const metrics = await runJob(sumJob({ onError: 'skip' }), { log, dataDir, untilCaughtUp: true });
+    assert.equal(metrics.skipped, 2);
+    assert.equal(metrics.processed, 2);
+    assert.deepEqual(Object.fromEntries(await sumsOf(log, dataDir, sumJob({ onError: 'skip' }))), { a: 6 });
+    await log.close();
+  });
+
+  it("with onError 'dead-letter', sends the raw record and the error to the dead-letter topic", async (t) => {
+    const dataDir = tempDir(t);
+    const log = new MemoryLog();
+    await log.createTopic('amounts', { partitions: 1 });
+    await produce(log, 'amounts', [
+      ['a', { amount: 1 }],
+      ['b', { nope: true }],
+    ]);
+    const metrics = await runJob(sumJob({ onError: 'dead-letter' }), { log, dataDir, untilCaughtUp: true });
+    assert.equal(metrics.deadLettered, 1);
+    const dead = await readAll(log, deadLetterTopic('sums'));
+    assert.equal(dead.length, 1);
+    assert.equal(dead[0].key?.toString(), 'b');
+    assert.equal(dead[0].value?.toString(), '{"nope":true}');
+    assert.match(dead[0].headers['eddy.error'].toString(), /no amount/);
+    assert.equal(dead[0].headers['eddy.offset'].toString(), '1');
+    await log.close();
+  });
+
+  it('with exactlyOnce, commits state, outputs and offsets in one transaction', async (t) => {
+    const dataDir = tempDir(t);
+    const log = new MemoryLog();
+    await log.createTopic('amounts', { partitions: 2 });
+    const input: [string, unknown][] = [];
+    for (let i = 0; i < 100; i++) input.push([`k${i % 7}`, { amount: 1 }]);
+    await produce(log, 'amounts', input);
+    const metrics = await runJob(sumJob({ exactlyOnce: true }), { log, dataDir, untilCaughtUp: true });
+    assert.equal(metrics.processed, 100);
+    assert.equal((await readAll(log, 'sums-out')).length, 100);
+    const total = [...(await sumsOf(log, dataDir, sumJob({ exactlyOnce: true }))).values()].reduce(
+      (a, b) => a + b,
+      0,
+    );
+    assert.equal(total, 100);
+    await log.close();
+  });
+
+  it('calls window every windowMs and honours coordinator commit and shutdown', async (t) => {
+    const dataDir = tempDir(t);
+    const log = new MemoryLog();
+    await log.createTopic('ticks', { partitions: 1 });
+    await produce(log, 'ticks', [
+      ['x', 1],
+      ['x', 2],
+      ['x', 'stop'],
+      ['x', 4],
+    ]);
+    let windows = 0;
+    const seen: unknown[] = [];
+    const job = defineJob({
+      name: 'ticker',
+      inputs: ['ticks'],
+      windowMs: 5,
+      commitMs: 60_000,
+      task: () => ({
+        async process(msg, _out, coord) {
+          seen.push(msg.value);
+          await new Promise((r) => setTimeout(r, 10));
+          if (msg.value === 'stop') coord.shutdown();
+        },
+        window() {
+          windows++;
+        },
+      }),
+    });
+    const metrics = await runJob(job, { log, dataDir });
+    assert.deepEqual(seen, [1, 2, 'stop']);
+    assert.ok(windows >= 1, 'window was called');
+    assert.ok(metrics.commits >= 1);
+    const checkpoints = await new CheckpointStore(log, checkpointTopic('ticker')).readAll();
+    assert.equal(checkpoints.get('Partition 0')?.inputs['ticks/0'], 3);
+    await log.close();
+  });
+
+  it('refuses an existing changelog topic with the wrong partition count', async (t) => {
+    const dataDir = tempDir(t);
+    const log = new MemoryLog();
+    await log.createTopic('amounts', { partitions: 2 });
+    await log.createTopic('sums-sums-changelog', { partitions: 5, cleanup: 'compact' });
+    await assert.rejects(runJob(sumJob(), { log, dataDir, untilCaughtUp: true }), {
+      code: 'EDDY_TOPIC_MISMATCH',
+    });
+    await log.close();
+  });
+
+  it('refuses a message sent to a topic that is not an output', async (t) => {
+    const dataDir = tempDir(t);
+    const log = new MemoryLog();
+    await log.createTopic('in', { partitions: 1 });
+    await produce(log, 'in', [['a', 1]]);
+    const job = defineJob({
+      name: 'stray',
+      inputs: ['in'],
+      task: () => ({
+        process(_m, out) {
+          out.send({ topic: 'elsewhere', value: 1 });
+        },
+      }),
+    });
+    await assert.rejects(
+      runJob(job, { log, dataDir, untilCaughtUp: true }),
+      (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'EDDY_TASK_FAILED');
+        assert.match(err.message, /not among the job's outputs/);
+        return true;
+      },
+    );
+    await log.close();
+  });
+});
+
+describe('defineJob', () => {
+  it('reports every bad key at once, naming each', () => {
+    assert.throws(
+      () =>
+        defineJob({
+          name: 'bad name!',
+          inputs: [],
+          task: undefined as never,
+          comitMs: 5,
+          onError: 'explode',
+          stores: { s: { key: serdes.string, value: undefined as never, engine: 'redis' as never } },
+        } as unknown as JobInput),
+      (err: Error & { code?: string; problems?: string[] }) => {
+        assert.equal(err.code, 'EDDY_INVALID_CONFIG');
+        const text = err.problems?.join('\n') ?? '';
+        for (const key of [
+          'comitMs',
+          'name',
+          'task',
+          'inputs',
+          'onError',
+          'stores.s.value',
+          'stores.s.engine',
+        ]) {
+          assert.match(text, new RegExp(key.replace('.', '\\.')), `mentions ${key}`);
+        }
+        return true;
+      },
+    );
+  });
+});

@@ -1,0 +1,220 @@
+/**
+ * Crash test of the runtime: a counting job over 1,000,000 input messages, run by the real `eddy run`
+ * in a child process that is SIGKILLed at 20 random instants and restarted each time, then run to
+ * the end. Exactly-once: every key's count equals its number of input messages, and every milestone
+ * output appears exactly once. At-least-once: no count is lower than its number of messages.
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { openEmbeddedLog } from '../../src/log/embedded/embedded-log.js';
+import { Producer } from '../../src/log/producer.js';
+import { CheckpointStore } from '../../src/runtime/checkpoint.js';
+import { checkpointTopic } from '../../src/runtime/job.js';
+import { openStore } from '../../src/store/open-store.js';
+import { serdes } from '../../src/store/serdes.js';
+import { tempDir } from '../helpers/tmp.js';
+
+const MESSAGES = Number(process.env.EDDY_CRASH_MESSAGES ?? 1_000_000);
+const KEYS = 10_000;
+const KILLS = Number(process.env.EDDY_CRASH_KILLS ?? 20);
+const PARTITIONS = 4;
+const SEED = Number(process.env.EDDY_CRASH_SEED ?? Date.now() % 100_000);
+const root = new URL('../..', import.meta.url).pathname;
+const jobFile = join(root, 'test/runtime/fixtures/count-job.ts');
+
+function random(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    return (s >>> 0) / 0x100000000;
+  };
+}
+
+async function feed(dataDir: string): Promise<void> {
+  const log = await openEmbeddedLog({ dir: join(dataDir, 'log'), fsync: 'commit' });
+  try {
+    await log.createTopic('events', { partitions: PARTITIONS });
+    const producer = new Producer(log);
+    for (let i = 0; i < MESSAGES; i++) {
+      producer.send('events', { key: Buffer.from(`k${i % KEYS}`), value: Buffer.from(String(i)) });
+      if (i % 50_000 === 49_999) await producer.flush();
+    }
+    await producer.flush();
+    await log.flush();
+  } finally {
+    await log.close();
+  }
+}
+
+const children = new Set<ChildProcess>();
+after(() => {
+  for (const c of children) c.kill('SIGKILL');
+});
+
+function runJob(
+  dataDir: string,
+  exactlyOnce: boolean,
+  killAfterMs?: number,
+): Promise<{ code: number | null; killed: boolean; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        join(root, 'bin/eddy.js'),
+        'run',
+        jobFile,
+        '--data-dir',
+        dataDir,
+        '--until-caught-up',
+      ],
+      {
+        cwd: root,
+        env: { ...process.env, EXACTLY_ONCE: exactlyOnce ? '1' : '0' },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
+    children.add(child);
+    let stderr = '';
+    child.stderr?.on('data', (d) => {
+      stderr += d;
+    });
+    let killed = false;
+    const timer =
+      killAfterMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            killed = true;
+            child.kill('SIGKILL');
+          }, killAfterMs);
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      if (timer) clearTimeout(timer);
+      children.delete(child);
+      resolve({ code, killed, stderr });
+    });
+  });
+}
+
+async function readCounts(dataDir: string): Promise<Map<string, number>> {
+  const counts = new Map<string, number>();
+  for (let p = 0; p < PARTITIONS; p++) {
+    const store = await openStore({
+      name: `counts/${p}`,
+      dir: join(dataDir, 'stores', 'counter', 'counts', String(p)),
+      engine: 'lmdb',
+      key: serdes.string,
+      value: serdes.json<number>(),
+      changelog: false,
+    });
+    try {
+      for (const { key, value } of store.all()) counts.set(key, value);
+    } finally {
+      await store.close();
+    }
+  }
+  return counts;
+}
+
+async function readMilestones(dataDir: string): Promise<string[]> {
+  const log = await openEmbeddedLog({ dir: join(dataDir, 'log'), fsync: 'os' });
+  const seen: string[] = [];
+  try {
+    const info = await log.describeTopic('milestones');
+    for (const part of info.partitions) {
+      let offset = part.earliestOffset;
+      while (offset < part.endOffset) {
+        const records = await log.read('milestones', part.partition, offset, { maxRecords: 10_000 });
+        if (records.length === 0) break;
+        for (const r of records) seen.push(`${r.key?.toString()}=${r.value?.toString()}`);
+        offset = records[records.length - 1].offset + 1;
+      }
+    }
+  } finally {
+    await log.close();
+  }
+  return seen;
+}
+
+/** Input messages committed so far: the sum of the checkpointed input offsets. */
+async function committed(dataDir: string): Promise<number> {
+  const log = await openEmbeddedLog({ dir: join(dataDir, 'log'), fsync: 'os' });
+  try {
+    const topics = await log.listTopics();
+    if (!topics.includes(checkpointTopic('counter'))) return 0;
+    const checkpoints = await new CheckpointStore(log, checkpointTopic('counter')).readAll();
+    let sum = 0;
+    for (const cp of checkpoints.values()) for (const offset of Object.values(cp.inputs)) sum += offset;
+    return sum;
+  } finally {
+    await log.close();
+  }
+}
+
+async function crashAndRecover(t: { after(fn: () => void): void }, exactlyOnce: boolean) {
+  const dataDir = tempDir(t, 'eddy-crash-');
+  await feed(dataDir);
+  const rnd = random(SEED + (exactlyOnce ? 1 : 0));
+  let kills = 0;
+  let finishedEarly = 0;
+  // The kill delay adapts so that the kills spread over the whole input: each run should get
+  // about 1/(KILLS+1) of it done before its kill (startup and restore take part of each run).
+  let delay = 1500;
+  let done = 0;
+  for (let i = 0; i < KILLS; i++) {
+    const killAt = Math.floor(delay * (0.7 + 0.6 * rnd()));
+    const result = await runJob(dataDir, exactlyOnce, killAt);
+    if (result.killed) kills++;
+    else {
+      assert.equal(result.code, 0, `run ${i} exited with ${result.code} (seed ${SEED}):\n${result.stderr}`);
+      finishedEarly++;
+    }
+    const now = await committed(dataDir);
+    const target = (MESSAGES - now) / (KILLS - i);
+    const progressed = now - done;
+    done = now;
+    delay = Math.max(
+      200,
+      Math.min(20_000, delay * Math.min(2, Math.max(0.5, target / Math.max(progressed, 1)))),
+    );
+  }
+  const last = await runJob(dataDir, exactlyOnce);
+  assert.equal(last.code, 0, `final run failed (seed ${SEED}):\n${last.stderr}`);
+  const counts = await readCounts(dataDir);
+  assert.equal(counts.size, KEYS, `seed ${SEED}: expected ${KEYS} keys`);
+  const perKey = MESSAGES / KEYS;
+  let low = 0;
+  let high = 0;
+  for (const [key, n] of counts) {
+    if (n < perKey) low++;
+    if (n > perKey) high++;
+    if (exactlyOnce) assert.equal(n, perKey, `seed ${SEED}: ${key} counted ${n}, expected ${perKey}`);
+  }
+  assert.equal(low, 0, `seed ${SEED}: ${low} keys counted fewer than ${perKey}`);
+  const milestones = await readMilestones(dataDir);
+  if (exactlyOnce) {
+    assert.equal(milestones.length, MESSAGES / 10, `seed ${SEED}: milestones`);
+    assert.equal(new Set(milestones).size, milestones.length, `seed ${SEED}: a milestone was emitted twice`);
+  } else {
+    assert.ok(milestones.length >= MESSAGES / 10);
+  }
+  return { kills, finishedEarly, overCounted: high };
+}
+
+describe('a job SIGKILLed at random instants', { timeout: 15 * 60_000 }, () => {
+  it(`with exactlyOnce, ends with every count exact and every output once (${KILLS} kills, ${MESSAGES} messages)`, async (t) => {
+    const r = await crashAndRecover(t, true);
+    t.diagnostic(`seed ${SEED}: ${r.kills} kills landed, ${r.finishedEarly} runs finished before their kill`);
+    assert.ok(r.kills >= KILLS / 2, `only ${r.kills} of ${KILLS} kills landed mid-run`);
+  });
+
+  it(`at-least-once, ends with no count lower than its messages (${KILLS} kills)`, async (t) => {
+    const r = await crashAndRecover(t, false);
+    t.diagnostic(`seed ${SEED}: ${r.kills} kills landed, ${r.overCounted} keys over-counted (allowed)`);
+  });
+});
