@@ -1,0 +1,223 @@
+/**
+ * The cache layer: an LRU of byte keys, write-back and coalescing.
+ *
+ * - Reads: a hit answers from memory (absent keys are cached too, as negative entries); a miss
+ *   reads the layer below and caches the answer.
+ * - Writes (put, delete, batches) only change the cache and mark the entry dirty: 100 puts to one
+ *   key between two flushes reach the layer below as one op, hence one engine write and one
+ *   changelog record.
+ * - Dirty entries go down as ONE `write(ops)` batch: on `flush()`, when they reach
+ *   `writeBatchSize` (bounding memory and the size of a commit), when a dirty entry is evicted, and
+ *   before any iterator is created.
+ * - Iterators: the dirty entries are flushed down before `range`/`prefix`/`all`/`snapshot` (as
+ *   Samza's CachedStore does), so the iterators of the layer below see every earlier write, and
+ *   `snapshot` keeps the engine's stable view. Cost: a store that alternates writes and ranges
+ *   coalesces less. Merging dirty entries into the engine's iterator instead would keep them in
+ *   memory but needs a sorted dirty set and a merge on every step of every scan.
+ *
+ * Corner cases: `cacheSize >= writeBatchSize >= 1` (checked by the options); a batch is applied whole
+ * before the threshold is checked, so one `write(ops)` is never split by the cache; a failed write
+ * below leaves the entries dirty (the next flush tries again); `invalidate()` drops everything,
+ * dirty entries included (restore and wipe use it); after `close()` every call throws
+ * `StoreClosedError`.
+ */
+import { asBuffer } from '../util/bytes.js';
+import { StoreClosedError } from '../util/errors.js';
+import type { KeyValueIterator, WriteOp } from './types.js';
+import { type Bound, type BytesLayer, WrappedStore } from './wrapped-store.js';
+
+interface CacheEntry {
+  readonly key: Uint8Array;
+  /** null: the key is absent (deleted, or read as missing). */
+  value: Uint8Array | null;
+  dirty: boolean;
+}
+
+export interface CachedStoreOptions {
+  /** Most entries kept (clean and dirty). */
+  readonly cacheSize: number;
+  /** Dirty entries that trigger a write down. */
+  readonly writeBatchSize: number;
+}
+
+export interface CacheCounters {
+  cacheHits: number;
+  cacheMisses: number;
+  cacheEvictions: number;
+  cacheSize: number;
+  cacheDirty: number;
+  /** Batches written to the layer below. */
+  cacheWriteBatches: number;
+}
+
+/** The Map key of a byte key (latin1 maps each byte to one UTF-16 unit: exact and cheap). */
+function idOf(key: Uint8Array): string {
+  return asBuffer(key).toString('latin1');
+}
+
+export class CachedStore extends WrappedStore {
+  /** Every entry; Map order is recency (least recently used first). */
+  private readonly lru = new Map<string, CacheEntry>();
+  /** The dirty entries, in the order they became dirty. */
+  private readonly dirty = new Map<string, CacheEntry>();
+  private readonly cacheSize: number;
+  private readonly writeBatchSize: number;
+  private closed = false;
+  private hits = 0;
+  private misses = 0;
+  private evictions = 0;
+  private batches = 0;
+
+  constructor(inner: BytesLayer, options: CachedStoreOptions) {
+    super(inner);
+    this.cacheSize = options.cacheSize;
+    this.writeBatchSize = options.writeBatchSize;
+  }
+
+  override get isOpen(): boolean {
+    return !this.closed && this.inner.isOpen;
+  }
+
+  counters(): CacheCounters {
+    return {
+      cacheHits: this.hits,
+      cacheMisses: this.misses,
+      cacheEvictions: this.evictions,
+      cacheSize: this.lru.size,
+      cacheDirty: this.dirty.size,
+      cacheWriteBatches: this.batches,
+    };
+  }
+
+  override get(key: Uint8Array): Uint8Array | undefined {
+    if (this.closed) throw new StoreClosedError(this.inner.name);
+    const id = idOf(key);
+    const lru = this.lru;
+    const hit = lru.get(id);
+    if (hit !== undefined) {
+      this.hits++;
+      lru.delete(id);
+      lru.set(id, hit);
+      return hit.value ?? undefined;
+    }
+    this.misses++;
+    const value = this.inner.get(key);
+    lru.set(id, { key, value: value ?? null, dirty: false });
+    if (lru.size > this.cacheSize) this.evict();
+    return value;
+  }
+
+  override put(key: Uint8Array, value: Uint8Array): void {
+    if (this.closed) throw new StoreClosedError(this.inner.name);
+    this.set(key, value);
+    this.afterWrite();
+  }
+
+  override delete(key: Uint8Array): void {
+    if (this.closed) throw new StoreClosedError(this.inner.name);
+    this.set(key, null);
+    this.afterWrite();
+  }
+
+  override write(ops: readonly WriteOp<Uint8Array, Uint8Array>[]): void {
+    if (this.closed) throw new StoreClosedError(this.inner.name);
+    for (let i = 0; i < ops.length; i++) this.set(ops[i].key, ops[i].value);
+    this.afterWrite();
+  }
+
+  override range(from: Bound, to: Bound): KeyValueIterator<Uint8Array, Uint8Array> {
+    this.beforeIterator();
+    return this.inner.range(from as Uint8Array, to as Uint8Array);
+  }
+
+  override prefix(prefix: Uint8Array): KeyValueIterator<Uint8Array, Uint8Array> {
+    this.beforeIterator();
+    return this.inner.prefix(prefix);
+  }
+
+  override all(): KeyValueIterator<Uint8Array, Uint8Array> {
+    this.beforeIterator();
+    return this.inner.all();
+  }
+
+  override snapshot(from: Bound, to: Bound): KeyValueIterator<Uint8Array, Uint8Array> {
+    this.beforeIterator();
+    return this.inner.snapshot(from as Uint8Array, to as Uint8Array);
+  }
+
+  override async flush(): Promise<void> {
+    if (this.closed) throw new StoreClosedError(this.inner.name);
+    this.writeDirty();
+    await this.inner.flush();
+  }
+
+  override async close(): Promise<void> {
+    if (!this.closed) {
+      this.writeDirty();
+      this.closed = true;
+      this.lru.clear();
+    }
+    await this.inner.close();
+  }
+
+  /** Drops every entry, dirty ones included (restore and wipe write below the cache). */
+  invalidate(): void {
+    this.lru.clear();
+    this.dirty.clear();
+  }
+
+  /** Hands every dirty entry down as one `write(ops)`; they stay cached, clean. */
+  writeDirty(): void {
+    const dirty = this.dirty;
+    if (dirty.size === 0) return;
+    const ops: WriteOp<Uint8Array, Uint8Array>[] = new Array(dirty.size);
+    let i = 0;
+    for (const entry of dirty.values()) ops[i++] = { key: entry.key, value: entry.value };
+    this.inner.write(ops);
+    for (const entry of dirty.values()) entry.dirty = false;
+    dirty.clear();
+    this.batches++;
+  }
+
+  private set(key: Uint8Array, value: Uint8Array | null): void {
+    const id = idOf(key);
+    const lru = this.lru;
+    const entry = lru.get(id);
+    if (entry === undefined) {
+      const created: CacheEntry = { key, value, dirty: true };
+      lru.set(id, created);
+      this.dirty.set(id, created);
+      return;
+    }
+    lru.delete(id);
+    lru.set(id, entry);
+    entry.value = value;
+    if (!entry.dirty) {
+      entry.dirty = true;
+      this.dirty.set(id, entry);
+    }
+  }
+
+  private afterWrite(): void {
+    if (this.dirty.size >= this.writeBatchSize) this.writeDirty();
+    if (this.lru.size > this.cacheSize) this.evict();
+  }
+
+  private beforeIterator(): void {
+    if (this.closed) throw new StoreClosedError(this.inner.name);
+    this.writeDirty();
+  }
+
+  /** Removes least recently used entries down to `cacheSize`; a dirty one writes all dirty first. */
+  private evict(): void {
+    const lru = this.lru;
+    let excess = lru.size - this.cacheSize;
+    for (const [id, entry] of lru) {
+      if (excess <= 0) break;
+      if (entry.dirty) this.writeDirty();
+      lru.delete(id);
+      this.evictions++;
+      excess--;
+    }
+  }
+}

@@ -1,0 +1,252 @@
+/**
+ * `openStore`: validates the options once, opens the engine, and builds the stack — in ONE place,
+ * `buildStack` below. The returned `Store` is a `KeyValueStore` plus the runtime's hooks (metrics,
+ * the changelog marker, commit, restore, wipe).
+ *
+ * Durability: a write is in memory (the cache) until a flush, a full write batch, or an eviction
+ * hands it down; then it is in the engine and queued to the changelog; `flush()`/`commit()` resolve
+ * once the changelog acknowledged it and the engine synced. What survives a crash is what the
+ * changelog acknowledged: the marker tells the runtime whether the local engine can be trusted.
+ */
+import { InvalidArgumentError, StoreClosedError } from '../util/errors.js';
+import { CachedStore } from './cached-store.js';
+import { type ChangelogMarker, EngineStore } from './engine-store.js';
+import { openEngineAsync } from './engines/index.js';
+import { LoggedStore } from './logged-store.js';
+import { type CounterSource, MeteredStore, type StoreMetrics } from './metered-store.js';
+import { SerializedStore } from './serialized-store.js';
+import { type ResolvedStoreOptions, resolveStoreOptions, type StoreOptions } from './store-options.js';
+import { TtlStore } from './ttl-store.js';
+import type { ChangelogSink, KeyValueIterator, KeyValueStore, StorageEngine, WriteOp } from './types.js';
+import type { BytesLayer } from './wrapped-store.js';
+
+/** A changelog record to restore: a put, or a delete when `value` is null. */
+export interface RestoreRecord {
+  readonly key: Uint8Array;
+  readonly value: Uint8Array | null;
+  readonly offset: number;
+}
+
+/** What `openStore` returns. */
+export interface Store<K, V> extends KeyValueStore<K, V> {
+  /** A plain snapshot of the store's counters. */
+  metrics(): StoreMetrics;
+  /**
+   * The marker kept in the engine's metadata, written in the same engine transaction as the data
+   * (undefined: no changelog, or nothing recorded yet):
+   * - `{ offset: N, clean: true }`: the engine holds exactly the state after changelog offset N
+   *   (-1: the empty changelog). Written by `commit()` (and `close()`) once the changelog
+   *   acknowledged every record of every engine write, and by each `restore` batch.
+   * - `{ offset: N, clean: false }`: the engine took writes after offset N that no changelog ack
+   *   covered when they were written (the first such write flips the marker, in its own
+   *   transaction). Such a store must be wiped and rebuilt from the changelog before it is trusted.
+   */
+  changelogPosition(): ChangelogMarker | undefined;
+  /**
+   * Flushes the cache, the changelog and the engine, then records the clean marker at the
+   * changelog's last offset, which it returns (undefined when the store has no changelog or the
+   * changelog is empty). If the store was written while waiting for the changelog, the marker
+   * stays not clean (the next commit cleans it).
+   */
+  commit(): Promise<number | undefined>;
+  /**
+   * Applies changelog records straight to the engine (not the changelog, not the cache, which is
+   * invalidated), in batches, each batch in one engine transaction with the marker of its last
+   * offset. Call it on a store whose marker is clean or absent; a store that is not clean must be
+   * `wipe()`d first (`InvalidArgumentError` otherwise). Counts restore metrics.
+   */
+  restore(records: Iterable<RestoreRecord>): void;
+  /** Removes every entry, the cache and the marker (before a full rebuild). */
+  wipe(): Promise<void>;
+}
+
+/** The layers of one store, bottom to top; `top` is what users call. */
+export interface StoreStack<K, V> {
+  readonly engineStore: EngineStore;
+  readonly logged: LoggedStore | undefined;
+  readonly cached: CachedStore | undefined;
+  readonly ttl: TtlStore | undefined;
+  readonly metered: MeteredStore;
+  readonly top: SerializedStore<K, V>;
+}
+
+/**
+ * THE place where the stack is assembled. From the user down:
+ *
+ *   serde → metrics → ttl → cache → changelog (logged) → engine
+ *
+ * - serde on top: a key or value that cannot be encoded, or a record too large, fails at the call
+ *   that wrote it (never later at a flush), and everything below is bytes (one encoding per op).
+ *   It also means the cache holds bytes, so cached values are never aliased by user objects.
+ * - metrics right below the serde: it counts the real bytes, and sees every user call.
+ * - ttl above the cache: the expiry stamp is part of the value bytes, so the cache, the changelog
+ *   and a restore all carry it; reads check it even on cache hits.
+ * - cache above the changelog: coalesced writes reach the changelog once per flush.
+ * - changelog log-AFTER the engine write (as Kafka Streams; Samza logs before): the changelog
+ *   never holds a write the engine refused, and an engine write whose record never reached the
+ *   changelog is covered by the marker, which that very engine write turned "not clean".
+ */
+export function buildStack<K, V>(engine: StorageEngine, o: ResolvedStoreOptions<K, V>): StoreStack<K, V> {
+  const engineStore = new EngineStore(engine, { name: o.name, trackChangelog: o.changelog !== undefined });
+  let layer: BytesLayer = engineStore;
+  const logged = o.changelog === undefined ? undefined : new LoggedStore(layer, o.changelog);
+  if (logged) layer = logged;
+  const cached =
+    o.cacheSize > 0
+      ? new CachedStore(layer, { cacheSize: o.cacheSize, writeBatchSize: o.writeBatchSize })
+      : undefined;
+  if (cached) layer = cached;
+  const ttl = o.ttlMs === undefined ? undefined : new TtlStore(layer, { ttlMs: o.ttlMs, now: o.now });
+  if (ttl) layer = ttl;
+  const sources: CounterSource[] = [];
+  if (cached) sources.push(() => cached.counters() as unknown as Record<string, number>);
+  if (ttl) sources.push(() => ttl.counters());
+  const metered = new MeteredStore(layer, sources);
+  const top = new SerializedStore<K, V>(metered, o);
+  return { engineStore, logged, cached, ttl, metered, top };
+}
+
+const RESTORE_BATCH = 10_000;
+
+/** The store users get: the top of the stack plus the runtime's hooks. */
+export class LayeredStore<K, V> implements Store<K, V> {
+  private readonly top: SerializedStore<K, V>;
+  private readonly engineStore: EngineStore;
+  private readonly changelog: ChangelogSink | undefined;
+
+  constructor(
+    readonly stack: StoreStack<K, V>,
+    changelog: ChangelogSink | undefined,
+  ) {
+    this.top = stack.top;
+    this.engineStore = stack.engineStore;
+    this.changelog = changelog;
+  }
+
+  get name(): string {
+    return this.top.name;
+  }
+  get isOpen(): boolean {
+    return this.top.isOpen;
+  }
+  get(key: K): V | undefined {
+    return this.top.get(key);
+  }
+  getAll(keys: Iterable<K>): Map<K, V> {
+    return this.top.getAll(keys);
+  }
+  put(key: K, value: V): void {
+    this.top.put(key, value);
+  }
+  putAll(entries: Iterable<readonly [K, V]>): void {
+    this.top.putAll(entries);
+  }
+  delete(key: K): void {
+    this.top.delete(key);
+  }
+  deleteAll(keys: Iterable<K>): void {
+    this.top.deleteAll(keys);
+  }
+  /** Puts and deletes (`value: null`) as one batch, checked and encoded whole first. */
+  write(ops: readonly WriteOp<K, V>[]): void {
+    this.top.write(ops);
+  }
+  range(from: K, to: K): KeyValueIterator<K, V> {
+    return this.top.range(from, to);
+  }
+  prefix(prefix: K): KeyValueIterator<K, V> {
+    return this.top.prefix(prefix);
+  }
+  all(): KeyValueIterator<K, V> {
+    return this.top.all();
+  }
+  snapshot(from: K, to: K): KeyValueIterator<K, V> {
+    return this.top.snapshot(from, to);
+  }
+  flush(): Promise<void> {
+    return this.top.flush();
+  }
+
+  metrics(): StoreMetrics {
+    return this.stack.metered.metrics();
+  }
+
+  changelogPosition(): ChangelogMarker | undefined {
+    const marker = this.engineStore.changelogMarker();
+    return marker === undefined ? undefined : { offset: marker.offset, clean: marker.clean };
+  }
+
+  async commit(): Promise<number | undefined> {
+    await this.top.flush();
+    const sink = this.changelog;
+    if (sink === undefined) return undefined;
+    const writes = this.engineStore.writes;
+    const offset = await sink.flush();
+    if (this.engineStore.writes === writes && this.engineStore.isOpen) {
+      const target = offset ?? -1;
+      const marker = this.engineStore.changelogMarker();
+      if (!(marker?.clean && marker.offset === target)) {
+        this.engineStore.markClean(target);
+        await this.engineStore.flush();
+      }
+    }
+    return offset;
+  }
+
+  restore(records: Iterable<RestoreRecord>): void {
+    if (!this.isOpen) throw new StoreClosedError(this.name);
+    const marker = this.engineStore.changelogMarker();
+    if (marker !== undefined && !marker.clean) {
+      throw new InvalidArgumentError(
+        `store "${this.name}" holds writes its changelog never acknowledged (marker at offset ${marker.offset}, not clean); wipe() it before restoring`,
+      );
+    }
+    const started = performance.now();
+    this.stack.cached?.invalidate();
+    let ops: WriteOp<Uint8Array, Uint8Array>[] = [];
+    let count = 0;
+    let bytes = 0;
+    let last = -1;
+    for (const r of records) {
+      ops.push({ key: r.key, value: r.value });
+      bytes += r.key.length + (r.value === null ? 0 : r.value.length);
+      last = r.offset;
+      if (ops.length >= RESTORE_BATCH) {
+        this.engineStore.writeRestored(ops, last);
+        count += ops.length;
+        ops = [];
+      }
+    }
+    if (ops.length > 0) {
+      this.engineStore.writeRestored(ops, last);
+      count += ops.length;
+    }
+    this.stack.metered.recordRestore(count, bytes, performance.now() - started);
+  }
+
+  async wipe(): Promise<void> {
+    if (!this.isOpen) throw new StoreClosedError(this.name);
+    this.stack.cached?.invalidate();
+    this.engineStore.clear();
+  }
+
+  /** Commits (flush + clean marker), then closes the engine. Idempotent. */
+  async close(): Promise<void> {
+    if (!this.isOpen) return;
+    try {
+      await this.commit();
+    } finally {
+      await this.top.close();
+    }
+  }
+}
+
+/** Opens (creating if needed) a store. See `StoreOptions` for the options and their defaults. */
+export async function openStore<K, V>(options: StoreOptions<K, V>): Promise<Store<K, V>> {
+  const o = resolveStoreOptions(options);
+  const engine = await openEngineAsync(o.engine, {
+    name: o.name,
+    ...(o.dir === undefined || o.engine === 'memory' ? {} : { dir: o.dir }),
+  });
+  return new LayeredStore(buildStack(engine, o), o.changelog);
+}
