@@ -1,3 +1,10 @@
 // The log layer's public face: re-exports only.
+
+export type { PartitionCleaner } from './embedded/cleaner.js';
+export type { EmbeddedLogOptions, FsyncPolicy, RecoveryReport } from './embedded/embedded-log.js';
+export { EmbeddedLog, openEmbeddedLog } from './embedded/embedded-log.js';
+export { MemoryLog } from './memory/memory-log.js';
+export type { ProducerMessage, ProducerOptions } from './producer.js';
+export { Producer } from './producer.js';
 export type * from './types.js';
 export { TOPIC_DEFAULTS } from './types.js';

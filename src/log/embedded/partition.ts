@@ -31,6 +31,8 @@ export interface PartitionOptions {
   writable: boolean;
   /** fsync new files' directory entries and swap steps (the `always` and `commit` policies). */
   durable: boolean;
+  /** Called after the partition rolled to a new segment (the log offers it to the cleaner). */
+  onRoll?: (partition: Partition) => void;
 }
 
 /** What the cleaner (compaction, retention) sees of a segment. */
@@ -182,7 +184,8 @@ export class Partition {
     this.active.seal();
     this.segments.push(Segment.create(this.dir, this.endOffset));
     this.dirDirty = true;
-    // TODO(issue 3): the log calls the cleaner's maybeCompact/maybeRetain after a roll (see embedded-log.ts).
+    // The log offers the partition to the cleaner (compaction, retention) here.
+    this.options.onRoll?.(this);
   }
 
   /** Records at offsets >= `offset`, up to the visible end, within the budget. */

@@ -1,0 +1,449 @@
+/**
+ * The embedded log: Eddy's zero-setup default `Log`, an on-disk partitioned log in one directory
+ * (a tiny Kafka). Layout: `<dir>/LOCK` (see `lock.ts`), `<dir>/topics/…` (see `topics.ts`),
+ * segments per partition (see `partition.ts`, `segment.ts`, `record-batch.ts`), and
+ * `<dir>/transaction.json` while a transaction is open (see `transaction.ts`).
+ *
+ * Durability policies (`fsync`):
+ *
+ * | policy   | an append is durable (survives a machine crash)         | cost                        |
+ * |----------|---------------------------------------------------------|-----------------------------|
+ * | `always` | when its `append` resolves (fdatasync, group-committed) | one fsync per append burst  |
+ * | `commit` | when a later `flush()` resolves (the default)           | one fsync per touched file  |
+ * | `os`     | whenever the OS writes it back (never fsynced)          | none                        |
+ *
+ * Under every policy a crash of the PROCESS loses nothing whose `append` resolved: each append is
+ * one `write` syscall into the page cache before it resolves. A torn tail (a write cut by a machine
+ * crash) is cut off on open and reported in {@link EmbeddedLog.recoveryReport}; damage before the
+ * tail is a `CorruptLogError`.
+ *
+ * Concurrency: one process writes a directory (`LockedError` for a second). Appends, reads and
+ * truncations run synchronously on page-cached files inside the call (no interleaving); only fsyncs
+ * are asynchronous. Every open partition keeps its segment files open.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  InvalidArgumentError,
+  LogClosedError,
+  TopicExistsError,
+  UnknownPartitionError,
+  UnknownTopicError,
+} from '../../util/errors.js';
+import { checkTopicMatch, checkTopicName, resolveTopicConfig } from '../topic-config.js';
+import type {
+  AppendRecord,
+  AppendResult,
+  Log,
+  LogRecord,
+  LogSupports,
+  LogTransaction,
+  ReadOptions,
+  TopicConfig,
+  TopicConfigInput,
+  TopicInfo,
+} from '../types.js';
+import type { PartitionCleaner } from './cleaner.js';
+import { fsyncDir, readJsonIfExists, unlinkIfExists } from './fs-util.js';
+import { DirLock } from './lock.js';
+import { Partition, type PartitionRecovery } from './partition.js';
+import type { TailTruncation } from './segment.js';
+import { TopicStore } from './topics.js';
+import { EmbeddedTransaction, type PendingPartition, TRANSACTION_FILE } from './transaction.js';
+
+export type FsyncPolicy = 'always' | 'commit' | 'os';
+
+export interface EmbeddedLogOptions {
+  /** The data directory (created if missing). */
+  dir: string;
+  /** Durability policy (see the table above); default `commit`. */
+  fsync?: FsyncPolicy;
+  /** Runs compaction and retention. TODO(issue 3): default to the compactor/retention cleaner. */
+  cleaner?: PartitionCleaner;
+  /** How often every partition is offered to the cleaner; default 60 000 ms. */
+  cleanupIntervalMs?: number;
+  /** Where cleaner errors go; default `process.emitWarning`. */
+  onCleanerError?: (err: unknown, topic: string, partition: number) => void;
+  /** The clock for record timestamps (tests); default `Date.now`. */
+  now?: () => number;
+}
+
+/** What opening the log repaired. */
+export interface RecoveryReport {
+  /** Torn or corrupt tails cut off, one per partition that had one. */
+  readonly truncatedTails: readonly (TailTruncation & { topic: string; partition: number })[];
+  /** The partitions of a transaction that never committed, truncated back to `start`. */
+  readonly abortedTransaction: readonly PendingPartition[];
+  /** Segment swaps (compaction, retention) completed after a crash. */
+  readonly completedSwaps: readonly {
+    topic: string;
+    partition: number;
+    remove: number[];
+    add: number | null;
+  }[];
+  /** Temporary files and directories removed. */
+  readonly removedLeftovers: readonly string[];
+}
+
+interface OpenTopic {
+  config: TopicConfig;
+  partitions: Partition[];
+}
+
+const SUPPORTS: LogSupports = { truncate: true, transactions: true, persistent: true };
+
+/** Opens (creating if needed), locks and recovers the embedded log in `options.dir`. */
+export async function openEmbeddedLog(options: EmbeddedLogOptions): Promise<EmbeddedLog> {
+  const log = EmbeddedLog.open(options);
+  try {
+    await log.abortPendingTransaction();
+  } catch (err) {
+    await log.close().catch(() => {});
+    throw err;
+  }
+  return log;
+}
+
+export class EmbeddedLog implements Log {
+  readonly backend = 'embedded' as const;
+  readonly supports = SUPPORTS;
+  readonly dir: string;
+  readonly fsync: FsyncPolicy;
+  recoveryReport!: RecoveryReport;
+  private readonly durable: boolean;
+  private readonly topics = new Map<string, OpenTopic>();
+  private readonly store: TopicStore;
+  private readonly now: () => number;
+  private lock: DirLock;
+  private txn: EmbeddedTransaction | null = null;
+  private closing: Promise<void> | null = null;
+  private cleanupTimer: NodeJS.Timeout | undefined;
+  private cleaning: Promise<void> = Promise.resolve();
+
+  private constructor(
+    private readonly options: EmbeddedLogOptions,
+    lock: DirLock,
+  ) {
+    this.dir = options.dir;
+    this.fsync = options.fsync ?? 'commit';
+    this.durable = this.fsync !== 'os';
+    this.now = options.now ?? Date.now;
+    this.lock = lock;
+    this.store = new TopicStore(this.dir, this.durable, true);
+  }
+
+  static open(options: EmbeddedLogOptions): EmbeddedLog {
+    const fsync = options.fsync ?? 'commit';
+    if (!['always', 'commit', 'os'].includes(fsync)) {
+      throw new InvalidArgumentError(
+        `fsync must be "always", "commit" or "os", got ${JSON.stringify(fsync)}`,
+      );
+    }
+    mkdirSync(options.dir, { recursive: true });
+    const lock = DirLock.acquire(options.dir);
+    try {
+      const log = new EmbeddedLog(options, lock);
+      log.recover();
+      const every = options.cleanupIntervalMs ?? 60_000;
+      if (options.cleaner !== undefined && every > 0) {
+        log.cleanupTimer = setInterval(() => log.scheduleCleanupAll(), every);
+        log.cleanupTimer.unref();
+      }
+      return log;
+    } catch (err) {
+      lock.release();
+      throw err;
+    }
+  }
+
+  private recover(): void {
+    const tails: (TailTruncation & { topic: string; partition: number })[] = [];
+    const swaps: { topic: string; partition: number; remove: number[]; add: number | null }[] = [];
+    const leftovers = this.store.removeLeftovers();
+    try {
+      for (const name of this.store.list()) {
+        const config = this.store.readConfig(name)!;
+        const partitions: Partition[] = [];
+        this.topics.set(name, { config, partitions });
+        for (let p = 0; p < config.partitions; p++) {
+          const { partition, recovery } = this.openPartition(name, p, config);
+          partitions.push(partition);
+          this.collect(recovery, name, p, tails, swaps, leftovers);
+        }
+      }
+    } catch (err) {
+      for (const t of this.topics.values()) for (const p of t.partitions) void p.close();
+      throw err;
+    }
+    const pendingPath = join(this.dir, TRANSACTION_FILE);
+    const pending = readJsonIfExists<{ partitions: PendingPartition[] }>(pendingPath)?.partitions ?? [];
+    this.recoveryReport = {
+      truncatedTails: tails,
+      abortedTransaction: pending,
+      completedSwaps: swaps,
+      removedLeftovers: leftovers,
+    };
+  }
+
+  private collect(
+    r: PartitionRecovery,
+    topic: string,
+    partition: number,
+    tails: (TailTruncation & { topic: string; partition: number })[],
+    swaps: { topic: string; partition: number; remove: number[]; add: number | null }[],
+    leftovers: string[],
+  ): void {
+    if (r.truncatedTail) tails.push({ ...r.truncatedTail, topic, partition });
+    if (r.completedSwap) swaps.push({ ...r.completedSwap, topic, partition });
+    leftovers.push(...r.removedLeftovers);
+  }
+
+  /** Rolls back a transaction that never committed (called by `openEmbeddedLog`, after `open`). */
+  async abortPendingTransaction(): Promise<void> {
+    const pending = this.recoveryReport.abortedTransaction;
+    if (pending.length === 0) return;
+    for (const p of pending) {
+      const part = this.topics.get(p.topic)?.partitions[p.partition];
+      if (part === undefined || p.start >= part.endOffset) continue;
+      await part.truncate(Math.max(p.start, part.earliestOffset), this.now());
+      if (this.durable) await part.sync();
+    }
+    unlinkIfExists(join(this.dir, TRANSACTION_FILE));
+    if (this.durable) fsyncDir(this.dir);
+  }
+
+  private openPartition(topic: string, p: number, config: TopicConfig) {
+    return Partition.open({
+      topic,
+      partition: p,
+      dir: this.store.partitionDir(topic, p),
+      segmentBytes: config.segmentBytes,
+      writable: true,
+      durable: this.durable,
+      onRoll: (part) => this.scheduleCleanup(part),
+    });
+  }
+
+  private checkOpen(): void {
+    if (this.closing !== null) throw new LogClosedError(`embedded log ${this.dir}`);
+  }
+
+  private topic(name: string): OpenTopic {
+    this.checkOpen();
+    const t = this.topics.get(name);
+    if (t === undefined) throw new UnknownTopicError(name);
+    return t;
+  }
+
+  private partition(topic: string, partition: number): Partition {
+    const t = this.topic(topic);
+    if (!Number.isInteger(partition) || partition < 0 || partition >= t.partitions.length) {
+      throw new UnknownPartitionError(topic, partition, t.partitions.length);
+    }
+    return t.partitions[partition];
+  }
+
+  private info(name: string, t: OpenTopic): TopicInfo {
+    return {
+      name,
+      config: { ...t.config },
+      partitions: t.partitions.map((p) => ({
+        partition: p.partition,
+        earliestOffset: p.earliestOffset,
+        endOffset: p.visibleEnd,
+      })),
+    };
+  }
+
+  async createTopic(name: string, config: TopicConfigInput): Promise<TopicInfo> {
+    this.checkOpen();
+    checkTopicName(name);
+    const resolved = resolveTopicConfig(name, config);
+    if (this.topics.has(name)) throw new TopicExistsError(name);
+    this.store.create(name, resolved);
+    const t: OpenTopic = { config: resolved, partitions: [] };
+    for (let p = 0; p < resolved.partitions; p++)
+      t.partitions.push(this.openPartition(name, p, resolved).partition);
+    this.topics.set(name, t);
+    return this.info(name, t);
+  }
+
+  async ensureTopic(name: string, config: TopicConfigInput): Promise<TopicInfo> {
+    this.checkOpen();
+    const t = this.topics.get(name);
+    if (t === undefined) return this.createTopic(name, config);
+    resolveTopicConfig(name, config);
+    checkTopicMatch(name, t.config, config);
+    return this.info(name, t);
+  }
+
+  async deleteTopic(name: string): Promise<void> {
+    const t = this.topic(name);
+    if (t.partitions.some((p) => p.txnStart !== null)) {
+      throw new InvalidArgumentError(
+        `topic "${name}" is part of the open transaction; commit or abort it first`,
+      );
+    }
+    this.topics.delete(name);
+    for (const p of t.partitions) await p.close();
+    this.store.remove(name);
+  }
+
+  async listTopics(): Promise<string[]> {
+    this.checkOpen();
+    return [...this.topics.keys()].sort();
+  }
+
+  async describeTopic(name: string): Promise<TopicInfo> {
+    return this.info(name, this.topic(name));
+  }
+
+  async append(topic: string, partition: number, records: readonly AppendRecord[]): Promise<AppendResult> {
+    const part = this.partition(topic, partition);
+    if (part.txnStart !== null) {
+      throw new InvalidArgumentError(
+        `${topic}/${partition} is written by the open transaction; append through the transaction, or commit or abort it first`,
+      );
+    }
+    const result = part.append(records, this.now());
+    if (this.fsync === 'always' && records.length > 0) await part.sync();
+    return result;
+  }
+
+  async read(
+    topic: string,
+    partition: number,
+    offset: number,
+    options: ReadOptions = {},
+  ): Promise<LogRecord[]> {
+    const part = this.partition(topic, partition);
+    const maxRecords = options.maxRecords ?? 1000;
+    const maxBytes = options.maxBytes ?? 1024 * 1024;
+    if (!Number.isSafeInteger(offset))
+      throw new InvalidArgumentError(`offset must be an integer, got ${offset}`);
+    if (!(maxRecords >= 1) || !(maxBytes >= 1)) {
+      throw new InvalidArgumentError(`maxRecords and maxBytes must be >= 1 (got ${maxRecords}, ${maxBytes})`);
+    }
+    return part.read(offset, maxRecords, maxBytes);
+  }
+
+  async earliestOffset(topic: string, partition: number): Promise<number> {
+    return this.partition(topic, partition).earliestOffset;
+  }
+
+  async endOffset(topic: string, partition: number): Promise<number> {
+    return this.partition(topic, partition).visibleEnd;
+  }
+
+  async waitForData(
+    topic: string,
+    partition: number,
+    offset: number,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<boolean> {
+    const part = this.partition(topic, partition);
+    if (part.visibleEnd > offset) return true;
+    return part.waiters.wait(offset, timeoutMs, signal);
+  }
+
+  async truncate(topic: string, partition: number, offset: number): Promise<void> {
+    const part = this.partition(topic, partition);
+    if (part.txnStart !== null) {
+      throw new InvalidArgumentError(
+        `${topic}/${partition} is written by the open transaction; commit or abort it first`,
+      );
+    }
+    await part.truncate(offset, this.now());
+    if (this.fsync === 'always') await part.sync();
+  }
+
+  async beginTransaction(): Promise<LogTransaction> {
+    this.checkOpen();
+    if (this.txn !== null) {
+      throw new InvalidArgumentError('a transaction is open on this log already; commit or abort it first');
+    }
+    this.txn = new EmbeddedTransaction(this.transactionHost());
+    return this.txn;
+  }
+
+  private transactionHost() {
+    return {
+      dir: this.dir,
+      durable: this.durable,
+      partitionFor: (topic: string, partition: number) => this.partition(topic, partition),
+      now: this.now,
+      transactionEnded: (txn: EmbeddedTransaction) => {
+        if (this.txn === txn) this.txn = null;
+      },
+    };
+  }
+
+  async flush(): Promise<void> {
+    this.checkOpen();
+    await this.syncAll();
+  }
+
+  private async syncAll(): Promise<void> {
+    if (!this.durable) return;
+    const parts: Partition[] = [];
+    for (const t of this.topics.values()) parts.push(...t.partitions);
+    await Promise.all(parts.map((p) => p.sync()));
+  }
+
+  /** Offers every partition to the cleaner (the timer's job; also callable by tools and tests). */
+  scheduleCleanupAll(): Promise<void> {
+    for (const t of this.topics.values()) for (const p of t.partitions) void this.scheduleCleanup(p);
+    return this.cleaning;
+  }
+
+  /** Queues one cleaner run for `part` behind the running ones. */
+  private scheduleCleanup(part: Partition): Promise<void> {
+    const cleaner = this.options.cleaner;
+    if (cleaner === undefined || this.closing !== null) return this.cleaning;
+    this.cleaning = this.cleaning.then(async () => {
+      const t = this.topics.get(part.topic);
+      if (this.closing !== null || t === undefined || t.partitions[part.partition] !== part) return;
+      if (part.txnStart !== null) return;
+      try {
+        // TODO(issue 3): compactor.ts and retention.ts implement these.
+        if (t.config.cleanup === 'compact') await cleaner.maybeCompact(part, t.config, this.now());
+        else await cleaner.maybeRetain(part, t.config, this.now());
+      } catch (err) {
+        const report =
+          this.options.onCleanerError ??
+          ((e: unknown) =>
+            process.emitWarning(`eddy: cleaning ${part.topic}/${part.partition} failed: ${String(e)}`));
+        report(err, part.topic, part.partition);
+      }
+    });
+    return this.cleaning;
+  }
+
+  /**
+   * The partition object of the cleaner API (segment lists, swaps) — for compaction/retention code
+   * and tools; not part of the `Log` interface.
+   */
+  partitionForCleaning(topic: string, partition: number): Partition {
+    return this.partition(topic, partition);
+  }
+
+  /** Aborts an open transaction, flushes (per the policy), closes files, releases the lock. */
+  close(): Promise<void> {
+    if (this.closing === null) this.closing = this.doClose();
+    return this.closing;
+  }
+
+  private async doClose(): Promise<void> {
+    clearInterval(this.cleanupTimer);
+    try {
+      await this.cleaning;
+      if (this.txn !== null) await this.txn.rollBack();
+      await this.syncAll();
+    } finally {
+      for (const t of this.topics.values()) for (const p of t.partitions) await p.close();
+      this.topics.clear();
+      this.lock.release();
+    }
+  }
+}
