@@ -8,12 +8,13 @@
  * - `range` and `snapshot` both iterate an O(1) copy-on-write `clone()` of the tree taken when
  *   they are created: a cursor is never disturbed by writes made while it is open (it does not see
  *   them either; the `KeyValueStore` contract only promises earlier writes to `range`).
- * - `write` is atomic trivially (synchronous, single-threaded); the metadata is kept in a field,
+ * - `write` checks every op before applying any, so a bad batch writes nothing (synchronous and
+ *   single-threaded, it is atomic otherwise); the metadata is kept in a field,
  *   apart from the keys, so no range ever shows it.
  * - After `close()` every call throws `StoreClosedError`; `close()` itself is idempotent.
  */
 import sortedBtree from 'sorted-btree';
-import { StoreClosedError } from '../../util/errors.js';
+import { InvalidKeyError, InvalidValueError, StoreClosedError } from '../../util/errors.js';
 import type { EngineCursor, EngineEntry, EngineSupports, StorageEngine, WriteOp } from '../types.js';
 
 // sorted-btree is CommonJS with `exports.default`: under Node's ESM the default import is the
@@ -87,6 +88,20 @@ export class MemoryEngine implements StorageEngine {
 
   write(ops: readonly WriteOp<Uint8Array, Uint8Array>[], meta?: Uint8Array): void {
     this.check();
+    // Check the whole batch before touching the tree: a bad op writes nothing (atomic batch).
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i];
+      if (!(op?.key instanceof Uint8Array)) {
+        throw new InvalidKeyError(
+          `engine "${this.name}": op ${i} of the batch has no byte key; nothing was written`,
+        );
+      }
+      if (op.value !== null && !(op.value instanceof Uint8Array)) {
+        throw new InvalidValueError(
+          `engine "${this.name}": op ${i} of the batch has no byte value; nothing was written`,
+        );
+      }
+    }
     const tree = this.tree;
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i];
