@@ -5,6 +5,10 @@
  * `--follow` it prints nothing; `--from-beginning` starts at the earliest offsets. `--follow` waits
  * for new records (through `Log.waitForData`, no polling loop) until SIGINT or `--max` records;
  * partitions are read round-robin, each up to its end, in offset order within a partition.
+ *
+ * Limitation: the embedded log locks its data directory for one process, so while `consume` runs,
+ * `eddy produce` or `eddy run` on the same directory fail with `EDDY_LOCKED` (and the other way
+ * round). Following a running job's topics needs a lock-free read-only reader (not built yet).
  */
 import type { Log, LogRecord } from '../log/types.js';
 import { isEddyError } from '../util/errors.js';
@@ -66,8 +70,17 @@ export async function consumeCommand(args: string[], io: CommandIO): Promise<num
   }
 }
 
-/** `eddy consume` that stops when `signal` aborts (tests abort it instead of sending SIGINT). */
-export async function consume(args: string[], io: CommandIO, signal: AbortSignal): Promise<number> {
+/**
+ * `eddy consume` that stops when `signal` aborts (tests abort it instead of sending SIGINT). With
+ * `log` it reads that open log (not closing it) instead of opening the data directory's: the
+ * embedded log locks its directory, so a test that appends while following shares the instance.
+ */
+export async function consume(
+  args: string[],
+  io: CommandIO,
+  signal: AbortSignal,
+  log?: Log,
+): Promise<number> {
   const { values, positionals, help } = parseCommandArgs('consume', args, OPTIONS);
   if (help) {
     io.out(HELP);
@@ -81,7 +94,7 @@ export async function consume(args: string[], io: CommandIO, signal: AbortSignal
   const fromBeginning = values['from-beginning'] === true;
   const print = format === 'json' ? formatJson : formatTsv;
 
-  return withLog(dataDirOf(values), {}, async (log) => {
+  const run = async (log: Log): Promise<number> => {
     const info = await log.describeTopic(topic);
     const partitions = only === undefined ? info.partitions.map((p) => p.partition) : [only];
     // Validates `only` through the log (UnknownPartitionError names the valid range).
@@ -107,7 +120,8 @@ export async function consume(args: string[], io: CommandIO, signal: AbortSignal
       await waitForAny(log, topic, positions, signal);
     }
     return 0;
-  });
+  };
+  return log !== undefined ? run(log) : withLog(dataDirOf(values), {}, run);
 }
 
 /**

@@ -1,0 +1,79 @@
+/** End to end: the real `bin/eddy.js` in child processes — produce from stdin, consume, a bad line, SIGINT. */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { tempDir } from '../helpers/tmp.js';
+
+const BIN = fileURLToPath(new URL('../../bin/eddy.js', import.meta.url));
+
+function eddy(
+  dir: string,
+  args: string[],
+  input?: string,
+): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [BIN, ...args, '--data-dir', dir], {
+    input,
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+test('bin/eddy.js: produce from stdin, consume, and a bad line writes nothing', (t) => {
+  const dir = tempDir(t);
+  assert.equal(eddy(dir, ['topics', 'create', 'orders', '--partitions', '2']).status, 0);
+
+  const produced = eddy(dir, ['produce', 'orders'], 'alice\t{"item":"book"}\nbob\t{"item":"pen"}\n');
+  assert.equal(produced.status, 0, produced.stderr);
+  assert.match(produced.stdout, /produced 2 record\(s\) to topic orders/);
+
+  const consumed = eddy(dir, ['consume', 'orders', '--from-beginning']);
+  assert.equal(consumed.status, 0, consumed.stderr);
+  assert.deepEqual(
+    consumed.stdout
+      .trim()
+      .split('\n')
+      .map((l) => l.split('\t').slice(2).join('\t'))
+      .sort(),
+    ['alice\t{"item":"book"}', 'bob\t{"item":"pen"}'],
+  );
+
+  const bad = eddy(
+    dir,
+    ['produce', 'orders', '--format', 'json'],
+    '{"key":"c","value":"1"}\n{"key":"d",\n{"key":"e","value":"3"}\n',
+  );
+  assert.notEqual(bad.status, 0);
+  assert.match(bad.stderr, /line 2: not valid JSON/);
+  assert.match(bad.stderr, /nothing was written/);
+  const after = eddy(dir, ['consume', 'orders', '--from-beginning']);
+  assert.equal(
+    after.stdout.trim().split('\n').length,
+    2,
+    'the good lines of the bad input were not written either',
+  );
+});
+
+test('bin/eddy.js: consume --follow exits cleanly with code 0 on SIGINT', async (t) => {
+  const dir = tempDir(t);
+  assert.equal(eddy(dir, ['topics', 'create', 'orders', '--partitions', '1']).status, 0);
+  const child = spawn(process.execPath, [BIN, 'consume', 'orders', '--follow', '--data-dir', dir], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  t.after(() => child.kill('SIGKILL'));
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  // The log is open (and the consumer waiting) once its lock file exists.
+  const lock = join(dir, 'log', 'LOCK');
+  const deadline = Date.now() + 20_000;
+  while (!existsSync(lock) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  assert.ok(existsSync(lock), 'the consumer opened the log');
+  await new Promise((r) => setTimeout(r, 200));
+  child.kill('SIGINT');
+  assert.equal(await exited, 0, stderr);
+  assert.equal(existsSync(lock), false, 'the lock was released');
+});
