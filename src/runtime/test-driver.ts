@@ -58,7 +58,7 @@ import { openTestStore, type TestStore } from './test-store.js';
 
 /** Options of `TestDriver.create`. */
 export interface TestDriverOptions {
-  /** Partitions of every input (and so the number of tasks). Default 1. */
+  /** Partitions of every input (and so the number of tasks). Default: the job's `partitions`, else 1. */
   partitions?: number;
   /** The fake clock's start, in ms since the epoch. Default 0. */
   now?: number;
@@ -210,7 +210,7 @@ export class TestDriver {
    * partition and calls their `init`. Throws `InvalidArgumentError` for bad options.
    */
   static async create(job: JobDefinition, options: TestDriverOptions = {}): Promise<TestDriver> {
-    const partitions = options.partitions ?? 1;
+    const partitions = options.partitions ?? job.partitions ?? 1;
     if (!Number.isInteger(partitions) || partitions < 1) {
       throw new InvalidArgumentError(`partitions must be a positive integer, got ${partitions}`);
     }
