@@ -1,0 +1,245 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import {
+  closeSync,
+  cpSync,
+  existsSync,
+  ftruncateSync,
+  openSync,
+  readdirSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { type EmbeddedLog, openEmbeddedLog } from '../../src/log/embedded/embedded-log.js';
+import { makeTempDir, tempDir } from '../helpers/tmp.js';
+import { logSuite, readAll } from './log-suite.js';
+
+const removals: (() => void)[] = [];
+after(() => {
+  for (const r of removals) r();
+});
+
+logSuite({
+  name: 'embedded',
+  open: async () => {
+    const { dir, remove } = makeTempDir('eddy-log-');
+    removals.push(remove);
+    return openEmbeddedLog({ dir, fsync: 'commit' });
+  },
+  supports: { truncate: true, transactions: true, persistent: true },
+});
+
+const b = (s: string): Buffer => Buffer.from(s);
+const values = (n: number, prefix: string) =>
+  Array.from({ length: n }, (_, i) => ({
+    key: b(`${prefix}${i}`),
+    value: b(`${prefix}-value-${i}`.padEnd(100, '.')),
+  }));
+
+function segmentFiles(dir: string, topic: string, p: number, ext: string): string[] {
+  const pdir = join(dir, 'topics', topic, String(p));
+  return readdirSync(pdir)
+    .filter((f) => f.endsWith(ext))
+    .sort()
+    .map((f) => join(pdir, f));
+}
+
+async function withLog<T>(dir: string, fn: (log: EmbeddedLog) => Promise<T>): Promise<T> {
+  const log = await openEmbeddedLog({ dir });
+  try {
+    return await fn(log);
+  } finally {
+    await log.close();
+  }
+}
+
+describe('the embedded log on disk', () => {
+  it('keeps topics, configs and records across close and reopen', async (t) => {
+    const dir = tempDir(t);
+    await withLog(dir, async (log) => {
+      await log.createTopic('orders', { partitions: 2, cleanup: 'compact', segmentBytes: 4096 });
+      await log.append('orders', 1, [{ key: b('a'), value: b('1'), headers: { h: b('x') }, timestamp: 5 }]);
+      await log.append('orders', 1, values(100, 'r'));
+    });
+    await withLog(dir, async (log) => {
+      assert.deepEqual(await log.listTopics(), ['orders']);
+      const info = await log.describeTopic('orders');
+      assert.equal(info.config.cleanup, 'compact');
+      assert.equal(info.config.segmentBytes, 4096);
+      assert.equal(await log.endOffset('orders', 1), 101);
+      const [first] = await log.read('orders', 1, 0, { maxRecords: 1 });
+      assert.equal(first.headers.h.toString(), 'x');
+      assert.equal(first.timestamp, 5);
+      assert.equal((await log.append('orders', 1, values(1, 'z'))).baseOffset, 101);
+      assert.deepEqual(log.recoveryReport.truncatedTails, []);
+    });
+  });
+
+  it('rolls segments at segmentBytes, seeks through the index, and rebuilds a missing index', async (t) => {
+    const dir = tempDir(t);
+    await withLog(dir, async (log) => {
+      await log.createTopic('roll', { partitions: 1, segmentBytes: 64 * 1024 });
+      for (let i = 0; i < 100; i++) await log.append('roll', 0, values(50, `b${i}-`));
+      const segments = log.partitionForCleaning('roll', 0).listSegments();
+      assert.ok(segments.length >= 5, `${segments.length} segments`);
+      assert.equal(segments.at(-1)?.active, true);
+      for (let i = 1; i < segments.length; i++)
+        assert.equal(segments[i].baseOffset, segments[i - 1].nextOffset);
+    });
+    assert.ok(segmentFiles(dir, 'roll', 0, '.index').some((f) => statSync(f).size > 0));
+    for (const f of segmentFiles(dir, 'roll', 0, '.index')) unlinkSync(f);
+    await withLog(dir, async (log) => {
+      for (const offset of [0, 1, 777, 2500, 4999]) {
+        const [r] = await log.read('roll', 0, offset, { maxRecords: 1 });
+        assert.equal(r.offset, offset);
+        assert.equal(r.key?.toString(), `b${Math.floor(offset / 50)}-${offset % 50}`);
+      }
+      assert.equal((await readAll(log, 'roll', 0)).length, 5000);
+    });
+    assert.ok(segmentFiles(dir, 'roll', 0, '.index').some((f) => statSync(f).size > 0));
+  });
+
+  it('cuts a torn tail on open and reports the dropped bytes', async (t) => {
+    const dir = tempDir(t);
+    await withLog(dir, async (log) => {
+      await log.createTopic('torn', { partitions: 1 });
+      await log.append('torn', 0, values(10, 'a'));
+      await log.append('torn', 0, values(10, 'b'));
+    });
+    const [file] = segmentFiles(dir, 'torn', 0, '.log');
+    const size = statSync(file).size;
+    // A crash mid-write: the last batch is cut short, then garbage follows.
+    const cutAt = size - 500;
+    const fd = openSync(file, 'r+');
+    ftruncateSync(fd, cutAt);
+    writeSync(fd, Buffer.from('garbage'.repeat(20)), 0, 140, cutAt);
+    closeSync(fd);
+    await withLog(dir, async (log) => {
+      const report = log.recoveryReport.truncatedTails;
+      assert.equal(report.length, 1);
+      assert.equal(report[0].file, file);
+      assert.equal(report[0].topic, 'torn');
+      assert.ok(report[0].droppedBytes > 0 && report[0].position < cutAt);
+      assert.equal(await log.endOffset('torn', 0), 10);
+      assert.equal((await log.append('torn', 0, values(1, 'c'))).baseOffset, 10);
+      assert.equal((await readAll(log, 'torn', 0)).length, 11);
+    });
+  });
+
+  it('refuses to open a log corrupted before its tail, naming the file and byte', async (t) => {
+    const dir = tempDir(t);
+    await withLog(dir, async (log) => {
+      await log.createTopic('bad', { partitions: 1 });
+      for (let i = 0; i < 3; i++) await log.append('bad', 0, values(5, `x${i}`));
+    });
+    const [file] = segmentFiles(dir, 'bad', 0, '.log');
+    const fd = openSync(file, 'r+');
+    writeSync(fd, Buffer.from([0xff, 0xee]), 0, 2, 100);
+    closeSync(fd);
+    await assert.rejects(openEmbeddedLog({ dir }), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'EDDY_CORRUPT_LOG');
+      assert.ok(err.message.includes(file) && err.message.includes('byte 0'), err.message);
+      return true;
+    });
+    assert.ok(!existsSync(join(dir, 'LOCK')), 'a failed open releases the lock');
+  });
+
+  it('reports corruption met by a read with CorruptLogError naming the file and byte', async (t) => {
+    const dir = tempDir(t);
+    await withLog(dir, async (log) => {
+      await log.createTopic('bad-read', { partitions: 1 });
+      for (let i = 0; i < 50; i++) await log.append('bad-read', 0, values(20, `x${i}`));
+    });
+    const [file] = segmentFiles(dir, 'bad-read', 0, '.log');
+    const fd = openSync(file, 'r+');
+    writeSync(fd, Buffer.from([0xff]), 0, 1, 5000);
+    closeSync(fd);
+    await withLog(dir, async (log) => {
+      await assert.rejects(
+        log.read('bad-read', 0, 0, { maxRecords: 1000 }),
+        (err: Error & { code?: string }) => {
+          assert.equal(err.code, 'EDDY_CORRUPT_LOG');
+          assert.match(err.message, /at byte \d+/);
+          assert.ok(err.message.includes(file));
+          return true;
+        },
+      );
+    });
+  });
+
+  it('keeps a committed transaction and drops an uncommitted one found on open', async (t) => {
+    const dir = tempDir(t);
+    const copy = tempDir(t);
+    await withLog(dir, async (log) => {
+      await log.createTopic('tx', { partitions: 2 });
+      const committed = await log.beginTransaction();
+      await committed.append('tx', 0, values(3, 'c'));
+      await committed.commit();
+      const open = await log.beginTransaction();
+      await open.append('tx', 0, values(4, 'u'));
+      await open.append('tx', 1, values(2, 'u'));
+      // A crash now: a copy of the directory as it is on disk, with the transaction still open.
+      cpSync(dir, copy, { recursive: true });
+      await open.abort();
+    });
+    await withLog(copy, async (log) => {
+      assert.deepEqual(
+        log.recoveryReport.abortedTransaction.map((p) => [p.topic, p.partition, p.start]),
+        [
+          ['tx', 0, 3],
+          ['tx', 1, 0],
+        ],
+      );
+      assert.equal(await log.endOffset('tx', 0), 3);
+      assert.equal(await log.endOffset('tx', 1), 0);
+      assert.ok(!existsSync(join(copy, 'transaction.json')));
+    });
+    await withLog(copy, async (log) => {
+      assert.deepEqual(log.recoveryReport.abortedTransaction, []);
+      assert.deepEqual(
+        (await readAll(log, 'tx', 0)).map((r) => r.key?.toString()),
+        ['c0', 'c1', 'c2'],
+      );
+    });
+  });
+
+  it('refuses a second open of the same directory in the same process', async (t) => {
+    const dir = tempDir(t);
+    await withLog(dir, async () => {
+      await assert.rejects(openEmbeddedLog({ dir }), { code: 'EDDY_LOCKED' });
+    });
+  });
+
+  it('refuses a directory locked by another live process, naming the dir and pid, and takes over a dead one', async (t) => {
+    const dir = tempDir(t);
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', join(import.meta.dirname, 'fixtures/hold-lock.ts'), dir],
+      {
+        stdio: ['pipe', 'pipe', 'inherit'],
+      },
+    );
+    t.after(() => {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    });
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
+      child.on('exit', (code) => reject(new Error(`child exited with ${code}`)));
+    });
+    await assert.rejects(openEmbeddedLog({ dir }), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'EDDY_LOCKED');
+      assert.ok(err.message.includes(dir) && err.message.includes(String(child.pid)), err.message);
+      return true;
+    });
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGKILL');
+    await exited;
+    assert.ok(existsSync(join(dir, 'LOCK')), 'the dead child left its lock behind');
+    await withLog(dir, async (log) => {
+      assert.deepEqual(await log.listTopics(), []);
+    });
+  });
+});
