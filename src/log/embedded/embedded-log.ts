@@ -44,6 +44,7 @@ import type {
   TopicInfo,
 } from '../types.js';
 import type { PartitionCleaner } from './cleaner.js';
+import { createDefaultCleaner } from './default-cleaner.js';
 import { fsyncDir, readJsonIfExists, unlinkIfExists } from './fs-util.js';
 import { DirLock } from './lock.js';
 import { Partition, type PartitionRecovery } from './partition.js';
@@ -58,8 +59,8 @@ export interface EmbeddedLogOptions {
   dir: string;
   /** Durability policy (see the table above); default `commit`. */
   fsync?: FsyncPolicy;
-  /** Runs compaction and retention. TODO(issue 3): default to the compactor/retention cleaner. */
-  cleaner?: PartitionCleaner;
+  /** Runs compaction and retention; default `createDefaultCleaner()` (compactor.ts, retention.ts); `null`: none. */
+  cleaner?: PartitionCleaner | null;
   /** How often every partition is offered to the cleaner; default 60 000 ms. */
   cleanupIntervalMs?: number;
   /** Where cleaner errors go; default `process.emitWarning`. */
@@ -142,10 +143,12 @@ export class EmbeddedLog implements Log {
     mkdirSync(options.dir, { recursive: true });
     const lock = DirLock.acquire(options.dir);
     try {
-      const log = new EmbeddedLog(options, lock);
+      const cleaner =
+        options.cleaner === undefined ? createDefaultCleaner({ durable: fsync !== 'os' }) : options.cleaner;
+      const log = new EmbeddedLog({ ...options, cleaner }, lock);
       log.recover();
       const every = options.cleanupIntervalMs ?? 60_000;
-      if (options.cleaner !== undefined && every > 0) {
+      if (cleaner !== null && every > 0) {
         log.cleanupTimer = setInterval(() => log.scheduleCleanupAll(), every);
         log.cleanupTimer.unref();
       }
@@ -400,13 +403,12 @@ export class EmbeddedLog implements Log {
   /** Queues one cleaner run for `part` behind the running ones. */
   private scheduleCleanup(part: Partition): Promise<void> {
     const cleaner = this.options.cleaner;
-    if (cleaner === undefined || this.closing !== null) return this.cleaning;
+    if (cleaner == null || this.closing !== null) return this.cleaning;
     this.cleaning = this.cleaning.then(async () => {
       const t = this.topics.get(part.topic);
       if (this.closing !== null || t === undefined || t.partitions[part.partition] !== part) return;
       if (part.txnStart !== null) return;
       try {
-        // TODO(issue 3): compactor.ts and retention.ts implement these.
         if (t.config.cleanup === 'compact') await cleaner.maybeCompact(part, t.config, this.now());
         else await cleaner.maybeRetain(part, t.config, this.now());
       } catch (err) {
