@@ -27,10 +27,14 @@ import type { KeyValueIterator, WriteOp } from './types.js';
 import { type Bound, type BytesLayer, WrappedStore } from './wrapped-store.js';
 
 interface CacheEntry {
+  readonly id: string;
   readonly key: Uint8Array;
   /** null: the key is absent (deleted, or read as missing). */
   value: Uint8Array | null;
   dirty: boolean;
+  /** Neighbours in the recency list (towards the least / most recently used end). */
+  older: CacheEntry | undefined;
+  newer: CacheEntry | undefined;
 }
 
 export interface CachedStoreOptions {
@@ -56,8 +60,11 @@ function idOf(key: Uint8Array): string {
 }
 
 export class CachedStore extends WrappedStore {
-  /** Every entry; Map order is recency (least recently used first). */
+  /** Every entry by id. Recency is a doubly linked list (O(1) touch and evict; a Map's own order
+   * would leave deleted slots that every eviction scan walks over again). */
   private readonly lru = new Map<string, CacheEntry>();
+  private oldest: CacheEntry | undefined;
+  private newest: CacheEntry | undefined;
   /** The dirty entries, in the order they became dirty. */
   private readonly dirty = new Map<string, CacheEntry>();
   private readonly cacheSize: number;
@@ -96,13 +103,12 @@ export class CachedStore extends WrappedStore {
     const hit = lru.get(id);
     if (hit !== undefined) {
       this.hits++;
-      lru.delete(id);
-      lru.set(id, hit);
+      if (hit !== this.newest) this.touch(hit);
       return hit.value ?? undefined;
     }
     this.misses++;
     const value = this.inner.get(key);
-    lru.set(id, { key, value: value ?? null, dirty: false });
+    this.insert(id, key, value ?? null, false);
     if (lru.size > this.cacheSize) this.evict();
     return value;
   }
@@ -155,7 +161,7 @@ export class CachedStore extends WrappedStore {
     if (!this.closed) {
       this.writeDirty();
       this.closed = true;
-      this.lru.clear();
+      this.invalidate();
     }
     await this.inner.close();
   }
@@ -164,6 +170,8 @@ export class CachedStore extends WrappedStore {
   invalidate(): void {
     this.lru.clear();
     this.dirty.clear();
+    this.oldest = undefined;
+    this.newest = undefined;
   }
 
   /** Hands every dirty entry down as one `write(ops)`; they stay cached, clean. */
@@ -184,13 +192,10 @@ export class CachedStore extends WrappedStore {
     const lru = this.lru;
     const entry = lru.get(id);
     if (entry === undefined) {
-      const created: CacheEntry = { key, value, dirty: true };
-      lru.set(id, created);
-      this.dirty.set(id, created);
+      this.dirty.set(id, this.insert(id, key, value, true));
       return;
     }
-    lru.delete(id);
-    lru.set(id, entry);
+    if (entry !== this.newest) this.touch(entry);
     entry.value = value;
     if (!entry.dirty) {
       entry.dirty = true;
@@ -208,16 +213,39 @@ export class CachedStore extends WrappedStore {
     this.writeDirty();
   }
 
+  /** Adds a new entry as the most recently used. */
+  private insert(id: string, key: Uint8Array, value: Uint8Array | null, dirty: boolean): CacheEntry {
+    const entry: CacheEntry = { id, key, value, dirty, older: this.newest, newer: undefined };
+    if (this.newest === undefined) this.oldest = entry;
+    else this.newest.newer = entry;
+    this.newest = entry;
+    this.lru.set(id, entry);
+    return entry;
+  }
+
+  /** Moves an entry that is not the newest to the most recently used end. */
+  private touch(entry: CacheEntry): void {
+    const { older, newer } = entry;
+    if (older === undefined) this.oldest = newer;
+    else older.newer = newer;
+    (newer as CacheEntry).older = older;
+    entry.older = this.newest;
+    entry.newer = undefined;
+    (this.newest as CacheEntry).newer = entry;
+    this.newest = entry;
+  }
+
   /** Removes least recently used entries down to `cacheSize`; a dirty one writes all dirty first. */
   private evict(): void {
     const lru = this.lru;
-    let excess = lru.size - this.cacheSize;
-    for (const [id, entry] of lru) {
-      if (excess <= 0) break;
+    while (lru.size > this.cacheSize) {
+      const entry = this.oldest as CacheEntry;
       if (entry.dirty) this.writeDirty();
-      lru.delete(id);
+      this.oldest = entry.newer;
+      if (this.oldest === undefined) this.newest = undefined;
+      else this.oldest.older = undefined;
+      lru.delete(entry.id);
       this.evictions++;
-      excess--;
     }
   }
 }
