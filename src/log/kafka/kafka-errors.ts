@@ -1,0 +1,61 @@
+/**
+ * Turns the Kafka client's errors into Eddy's: every failure of a Kafka call reaches the caller as
+ * a `KafkaError` whose message names the operation, topic and partition and the broker's error ids
+ * (`NOT_LEADER_OR_FOLLOWER`, `PRODUCER_FENCED`, …), with `retriable` from the client and the
+ * original error as `cause`. Eddy errors pass through unchanged.
+ */
+import { EddyError, KafkaError } from '../../util/errors.js';
+
+interface ClientError {
+  message?: string;
+  apiId?: string;
+  canRetry?: boolean;
+  code?: string;
+  errors?: unknown[];
+  cause?: unknown;
+}
+
+/** Every broker error id (`apiId`) inside `err`, nested errors included. */
+export function protocolIds(err: unknown, out: string[] = [], depth = 0): string[] {
+  if (err === null || typeof err !== 'object' || depth > 5) return out;
+  const e = err as ClientError;
+  if (typeof e.apiId === 'string' && !out.includes(e.apiId)) out.push(e.apiId);
+  if (Array.isArray(e.errors)) for (const inner of e.errors) protocolIds(inner, out, depth + 1);
+  if (e.cause !== undefined) protocolIds(e.cause, out, depth + 1);
+  return out;
+}
+
+/** True when the broker answered `err` with the error `id` (e.g. `TOPIC_ALREADY_EXISTS`). */
+export function hasProtocolError(err: unknown, id: string): boolean {
+  return protocolIds(err).includes(id);
+}
+
+/** Network failures and timeouts: worth another try. */
+const NETWORK_CODES = ['PLT_KFK_NETWORK', 'PLT_KFK_TIMEOUT'];
+const FENCED = ['PRODUCER_FENCED', 'INVALID_PRODUCER_EPOCH', 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED'];
+
+export function isRetriable(err: unknown, depth = 0): boolean {
+  if (err === null || typeof err !== 'object' || depth > 5) return false;
+  const e = err as ClientError;
+  if (typeof e.apiId === 'string') return e.canRetry === true;
+  if (typeof e.code === 'string' && NETWORK_CODES.includes(e.code)) return true;
+  if (Array.isArray(e.errors) && e.errors.length > 0)
+    return e.errors.every((inner) => isRetriable(inner, depth + 1));
+  return false;
+}
+
+/** `err` as an Eddy error: Eddy errors unchanged, anything else a `KafkaError` about `what`. */
+export function toEddyError(err: unknown, what: string): EddyError {
+  if (err instanceof EddyError) return err;
+  const ids = protocolIds(err);
+  const detail = err instanceof Error ? err.message : String(err);
+  let message = `${what} failed: ${detail}${ids.length > 0 ? ` (${ids.join(', ')})` : ''}`;
+  if (ids.includes('INVALID_RECORD')) message += '; note that records of a compacted topic need a key';
+  if (ids.some((id) => FENCED.includes(id))) {
+    message += '; another producer with the same transactionalId has taken over (fenced): this one must stop';
+  }
+  return new KafkaError(message, {
+    cause: err,
+    retriable: !ids.some((id) => FENCED.includes(id)) && isRetriable(err),
+  });
+}

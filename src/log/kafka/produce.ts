@@ -1,0 +1,71 @@
+/**
+ * Appends as produce requests: Eddy's `AppendRecord`s as the client's messages (always with an
+ * explicit partition; a null value is a tombstone, a null key no key), and the produce response
+ * as an `AppendResult` (the broker's base offset of the batch).
+ */
+import type { MessageToProduce, ProduceResult } from '@platformatic/kafka';
+import { InvalidArgumentError, KafkaError } from '../../util/errors.js';
+import type { AppendRecord, AppendResult } from '../types.js';
+
+/** The messages of one append to `topic`/`partition`; `InvalidArgumentError` for a malformed record. */
+export function toMessages(
+  topic: string,
+  partition: number,
+  records: readonly AppendRecord[],
+): MessageToProduce[] {
+  const now = BigInt(Date.now());
+  const messages: MessageToProduce[] = new Array(records.length);
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i];
+    if (r === null || typeof r !== 'object' || (r.value !== null && !(r.value instanceof Uint8Array))) {
+      throw new InvalidArgumentError(
+        `record ${i} of an append to ${topic}/${partition}: value must be a Buffer or null`,
+      );
+    }
+    if (r.key !== undefined && r.key !== null && !(r.key instanceof Uint8Array)) {
+      throw new InvalidArgumentError(
+        `record ${i} of an append to ${topic}/${partition}: key must be a Buffer or null`,
+      );
+    }
+    const message: MessageToProduce = {
+      topic,
+      partition,
+      key: r.key === null || r.key === undefined ? undefined : toBuffer(r.key),
+      value: r.value === null ? undefined : toBuffer(r.value),
+      timestamp: r.timestamp === undefined ? now : BigInt(Math.trunc(r.timestamp)),
+    };
+    if (r.headers !== undefined) {
+      const headers = new Map<Buffer, Buffer>();
+      for (const [name, value] of Object.entries(r.headers))
+        headers.set(Buffer.from(name, 'utf8'), toBuffer(value));
+      message.headers = headers;
+    }
+    messages[i] = message;
+  }
+  return messages;
+}
+
+function toBuffer(b: Uint8Array): Buffer {
+  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+}
+
+/** The offsets the broker assigned to `count` records appended to `topic`/`partition`. */
+export function toAppendResult(
+  result: ProduceResult,
+  topic: string,
+  partition: number,
+  count: number,
+): AppendResult {
+  let base: bigint | undefined;
+  for (const o of result.offsets ?? []) {
+    if (o.topic === topic && o.partition === partition && (base === undefined || o.offset < base))
+      base = o.offset;
+  }
+  if (base === undefined || base < 0n) {
+    throw new KafkaError(
+      `appending to ${topic}/${partition}: the produce response has no offset for the partition`,
+    );
+  }
+  const baseOffset = Number(base);
+  return { baseOffset, nextOffset: baseOffset + count };
+}

@@ -1,0 +1,90 @@
+/**
+ * Kafka transactions as `LogTransaction`s, over the client's transactional producer.
+ *
+ * - Appends inside the transaction go to their partitions at once (the partitions join the
+ *   transaction first); read_committed readers (this log's `read`, `endOffset`, `waitForData`) see
+ *   them only after `commit()`, never after `abort()`. Their offsets are final if the transaction
+ *   commits. An aborted transaction's records and every transaction's commit or abort marker still
+ *   take offsets: Kafka offsets have gaps that readers skip.
+ * - Fencing: the producer's `transactionalId` identifies the writer across restarts. A producer
+ *   started with the same id (a restarted or duplicated task) bumps the epoch: the broker aborts the
+ *   old producer's open transaction, and the old producer's next append, commit or abort fails
+ *   with a non-retriable `KafkaError` that names the fencing. A fenced process must stop writing.
+ * - After `commit()` or `abort()` (resolved or rejected) the transaction is over: every call rejects
+ *   with `InvalidArgumentError`. A failed `commit()` leaves the outcome to the broker (it aborts on
+ *   timeout); nothing of it is visible unless the commit completed.
+ */
+import type { Producer } from '@platformatic/kafka';
+import { InvalidArgumentError } from '../../util/errors.js';
+import type { AppendRecord, AppendResult, LogTransaction } from '../types.js';
+import { toEddyError } from './kafka-errors.js';
+
+/** The client's transaction object (not exported by name). */
+export type Transaction = Awaited<ReturnType<Producer['beginTransaction']>>;
+
+/** What a transaction needs of its log. */
+export interface TransactionHost {
+  /** Checks the log is open and the partition exists (typed errors otherwise). */
+  checkPartition(topic: string, partition: number): Promise<void>;
+  /** Produces within `tx` to one partition, in call order per partition. */
+  appendIn(
+    tx: Transaction,
+    topic: string,
+    partition: number,
+    records: readonly AppendRecord[],
+  ): Promise<AppendResult>;
+  /** Called once when the transaction is over. */
+  ended(): void;
+}
+
+export class KafkaTransaction implements LogTransaction {
+  private over = false;
+  private readonly pending = new Set<Promise<unknown>>();
+
+  constructor(
+    private readonly tx: Transaction,
+    private readonly host: TransactionHost,
+  ) {}
+
+  private checkActive(what: string): void {
+    if (this.over)
+      throw new InvalidArgumentError(`${what}: the Kafka transaction is over (committed or aborted)`);
+  }
+
+  async append(topic: string, partition: number, records: readonly AppendRecord[]): Promise<AppendResult> {
+    this.checkActive(`appending to ${topic}/${partition}`);
+    const op = (async () => {
+      await this.host.checkPartition(topic, partition);
+      return this.host.appendIn(this.tx, topic, partition, records);
+    })();
+    this.pending.add(op);
+    try {
+      return await op;
+    } finally {
+      this.pending.delete(op);
+    }
+  }
+
+  async commit(): Promise<void> {
+    await this.end(true);
+  }
+
+  async abort(): Promise<void> {
+    await this.end(false);
+  }
+
+  private async end(commit: boolean): Promise<void> {
+    this.checkActive(commit ? 'commit' : 'abort');
+    this.over = true;
+    try {
+      // Appends still in flight belong to the transaction: wait for them (their failures are theirs).
+      await Promise.allSettled([...this.pending]);
+      if (commit) await this.tx.commit();
+      else await this.tx.abort();
+    } catch (err) {
+      throw toEddyError(err, commit ? 'committing the Kafka transaction' : 'aborting the Kafka transaction');
+    } finally {
+      this.host.ended();
+    }
+  }
+}
