@@ -154,6 +154,18 @@ function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/** Encodes a test input with the input's serde; a serde that refuses it is the test's mistake. */
+function encode(codec: Codec<unknown>, v: unknown, topic: string, what: 'key' | 'value'): Buffer {
+  try {
+    return Buffer.from(codec.encode(v));
+  } catch (err) {
+    throw new InvalidArgumentError(
+      `the ${what} sent to "${topic}" cannot be encoded with the input's serde: ${errorMessage(err)} (use sendRaw to send bytes the serde cannot read)`,
+      { cause: err },
+    );
+  }
+}
+
 function isPromise(v: unknown): v is Promise<void> {
   return typeof v === 'object' && v !== null && typeof (v as Promise<void>).then === 'function';
 }
@@ -234,18 +246,22 @@ export class TestDriver {
 
   /**
    * Appends a message to partition `partition` of input `topic` and processes it (before returning
-   * when the task's `process` is synchronous). Returns the record's partition and offset.
-   * Throws `TaskFailedError` under `onError: 'fail'`, `InvalidArgumentError` for an unknown topic or
-   * partition.
+   * when the task's `process` is synchronous). The key and value are encoded with the input's serdes
+   * (then decoded for the task, as the runtime does). Returns the record's partition and offset.
+   * Throws `TaskFailedError` under `onError: 'fail'`; `InvalidArgumentError` for an unknown topic or
+   * partition, a missing value, or a key or value the input's serde cannot encode.
    */
   send<K = unknown, V = unknown>(
     topic: string,
     message: TestInput<K, V>,
   ): { partition: number; offset: number } {
     const input = this.input(topic);
+    if (message.value === undefined) {
+      throw new InvalidArgumentError(`a message to "${topic}" needs a value (null sends a tombstone)`);
+    }
     const key =
-      message.key === undefined || message.key === null ? null : Buffer.from(input.key.encode(message.key));
-    const value = message.value === null ? null : Buffer.from(input.value.encode(message.value));
+      message.key === undefined || message.key === null ? null : encode(input.key, message.key, topic, 'key');
+    const value = message.value === null ? null : encode(input.value, message.value, topic, 'value');
     return this.sendRaw(topic, { ...message, key, value });
   }
 

@@ -392,3 +392,25 @@ describe('TestDriver', () => {
     void t;
   });
 });
+
+describe('TestDriver inputs', () => {
+  it('refuses a missing value, or a key or value the input serde cannot encode', async (t) => {
+    const driver = await open(t, sumJob({ inputs: [{ topic: 'amounts', key: serdes.int64Number }] }));
+    assert.throws(
+      () => driver.send('amounts', { key: 1, value: undefined as unknown as null }),
+      (err) => isEddyError(err, 'EDDY_INVALID_ARGUMENT') && /needs a value/.test(err.message),
+    );
+    assert.throws(
+      () => driver.send('amounts', { key: 1.5, value: { n: 1 } }),
+      (err) =>
+        isEddyError(err, 'EDDY_INVALID_ARGUMENT') &&
+        /key sent to "amounts" cannot be encoded/.test(err.message),
+    );
+    assert.equal(driver.metrics().processed, 0);
+  });
+
+  it('is exported from the eddy/testing entry', async () => {
+    const testing = await import('../../src/testing.js');
+    assert.equal(testing.TestDriver, TestDriver);
+  });
+});
