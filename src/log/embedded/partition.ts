@@ -166,7 +166,7 @@ export class Partition {
   append(records: readonly AppendRecord[], now: number, attributes = 0): AppendResult {
     const baseOffset = this.endOffset;
     if (records.length === 0) return { baseOffset, nextOffset: baseOffset };
-    const batch = encodeBatch(baseOffset, records, { now, attributes });
+    const batch = encodeBatch(baseOffset, records, { now, attributes, scratch: true });
     if (this.active.size > 0 && this.active.size + batch.length > this.segmentBytes) this.roll();
     const nextOffset = baseOffset + records.length;
     this.active.append(

@@ -63,6 +63,8 @@ export interface BatchHeader {
 }
 
 function varintSize(v: number): number {
+  if (v < 128) return 1;
+  if (v < 16384) return 2;
   let n = 1;
   while (v >= 128) {
     v = Math.floor(v / 128);
@@ -72,6 +74,10 @@ function varintSize(v: number): number {
 }
 
 function writeVarint(buf: Buffer, pos: number, v: number): number {
+  if (v < 128) {
+    buf[pos] = v;
+    return pos + 1;
+  }
   while (v >= 128) {
     buf[pos++] = (v & 127) | 128;
     v = Math.floor(v / 128);
@@ -99,90 +105,110 @@ function checkTimestamp(ts: number): number {
   return ts;
 }
 
+let scratch = Buffer.allocUnsafe(1024 * 1024);
+
+/** `scratch` grown to hold `needed` bytes, keeping its first `used` bytes. */
+function growScratch(needed: number, used: number): Buffer {
+  let size = scratch.length;
+  while (size < needed) size *= 2;
+  const next = Buffer.allocUnsafe(size);
+  scratch.copy(next, 0, 0, used);
+  scratch = next;
+  return next;
+}
+
+function headersSize(headers: RecordHeaders): number {
+  const names = Object.keys(headers);
+  let size = varintSize(names.length);
+  for (const name of names) {
+    const nameLen = Buffer.byteLength(name);
+    const hv = headers[name];
+    size += varintSize(nameLen) + nameLen + varintSize(hv.length) + hv.length;
+  }
+  return size;
+}
+
 /**
- * Encodes one batch. With `offsets: 'consecutive'` record i gets offset `baseOffset + i` (appends);
- * with `'from-records'` each record's own `offset` is kept (compaction) and `lastOffset` sets the
- * last offset the batch covers. `now` is the timestamp of records that carry none.
+ * Encodes one batch. Record i gets offset `baseOffset + i` (appends), or with `keepOffsets` its own
+ * `offset` (compaction, truncation), `lastOffset` then setting the last offset the batch covers.
+ * `now` is the timestamp of records that carry none. With `scratch` the result is a view of a
+ * shared buffer, valid only until the next `encodeBatch` call (for an immediate write); otherwise a
+ * fresh Buffer of its own.
  */
 export function encodeBatch(
   baseOffset: number,
   records: readonly EncodableRecord[],
-  options: { now: number; attributes?: number; keepOffsets?: boolean; lastOffset?: number },
+  options: {
+    now: number;
+    attributes?: number;
+    keepOffsets?: boolean;
+    lastOffset?: number;
+    scratch?: boolean;
+  },
 ): Buffer {
   const n = records.length;
+  const now = options.now;
   const keepOffsets = options.keepOffsets === true;
   let minTs = Number.MAX_SAFE_INTEGER;
   let maxTs = 0;
   for (let i = 0; i < n; i++) {
     const ts = records[i].timestamp;
-    const t = ts === undefined ? options.now : checkTimestamp(ts);
+    const t = ts === undefined ? now : checkTimestamp(ts);
     if (t < minTs) minTs = t;
     if (t > maxTs) maxTs = t;
   }
-  if (n === 0) minTs = options.now;
-  // Pass 1: sizes.
-  const bodies = new Array<number>(n);
-  let total = BATCH_HEADER_SIZE;
-  for (let i = 0; i < n; i++) {
-    const r = records[i];
-    const key = r.key ?? null;
-    const value = r.value;
-    const delta = keepOffsets ? (r.offset as number) - baseOffset : i;
-    const ts = r.timestamp ?? options.now;
-    let body = varintSize(delta) + varintSize(ts - minTs);
-    body += key === null ? 1 : varintSize(key.length + 1) + key.length;
-    body += value === null ? 1 : varintSize(value.length + 1) + value.length;
-    const headers = r.headers;
-    if (headers === undefined || headers === EMPTY_HEADERS) {
-      body += 1;
-    } else {
-      const names = Object.keys(headers);
-      body += varintSize(names.length);
-      for (const name of names) {
-        const nameLen = Buffer.byteLength(name);
-        const hv = headers[name];
-        body += varintSize(nameLen) + nameLen + varintSize(hv.length) + hv.length;
-      }
-    }
-    bodies[i] = body;
-    total += varintSize(body) + body;
-  }
-  if (total >= TWO_32) throw new InvalidArgumentError(`a batch of ${total} bytes is larger than 4 GiB`);
-  // Pass 2: bytes.
-  const buf = Buffer.allocUnsafe(total);
+  if (n === 0) minTs = maxTs = now;
+  let buf = scratch;
   let pos = BATCH_HEADER_SIZE;
   for (let i = 0; i < n; i++) {
     const r = records[i];
     const key = r.key ?? null;
     const value = r.value;
-    pos = writeVarint(buf, pos, bodies[i]);
-    pos = writeVarint(buf, pos, keepOffsets ? (r.offset as number) - baseOffset : i);
-    pos = writeVarint(buf, pos, (r.timestamp ?? options.now) - minTs);
+    const headers = r.headers;
+    const delta = keepOffsets ? (r.offset as number) - baseOffset : i;
+    const tsDelta = (r.timestamp ?? now) - minTs;
+    const keyLen = key === null ? 0 : key.length;
+    const valueLen = value === null ? 0 : value.length;
+    const hSize = headers === undefined || headers === EMPTY_HEADERS ? 1 : headersSize(headers);
+    const body =
+      varintSize(delta) +
+      varintSize(tsDelta) +
+      (key === null ? 1 : varintSize(keyLen + 1) + keyLen) +
+      (value === null ? 1 : varintSize(valueLen + 1) + valueLen) +
+      hSize;
+    if (pos + body + 10 > buf.length) buf = growScratch(pos + body + 10, pos);
+    pos = writeVarint(buf, pos, body);
+    pos = writeVarint(buf, pos, delta);
+    pos = writeVarint(buf, pos, tsDelta);
     if (key === null) buf[pos++] = 0;
     else {
-      pos = writeVarint(buf, pos, key.length + 1);
-      pos += key.copy(buf, pos);
+      pos = writeVarint(buf, pos, keyLen + 1);
+      buf.set(key, pos);
+      pos += keyLen;
     }
     if (value === null) buf[pos++] = 0;
     else {
-      pos = writeVarint(buf, pos, value.length + 1);
-      pos += value.copy(buf, pos);
+      pos = writeVarint(buf, pos, valueLen + 1);
+      buf.set(value, pos);
+      pos += valueLen;
     }
-    const headers = r.headers;
-    if (headers === undefined || headers === EMPTY_HEADERS) buf[pos++] = 0;
+    if (hSize === 1) buf[pos++] = 0;
     else {
-      const names = Object.keys(headers);
+      const names = Object.keys(headers!);
       pos = writeVarint(buf, pos, names.length);
       for (const name of names) {
         const nameLen = Buffer.byteLength(name);
         pos = writeVarint(buf, pos, nameLen);
         pos += buf.write(name, pos, nameLen, 'utf8');
-        const hv = headers[name];
+        const hv = headers![name];
         pos = writeVarint(buf, pos, hv.length);
-        pos += Buffer.from(hv.buffer, hv.byteOffset, hv.byteLength).copy(buf, pos);
+        buf.set(hv, pos);
+        pos += hv.length;
       }
     }
   }
+  const total = pos;
+  if (total >= TWO_32) throw new InvalidArgumentError(`a batch of ${total} bytes is larger than 4 GiB`);
   const lastOffsetDelta = keepOffsets ? (options.lastOffset ?? baseOffset + n - 1) - baseOffset : n - 1;
   buf.writeUInt32LE(total, 4);
   writeU64(buf, 8, baseOffset);
@@ -192,9 +218,9 @@ export function encodeBatch(
   buf.writeUInt32LE(Math.max(0, lastOffsetDelta), 20);
   buf.writeUInt32LE(n, 24);
   writeU64(buf, 28, minTs);
-  writeU64(buf, 36, n === 0 ? minTs : maxTs);
+  writeU64(buf, 36, maxTs);
   buf.writeUInt32LE(crc32c(buf.subarray(4, total)), 0);
-  return buf;
+  return options.scratch === true ? buf.subarray(0, total) : Buffer.from(buf.subarray(0, total));
 }
 
 /** Decodes the fixed header at `pos` (the caller made sure 44 bytes are there). */
