@@ -105,7 +105,7 @@ function checkTimestamp(ts: number): number {
   return ts;
 }
 
-let scratch = Buffer.allocUnsafe(1024 * 1024);
+let scratch: Buffer = Buffer.allocUnsafe(1024 * 1024);
 
 /** `scratch` grown to hold `needed` bytes, keeping its first `used` bytes. */
 function growScratch(needed: number, used: number): Buffer {
@@ -158,7 +158,7 @@ export function encodeBatch(
     if (t > maxTs) maxTs = t;
   }
   if (n === 0) minTs = maxTs = now;
-  let buf = scratch;
+  let buf: Buffer = scratch;
   let pos = BATCH_HEADER_SIZE;
   for (let i = 0; i < n; i++) {
     const r = records[i];
