@@ -41,117 +41,30 @@
  *   go on inspecting state.
  */
 import type { KeyValueStore } from '../store/types.js';
-import { InvalidArgumentError, JobError, TaskFailedError } from '../util/errors.js';
+import { InvalidArgumentError } from '../util/errors.js';
 import { partitionForKey } from '../util/murmur2.js';
 import { type Codec, deadLetterTopic, type JobDefinition } from './job.js';
+import type { TaskCoordinator } from './task.js';
 import type {
-  IncomingEnvelope,
-  Logger,
-  MessageCollector,
-  OutgoingMessage,
-  StreamTask,
-  TaskContext,
-  TaskCoordinator,
-  TaskMetrics,
-} from './task.js';
+  TestChangelogRecord,
+  TestDriverOptions,
+  TestInput,
+  TestLogLine,
+  TestMetrics,
+  TestOutput,
+  TestRecord,
+} from './test-driver-types.js';
+import { TestOutputs } from './test-outputs.js';
 import { openTestStore, type TestStore } from './test-store.js';
+import { errorMessage, TestTask } from './test-task.js';
 
-/** Options of `TestDriver.create`. */
-export interface TestDriverOptions {
-  /** Partitions of every input (and so the number of tasks). Default: the job's `partitions`, else 1. */
-  partitions?: number;
-  /** The fake clock's start, in ms since the epoch. Default 0. */
-  now?: number;
-}
+export type * from './test-driver-types.js';
 
-/** A message to feed to an input topic, with its key and value as the job's code sees them. */
-export interface TestInput<K = unknown, V = unknown> {
-  key?: K | null;
-  /** `null` sends a tombstone. */
-  value: V | null;
-  /** Default: murmur2 over the encoded key, or 0 without a key. */
-  partition?: number;
-  /** Default: the fake clock's `now`. */
-  timestamp?: number;
-  /** Strings are encoded as UTF-8. */
-  headers?: Record<string, Buffer | string>;
-}
-
-/** A message a task sent, decoded with its output's serdes. `headers` only when it had some. */
-export interface TestOutput<K = unknown, V = unknown> {
-  key: K | null;
-  value: V | null;
-  partition: number;
-  headers?: Record<string, Buffer>;
-}
-
-/** A record as it would be appended to a topic: raw bytes, with its partition and offset. */
-export interface TestRecord {
-  readonly partition: number;
-  readonly offset: number;
-  readonly timestamp: number;
-  readonly key: Buffer | null;
-  readonly value: Buffer | null;
-  readonly headers: Readonly<Record<string, Buffer>>;
-}
-
-/** A changelog record of a store, decoded; `value` null is a tombstone. */
-export interface TestChangelogRecord<K = unknown, V = unknown> {
-  offset: number;
-  key: K;
-  value: V | null;
-}
-
-export interface TestTaskMetrics {
-  partition: number;
-  processed: number;
-  skipped: number;
-  deadLettered: number;
-  /** The task's own counters (`ctx.metrics.counter(name)`). */
-  counters: Record<string, number>;
-}
-
-export interface TestMetrics {
-  processed: number;
-  skipped: number;
-  deadLettered: number;
-  /** Messages sent to outputs (dead letters included). */
-  sent: number;
-  /** Every task's counters summed by name. */
-  counters: Record<string, number>;
-  tasks: TestTaskMetrics[];
-}
-
-/** A log line of a task (`ctx.logger`), kept for assertions. */
-export interface TestLogLine {
-  level: 'info' | 'warn' | 'error';
-  partition: number;
-  message: string;
-  fields?: Record<string, unknown>;
-}
-
-interface OutputTopic {
+interface Input {
   readonly key: Codec<unknown>;
   readonly value: Codec<unknown>;
-  /** Dead letters are kept raw: never decoded. */
-  readonly raw: boolean;
-  readonly records: TestRecord[];
-  readonly nextOffset: number[];
-}
-
-interface DriverTask {
-  readonly partition: number;
-  readonly task: StreamTask;
-  readonly context: TaskContext;
-  readonly stores: Map<string, TestStore>;
-  readonly counters: { processed: number; skipped: number; deadLettered: number };
-  readonly userCounters: Map<string, { value: number; inc(by?: number): void }>;
-  /** The task's queued asynchronous work; undefined when idle. */
-  pending: Promise<void> | undefined;
-}
-
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+  /** The next offset of each partition. */
+  readonly offsets: number[];
 }
 
 /** Encodes a test input with the input's serde; a serde that refuses it is the test's mistake. */
@@ -166,10 +79,6 @@ function encode(codec: Codec<unknown>, v: unknown, topic: string, what: 'key' | 
   }
 }
 
-function isPromise(v: unknown): v is Promise<void> {
-  return typeof v === 'object' && v !== null && typeof (v as Promise<void>).then === 'function';
-}
-
 /** Runs a job's tasks in memory, synchronously. Create it with `TestDriver.create`. */
 export class TestDriver {
   /** The job under test. */
@@ -180,31 +89,30 @@ export class TestDriver {
   commitRequests = 0;
   /** True once a task called `coord.shutdown()`. */
   isShutdown = false;
-  /** Every line the tasks logged. */
+  /** Every line the tasks logged (`ctx.logger`), skipped messages included. */
   readonly logs: TestLogLine[] = [];
 
   private clock: number;
   private nextWindowAt: number | undefined;
-  private readonly tasks: DriverTask[] = [];
-  private readonly inputs = new Map<
-    string,
-    { key: Codec<unknown>; value: Codec<unknown>; offsets: number[] }
-  >();
-  private readonly outputTopics = new Map<string, OutputTopic>();
-  private readonly outputPartitions: number;
-  private readonly deadLetters: string;
-  private roundRobin = 0;
-  private sent = 0;
+  private readonly tasks: TestTask[] = [];
+  private readonly inputs = new Map<string, Input>();
+  private readonly out: TestOutputs;
   private asyncErrors: unknown[] = [];
   private closed = false;
+  private readonly coordinator: TaskCoordinator = {
+    commit: () => {
+      this.commitRequests++;
+    },
+    shutdown: () => {
+      this.isShutdown = true;
+    },
+  };
 
   private constructor(job: JobDefinition, partitions: number, now: number) {
     this.job = job;
     this.partitions = partitions;
     this.clock = now;
     this.nextWindowAt = job.windowMs === undefined ? undefined : now + job.windowMs;
-    this.outputPartitions = job.partitions ?? partitions;
-    this.deadLetters = deadLetterTopic(job.name);
     for (const input of job.inputs) {
       this.inputs.set(input.topic, {
         key: input.key,
@@ -212,9 +120,13 @@ export class TestDriver {
         offsets: new Array(partitions).fill(0),
       });
     }
-    for (const output of job.outputs) this.addOutput(output.topic, output.key, output.value, false);
-    const bytes: Codec<unknown> = { encode: (v) => v as Uint8Array, decode: (b) => Buffer.from(b) };
-    this.addOutput(this.deadLetters, bytes, bytes, true);
+    // The container creates output topics with the job's partition count (default: the inputs').
+    this.out = new TestOutputs(
+      job,
+      job.partitions ?? partitions,
+      deadLetterTopic(job.name),
+      () => this.clock,
+    );
   }
 
   /**
@@ -233,7 +145,7 @@ export class TestDriver {
       for (let p = 0; p < partitions; p++) driver.tasks.push(await driver.createTask(p));
       for (const t of driver.tasks) await t.task.init?.(t.context);
     } catch (err) {
-      await driver.close();
+      await driver.close().catch(() => {});
       throw err;
     }
     return driver;
@@ -293,8 +205,7 @@ export class TestDriver {
       value,
       headers,
     };
-    const task = this.tasks[partition];
-    this.run(task, () => this.processRecord(task, topic, input, record));
+    this.tasks[partition].process(topic, input, record);
     return { partition, offset };
   }
 
@@ -313,10 +224,7 @@ export class TestDriver {
     while (windowMs !== undefined && this.nextWindowAt !== undefined && this.nextWindowAt <= target) {
       this.clock = this.nextWindowAt;
       this.nextWindowAt += windowMs;
-      for (const t of this.tasks) {
-        if (typeof t.task.window !== 'function') continue;
-        this.run(t, () => t.task.window?.(this.collectorOf(t), this.coordinator));
-      }
+      for (const t of this.tasks) t.window();
     }
     this.clock = target;
   }
@@ -335,26 +243,17 @@ export class TestDriver {
 
   /** The messages sent to `topic` so far, decoded with its serdes, in send order. */
   outputs<K = unknown, V = unknown>(topic: string): TestOutput<K, V>[] {
-    const out = this.outputTopic(topic);
-    return out.records.map((r) => {
-      const o: TestOutput<K, V> = {
-        key: r.key === null ? null : ((out.raw ? r.key : out.key.decode(r.key)) as K),
-        value: r.value === null ? null : ((out.raw ? r.value : out.value.decode(r.value)) as V),
-        partition: r.partition,
-      };
-      if (Object.keys(r.headers).length > 0) o.headers = { ...r.headers };
-      return o;
-    });
+    return this.out.decoded<K, V>(topic);
   }
 
   /** The raw records sent to `topic` so far (bytes, partition, offset, timestamp, headers). */
   records(topic: string): readonly TestRecord[] {
-    return [...this.outputTopic(topic).records];
+    return this.out.records(topic);
   }
 
   /** Forgets every output sent so far (offsets keep counting). */
   clearOutputs(): void {
-    for (const out of this.outputTopics.values()) out.records.length = 0;
+    this.out.clear();
   }
 
   /** Partition `partition` of a store of the job: the one task `partition` uses. Reads are synchronous. */
@@ -391,20 +290,15 @@ export class TestDriver {
   /** Counters of the driver and of every task. */
   metrics(): TestMetrics {
     const counters: Record<string, number> = {};
-    const tasks = this.tasks.map((t) => {
-      const own: Record<string, number> = {};
-      for (const [name, c] of t.userCounters) {
-        own[name] = c.value;
-        counters[name] = (counters[name] ?? 0) + c.value;
-      }
-      return { partition: t.partition, ...t.counters, counters: own };
-    });
+    const tasks = this.tasks.map((t) => t.metrics());
+    for (const t of tasks)
+      for (const [name, v] of Object.entries(t.counters)) counters[name] = (counters[name] ?? 0) + v;
     const sum = (k: 'processed' | 'skipped' | 'deadLettered') => tasks.reduce((n, t) => n + t[k], 0);
     return {
       processed: sum('processed'),
       skipped: sum('skipped'),
       deadLettered: sum('deadLettered'),
-      sent: this.sent,
+      sent: this.out.sent,
       counters,
       tasks,
     };
@@ -441,226 +335,24 @@ export class TestDriver {
     await this.close();
   }
 
-  // ---- internals ----
-
-  private readonly coordinator: TaskCoordinator = {
-    commit: () => {
-      this.commitRequests++;
-    },
-    shutdown: () => {
-      this.isShutdown = true;
-    },
-  };
-
-  private async createTask(partition: number): Promise<DriverTask> {
+  private async createTask(partition: number): Promise<TestTask> {
     const stores = new Map<string, TestStore>();
     for (const [name, spec] of Object.entries(this.job.stores)) {
       stores.set(name, await openTestStore(name, partition, spec, () => this.clock));
     }
-    const userCounters = new Map<string, { value: number; inc(by?: number): void }>();
-    const metrics: TaskMetrics = {
-      counter: (name) => {
-        let c = userCounters.get(name);
-        if (!c) {
-          const counter = {
-            value: 0,
-            inc(by = 1) {
-              counter.value += by;
-            },
-          };
-          c = counter;
-          userCounters.set(name, c);
-        }
-        return c;
-      },
-    };
-    const logs = this.logs;
-    const line =
-      (level: TestLogLine['level']) =>
-      (message: string, fields?: Record<string, unknown>): void => {
-        logs.push(
-          fields === undefined ? { level, partition, message } : { level, partition, message, fields },
-        );
-      };
-    const logger: Logger = { info: line('info'), warn: line('warn'), error: line('error') };
-    const jobName = this.job.name;
-    const context: TaskContext = {
-      jobName,
+    return new TestTask({
+      job: this.job,
       partition,
-      taskName: `Partition ${partition}`,
-      store<K, V>(name: string): KeyValueStore<K, V> {
-        const s = stores.get(name);
-        if (!s) {
-          throw new JobError(
-            `job "${jobName}" has no store "${name}" (stores: ${[...stores.keys()].join(', ') || 'none'})`,
-          );
-        }
-        return s.store as KeyValueStore<K, V>;
-      },
-      metrics,
-      logger,
-    };
-    return {
-      partition,
-      task: this.job.task(),
-      context,
       stores,
-      counters: { processed: 0, skipped: 0, deadLettered: 0 },
-      userCounters,
-      pending: undefined,
-    };
-  }
-
-  /**
-   * Runs `fn` for task `t` now when the task is idle, else after its queued work. A promise
-   * returned by `fn` becomes the task's pending work; its rejection is kept for `settle()`.
-   */
-  private run(t: DriverTask, fn: () => void | Promise<void>): void {
-    if (t.pending === undefined) {
-      const result = fn();
-      if (isPromise(result)) this.track(t, result);
-      return;
-    }
-    this.track(
-      t,
-      t.pending.then(() => fn()),
-    );
-  }
-
-  private track(t: DriverTask, work: Promise<void>): void {
-    const tracked: Promise<void> = work.then(
-      () => {
-        if (t.pending === tracked) t.pending = undefined;
-      },
-      (err: unknown) => {
-        this.asyncErrors.push(err);
-        if (t.pending === tracked) t.pending = undefined;
-      },
-    );
-    t.pending = tracked;
-  }
-
-  /** The container's per-message path (`TaskInstance.process`): decode, process, error policy. */
-  private processRecord(
-    t: DriverTask,
-    topic: string,
-    input: { key: Codec<unknown>; value: Codec<unknown> },
-    record: TestRecord,
-  ): void | Promise<void> {
-    let envelope: IncomingEnvelope;
-    try {
-      envelope = {
-        topic,
-        partition: record.partition,
-        offset: record.offset,
-        timestamp: record.timestamp,
-        key: record.key === null ? null : input.key.decode(record.key),
-        value: record.value === null ? null : input.value.decode(record.value),
-        headers: record.headers,
-        rawKey: record.key,
-        rawValue: record.value,
-      };
-    } catch (err) {
-      this.failed(t, topic, record, err, 'could not be decoded');
-      return;
-    }
-    let result: void | Promise<void>;
-    try {
-      result = t.task.process(envelope, this.collectorOf(t), this.coordinator);
-    } catch (err) {
-      this.failed(t, topic, record, err, 'failed in process()');
-      return;
-    }
-    if (isPromise(result)) {
-      return result.then(
-        () => {
-          t.counters.processed++;
-        },
-        (err: unknown) => this.failed(t, topic, record, err, 'failed in process()'),
-      );
-    }
-    t.counters.processed++;
-  }
-
-  private failed(t: DriverTask, topic: string, record: TestRecord, err: unknown, what: string): void {
-    const where = `${topic}/${record.partition}@${record.offset}`;
-    if (this.job.onError === 'fail') {
-      throw new TaskFailedError(
-        `message ${where} ${what}: ${errorMessage(err)} (onError is 'fail': fix the task or the data, or choose 'skip' or 'dead-letter')`,
-        { cause: err },
-      );
-    }
-    if (this.job.onError === 'skip') {
-      t.counters.skipped++;
-      t.context.logger.warn(`skipped message ${where}: ${what}: ${errorMessage(err)}`);
-      return;
-    }
-    this.append(this.deadLetters, t.partition % this.outputPartitions, {
-      key: record.key,
-      value: record.value,
-      timestamp: record.timestamp,
-      headers: {
-        ...record.headers,
-        'eddy.error': Buffer.from(`${what}: ${errorMessage(err)}`),
-        'eddy.topic': Buffer.from(topic),
-        'eddy.partition': Buffer.from(String(record.partition)),
-        'eddy.offset': Buffer.from(String(record.offset)),
-      },
-    });
-    t.counters.deadLettered++;
-  }
-
-  /** The collector a task sends with (the container's `OutputCollector.send`, minus buffering). */
-  private collectorOf(_t: DriverTask): MessageCollector {
-    return this.collector;
-  }
-
-  private readonly collector: MessageCollector = {
-    send: <K, V>(message: OutgoingMessage<K, V>): void => {
-      const out = this.outputTopics.get(message.topic);
-      if (!out || out.raw) {
-        throw new JobError(
-          `message sent to "${message.topic}", which is not among the job's outputs (${this.job.outputs.map((o) => o.topic).join(', ')}); add it to outputs`,
-        );
-      }
-      const key =
-        message.key === undefined || message.key === null ? null : Buffer.from(out.key.encode(message.key));
-      const value = message.value === null ? null : Buffer.from(out.value.encode(message.value));
-      let partition = message.partition;
-      const n = this.outputPartitions;
-      if (partition === undefined) {
-        partition = key !== null ? partitionForKey(key, n) : this.roundRobin++ % n;
-      } else if (!Number.isInteger(partition) || partition < 0 || partition >= n) {
-        throw new JobError(
-          `partition ${partition} does not exist in output "${message.topic}" (0..${n - 1})`,
-        );
-      }
-      this.append(message.topic, partition, {
-        key,
-        value,
-        timestamp: message.timestamp ?? this.clock,
-        headers: message.headers ?? {},
-      });
-    },
-  };
-
-  private append(topic: string, partition: number, r: Omit<TestRecord, 'partition' | 'offset'>): void {
-    const out = this.outputTopic(topic);
-    out.records.push({ ...r, partition, offset: out.nextOffset[partition]++ });
-    this.sent++;
-  }
-
-  private addOutput(topic: string, key: Codec<unknown>, value: Codec<unknown>, raw: boolean): void {
-    this.outputTopics.set(topic, {
-      key,
-      value,
-      raw,
-      records: [],
-      nextOffset: new Array(this.outputPartitions).fill(0),
+      outputs: this.out,
+      coordinator: this.coordinator,
+      deadLetterTopic: deadLetterTopic(this.job.name),
+      logs: this.logs,
+      onAsyncError: (err) => this.asyncErrors.push(err),
     });
   }
 
-  private input(topic: string): { key: Codec<unknown>; value: Codec<unknown>; offsets: number[] } {
+  private input(topic: string): Input {
     this.assertOpen();
     const input = this.inputs.get(topic);
     if (!input) {
@@ -669,16 +361,6 @@ export class TestDriver {
       );
     }
     return input;
-  }
-
-  private outputTopic(topic: string): OutputTopic {
-    const out = this.outputTopics.get(topic);
-    if (!out) {
-      throw new InvalidArgumentError(
-        `"${topic}" is not an output of job "${this.job.name}" (outputs: ${[...this.outputTopics.keys()].join(', ')})`,
-      );
-    }
-    return out;
   }
 
   private testStore(name: string, partition: number): TestStore {
