@@ -33,10 +33,12 @@
  *   are synchronous. When they return a promise, the driver queues later work of that task behind
  *   it (order per task is kept) and `await driver.settle()` waits for all of it; with the `fail`
  *   policy the error of an asynchronous `process` is thrown by `settle()`.
- * - Time is a fake clock (`now`, default 0 … the `now` option): input timestamps default to it, and
- *   `advanceTime` is the only way windows fire. Commits never happen by themselves:
- *   `coord.commit()` is only recorded (`commitRequests`) and `driver.commit()` flushes the stores,
- *   which is when their writes reach the changelog (the write-back cache holds them until then).
+ * - Time is a fake clock, starting at the `now` option (default 0): input timestamps default to
+ *   it, stores with `ttlMs` expire by it, and `advanceTime` is the only way windows fire (at fixed
+ *   `windowMs` boundaries; the container schedules the next window `windowMs` after the last).
+ * - Commits never happen by themselves: `coord.commit()` is only recorded (`commitRequests`), and
+ *   `driver.commit()` flushes the stores, which is when their writes reach the changelog (the
+ *   write-back cache holds them until a flush or a full write batch).
  * - `coord.shutdown()` is recorded (`isShutdown`); the driver keeps accepting messages so a test can
  *   go on inspecting state.
  */
