@@ -8,7 +8,7 @@
  */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { Log } from '../log/types.js';
+import type { EmbeddedLog } from '../log/embedded/embedded-log.js';
 import { InvalidArgumentError } from '../util/errors.js';
 import { embeddedLogDir } from './backend.js';
 
@@ -18,7 +18,7 @@ export interface OpenLogOptions {
 }
 
 /** Opens the embedded log in `dataDir`; the caller closes it. */
-export async function openCliLog(dataDir: string, options: OpenLogOptions = {}): Promise<Log> {
+export async function openCliLog(dataDir: string, options: OpenLogOptions = {}): Promise<EmbeddedLog> {
   if (options.create !== true && !existsSync(dataDir)) {
     throw new InvalidArgumentError(
       `no Eddy data directory at ${resolve(dataDir)}; create a topic first (eddy topics create NAME --partitions N) or pass --data-dir`,
@@ -33,7 +33,7 @@ export async function openCliLog(dataDir: string, options: OpenLogOptions = {}):
 export async function withLog<T>(
   dataDir: string,
   options: OpenLogOptions,
-  fn: (log: Log) => Promise<T>,
+  fn: (log: EmbeddedLog) => Promise<T>,
 ): Promise<T> {
   const log = await openCliLog(dataDir, options);
   try {

@@ -1,5 +1,5 @@
 /**
- * `eddy topics create|list|describe|delete`: manage the topics of the embedded log from the shell.
+ * `eddy topics create|list|describe|delete|compact`: manage the topics of the embedded log from the shell.
  *
  * `create` takes the topic settings of `TopicConfig` as flags (`--partitions` is required); the log
  * validates them and its error names the bad setting. `describe` prints the settings and, per
@@ -26,8 +26,10 @@ const HELP = `Usage:
   eddy topics list
   eddy topics describe NAME
   eddy topics delete NAME
+  eddy topics compact NAME
 
-Manage the topics of the embedded log.
+Manage the topics of the embedded log. "compact" compacts every partition of a compact-topic now
+(the log also does it by itself after segment rolls and every minute).
 
 Options of create:
   --partitions N          number of partitions (required, >= 1)
@@ -110,9 +112,25 @@ export async function topicsCommand(args: string[], io: CommandIO): Promise<numb
       io.out(`deleted topic ${name}\n`);
       return 0;
     }
+    case 'compact': {
+      const [name] = expectPositionals('topics compact', rest, ['NAME']);
+      await withLog(dataDir, {}, async (log) => {
+        const { compactTopic } = await import('../log/embedded/compactor.js');
+        const results = await compactTopic(log, name);
+        io.out(`compacted topic ${name}\n`);
+        results.forEach((r, p) => {
+          const mb = (n: number): string =>
+            n >= 1e6 ? `${(n / 1e6).toFixed(1)} MB` : `${(n / 1e3).toFixed(1)} kB`;
+          io.out(
+            `  partition ${p}: ${r.segmentsCleaned} segment(s), ${r.recordsRead} records read, ${r.recordsKept} kept, ${mb(r.bytesBefore)} -> ${mb(r.bytesAfter)}\n`,
+          );
+        });
+      });
+      return 0;
+    }
     default:
       throw new InvalidArgumentError(
-        `unknown subcommand "topics ${sub}"; use create, list, describe or delete (see "eddy topics --help")`,
+        `unknown subcommand "topics ${sub}"; use create, list, describe, delete or compact (see "eddy topics --help")`,
       );
   }
 }

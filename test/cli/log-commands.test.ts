@@ -221,6 +221,47 @@ describe('eddy produce and consume', () => {
     }
   });
 
+  test('topics compact keeps the latest record per key of a compact topic', async (t) => {
+    const dir = tempDir(t);
+    await eddy(
+      'topics',
+      'create',
+      'kv',
+      '--partitions',
+      '1',
+      '--cleanup',
+      'compact',
+      '--segment-bytes',
+      '1024',
+      '--data-dir',
+      dir,
+    );
+    const file = join(dir, 'in.tsv');
+    for (let part = 0; part < 3; part++) {
+      // One produce is one batch: three of them make two closed segments and an active one.
+      writeFileSync(
+        file,
+        Array.from({ length: 100 }, (_, j) => `k${(part * 100 + j) % 5}\tv${part * 100 + j}`).join('\n'),
+      );
+      assert.equal((await eddy('produce', 'kv', '--file', file, '--data-dir', dir)).code, 0);
+    }
+    const c = await eddy('topics', 'compact', 'kv', '--data-dir', dir);
+    assert.equal(c.code, 0, c.err);
+    assert.match(c.out, /partition 0: \d+ segment\(s\), \d+ records read, \d+ kept/);
+    const rest = (await eddy('consume', 'kv', '--from-beginning', '--data-dir', dir)).out.trim().split('\n');
+    assert.ok(rest.length < 300);
+    for (let k = 0; k < 5; k++)
+      assert.ok(
+        rest.some((l) => l.endsWith(`\tk${k}\tv${295 + k}`)),
+        `latest k${k}`,
+      );
+    await eddy('topics', 'create', 'd', '--partitions', '1', '--data-dir', dir);
+    assert.match(
+      (await eddy('topics', 'compact', 'd', '--data-dir', dir)).err,
+      /only compact topics are compacted/,
+    );
+  });
+
   test('--follow prints new records as they arrive and stops on abort', async (t) => {
     const dir = tempDir(t);
     const log = await openEmbeddedLog({ dir: embeddedLogDir(dir), fsync: 'os' });

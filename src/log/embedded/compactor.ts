@@ -36,6 +36,7 @@ import { join } from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { InvalidArgumentError } from '../../util/errors.js';
 import type { LogRecord, TopicConfig } from '../types.js';
+import type { EmbeddedLog } from './embedded-log.js';
 import { fsyncDir, readJsonIfExists, writeFileAtomic } from './fs-util.js';
 import type { Partition, SegmentInfo } from './partition.js';
 import { BATCH_HEADER_SIZE, decodeRecords, encodeBatch, type ReadBudget } from './record-batch.js';
@@ -145,6 +146,28 @@ export function compactPartition(
   options: CompactionOptions = {},
 ): Promise<CompactionResult> {
   return exclusive(partition, () => runPass(partition, config, options));
+}
+
+/**
+ * Compacts every partition of a `cleanup: 'compact'` topic now, whatever its dirty ratio (the
+ * explicit trigger; `eddy topics compact`). Partitions are done one after the other.
+ */
+export async function compactTopic(
+  log: EmbeddedLog,
+  topic: string,
+  options: CompactionOptions = {},
+): Promise<CompactionResult[]> {
+  const { config } = await log.describeTopic(topic);
+  if (config.cleanup !== 'compact') {
+    throw new InvalidArgumentError(
+      `topic "${topic}" has cleanup "${config.cleanup}"; only compact topics are compacted`,
+    );
+  }
+  const results: CompactionResult[] = [];
+  for (let p = 0; p < config.partitions; p++) {
+    results.push(await compactPartition(log.partitionForCleaning(topic, p), config, options));
+  }
+  return results;
 }
 
 async function runPass(
