@@ -2,11 +2,9 @@
  * A segment: one `<baseOffset>.log` file of record batches plus its sparse `<baseOffset>.index`,
  * named with the base offset padded to 20 digits (`00000000000000000000.log`), as Kafka does.
  *
- * Index format: 8-byte entries `u32 relativeOffset, u32 position` (little-endian), one about every
- * {@link INDEX_INTERVAL_BYTES} of log, each pointing at the start of a batch whose base offset is
- * `baseOffset + relativeOffset`. The index is a hint: entries are written lazily (in groups, and on
- * `sync`/`close`), and `open` repairs a missing, short or wrong index by walking batch headers from
- * its last valid entry. A seek is a binary search of the in-memory index, then a forward walk of at
+ * The index (`offset-index.ts`) gets an entry about every {@link INDEX_INTERVAL_BYTES} of log. It is a
+ * hint: `open` repairs a missing, short or wrong index by walking batch headers from its last valid
+ * entry. A seek is a binary search of the in-memory index, then a forward walk of at
  * most one interval — never a scan of the whole file.
  *
  * Recovery (`open` with `recover`): the batches after the last index entry are CRC-checked. A torn
@@ -32,6 +30,7 @@ import {
 import { join } from 'node:path';
 import { CorruptLogError } from '../../util/errors.js';
 import type { LogRecord } from '../types.js';
+import { OffsetIndex } from './offset-index.js';
 import {
   BATCH_HEADER_SIZE,
   type BatchHeader,
@@ -44,8 +43,6 @@ import {
 } from './record-batch.js';
 
 export const INDEX_INTERVAL_BYTES = 4096;
-const INDEX_ENTRY_SIZE = 8;
-const INDEX_WRITE_GROUP = 64;
 const MIN_READ_CHUNK = 16 * 1024;
 const MAX_READ_CHUNK = 8 * 1024 * 1024;
 const SCAN_CHUNK = 1024 * 1024;
@@ -106,10 +103,7 @@ export class Segment {
   /** The largest record timestamp (0 when unknown or empty). */
   maxTimestamp = 0;
   private fd: number;
-  private indexFd: number;
-  private index = new Uint32Array(64);
-  private indexCount = 0;
-  private indexWritten = 0;
+  private index!: OffsetIndex;
   private bytesSinceIndex = 0;
   private dirty = false;
   private syncing: Promise<void> | null = null;
@@ -125,7 +119,6 @@ export class Segment {
     this.indexPath = join(dir, segmentFileName(baseOffset, '.index') + suffix);
     this.nextOffset = baseOffset;
     this.fd = -1;
-    this.indexFd = -1;
   }
 
   /**
@@ -135,7 +128,7 @@ export class Segment {
   static create(dir: string, baseOffset: number, suffix = ''): Segment {
     const s = new Segment(dir, baseOffset, true, suffix);
     s.fd = openSync(s.logPath, 'wx+');
-    s.indexFd = openSync(s.indexPath, 'w+');
+    s.index = OffsetIndex.create(s.indexPath);
     return s;
   }
 
@@ -169,56 +162,22 @@ export class Segment {
 
   private load(options: SegmentOpenOptions): TailTruncation | undefined {
     const fileSize = fstatSync(this.fd).size;
-    this.indexFd = openSync(this.indexPath, options.writable ? 'a+' : 'r');
-    if (options.writable) {
-      closeSync(this.indexFd);
-      this.indexFd = openSync(this.indexPath, 'r+');
-    }
-    this.loadIndex(fileSize);
+    this.index = OffsetIndex.open(this.indexPath, options.writable, fileSize);
     let from = 0;
     let expected = this.baseOffset;
-    if (this.indexCount > 0) {
-      const rel = this.index[(this.indexCount - 1) * 2];
-      const pos = this.index[(this.indexCount - 1) * 2 + 1];
+    const last = this.index.last();
+    if (last !== undefined) {
       const head = Buffer.alloc(BATCH_HEADER_SIZE);
       const ok =
-        readFully(this.fd, head, BATCH_HEADER_SIZE, pos) === BATCH_HEADER_SIZE &&
+        readFully(this.fd, head, BATCH_HEADER_SIZE, last.position) === BATCH_HEADER_SIZE &&
         plausibleBatchLength(head, 0) > 0 &&
-        readBatchHeader(head, 0).baseOffset === this.baseOffset + rel;
+        readBatchHeader(head, 0).baseOffset === this.baseOffset + last.rel;
       if (ok) {
-        from = pos;
-        expected = this.baseOffset + rel;
-      } else {
-        this.indexCount = 0;
-        this.indexWritten = 0;
-        if (options.writable) ftruncateSync(this.indexFd, 0);
-      }
+        from = last.position;
+        expected = this.baseOffset + last.rel;
+      } else this.index.truncateFrom(0);
     }
     return this.walk(from, expected, fileSize, options);
-  }
-
-  private loadIndex(fileSize: number): void {
-    const len = fstatSync(this.indexFd).size;
-    const n = Math.floor(len / INDEX_ENTRY_SIZE);
-    const buf = Buffer.alloc(n * INDEX_ENTRY_SIZE);
-    readFully(this.indexFd, buf, buf.length, 0);
-    this.ensureIndexCapacity(n);
-    let lastRel = -1;
-    let lastPos = -1;
-    let count = 0;
-    for (let i = 0; i < n; i++) {
-      const rel = buf.readUInt32LE(i * 8);
-      const pos = buf.readUInt32LE(i * 8 + 4);
-      if (rel <= lastRel || pos <= lastPos || pos + BATCH_HEADER_SIZE > fileSize) break;
-      this.index[count * 2] = rel;
-      this.index[count * 2 + 1] = pos;
-      count++;
-      lastRel = rel;
-      lastPos = pos;
-    }
-    this.indexCount = count;
-    this.indexWritten = count;
-    if (count < n && this.writable) ftruncateSync(this.indexFd, count * INDEX_ENTRY_SIZE);
   }
 
   /** Walks batches from `from` to the end of the file, rebuilding index entries; recovers the tail. */
@@ -268,7 +227,7 @@ export class Segment {
 
   private noteBatch(position: number, baseOffset: number, nextOffset: number, header: BatchHeader): void {
     if (this.bytesSinceIndex >= INDEX_INTERVAL_BYTES) {
-      this.addIndexEntry(baseOffset - this.baseOffset, position);
+      this.index.add(baseOffset - this.baseOffset, position);
       this.bytesSinceIndex = 0;
     }
     this.bytesSinceIndex += header.batchLength;
@@ -314,54 +273,15 @@ export class Segment {
     return -1;
   }
 
-  private ensureIndexCapacity(entries: number): void {
-    if (entries * 2 <= this.index.length) return;
-    let cap = this.index.length;
-    while (cap < entries * 2) cap *= 2;
-    const next = new Uint32Array(cap);
-    next.set(this.index.subarray(0, this.indexCount * 2));
-    this.index = next;
-  }
-
-  private addIndexEntry(rel: number, position: number): void {
-    this.ensureIndexCapacity(this.indexCount + 1);
-    this.index[this.indexCount * 2] = rel;
-    this.index[this.indexCount * 2 + 1] = position;
-    this.indexCount++;
-    if (this.writable && this.indexCount - this.indexWritten >= INDEX_WRITE_GROUP) this.writeIndex();
-  }
-
-  /** Writes the index entries not yet in the index file. */
-  private writeIndex(): void {
-    if (this.indexWritten === this.indexCount || !this.writable) return;
-    const from = this.indexWritten * 2;
-    const to = this.indexCount * 2;
-    const bytes = Buffer.from(this.index.buffer, this.index.byteOffset + from * 4, (to - from) * 4);
-    // Uint32Array is host-endian; every platform Node supports for this is little-endian.
-    writeFully(this.indexFd, Buffer.from(bytes), this.indexWritten * INDEX_ENTRY_SIZE);
-    this.indexWritten = this.indexCount;
-  }
-
   /** The byte position to start reading at to find `offset`: the last index entry at or before it. */
   lookup(offset: number): number {
-    const rel = offset - this.baseOffset;
-    let lo = 0;
-    let hi = this.indexCount - 1;
-    let found = 0;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.index[mid * 2] <= rel) {
-        found = this.index[mid * 2 + 1];
-        lo = mid + 1;
-      } else hi = mid - 1;
-    }
-    return found;
+    return this.index.lookup(offset - this.baseOffset);
   }
 
   /** Appends one encoded batch (one write syscall). */
   append(batch: Buffer, baseOffset: number, nextOffset: number, maxTimestamp: number): void {
     if (this.bytesSinceIndex >= INDEX_INTERVAL_BYTES) {
-      this.addIndexEntry(baseOffset - this.baseOffset, this.size);
+      this.index.add(baseOffset - this.baseOffset, this.size);
       this.bytesSinceIndex = 0;
     }
     writeFully(this.fd, batch, this.size);
@@ -472,11 +392,7 @@ export class Segment {
     }
     if (cut < 0) return;
     ftruncateSync(this.fd, cut);
-    while (this.indexCount > 0 && this.index[(this.indexCount - 1) * 2 + 1] >= cut) this.indexCount--;
-    if (this.indexWritten > this.indexCount) {
-      this.indexWritten = this.indexCount;
-      ftruncateSync(this.indexFd, this.indexCount * INDEX_ENTRY_SIZE);
-    }
+    this.index.truncateFrom(cut);
     this.size = cut;
     this.nextOffset = offset;
     this.bytesSinceIndex = 0;
@@ -497,7 +413,7 @@ export class Segment {
     while (this.syncing !== null) await this.syncing;
     if (!this.dirty || this.closed) return;
     this.dirty = false;
-    this.writeIndex();
+    this.index.flush();
     const p = fdatasyncAsync(this.fd).then(
       () => {
         this.syncing = null;
@@ -514,14 +430,13 @@ export class Segment {
 
   /** Writes pending index entries (after a roll the segment is complete). */
   seal(): void {
-    this.writeIndex();
+    this.index.flush();
   }
 
   private closeFds(): void {
     if (this.fd >= 0) closeSync(this.fd);
-    if (this.indexFd >= 0) closeSync(this.indexFd);
+    this.index?.close();
     this.fd = -1;
-    this.indexFd = -1;
   }
 
   /** Writes the index and closes the files (no fsync). Idempotent. */
@@ -530,7 +445,7 @@ export class Segment {
     while (this.syncing !== null) await this.syncing.catch(() => {});
     if (this.closed) return;
     this.closed = true;
-    this.writeIndex();
+    this.index.flush();
     this.closeFds();
   }
 
