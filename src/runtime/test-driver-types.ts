@@ -47,6 +47,8 @@ export interface TestChangelogRecord<K = unknown, V = unknown> {
   offset: number;
   key: K;
   value: V | null;
+  /** Stores with `ttlMs`: when the written value expires (ms). */
+  expiresAt?: number;
 }
 
 export interface TestTaskMetrics {

@@ -62,6 +62,9 @@ import { errorMessage, TestTask } from './test-task.js';
 
 export type * from './test-driver-types.js';
 
+/** The expiry stamp in front of every value of a TTL store (store/ttl-store.ts). */
+const TTL_STAMP_BYTES = 8;
+
 interface Input {
   readonly key: Codec<unknown>;
   readonly value: Codec<unknown>;
@@ -264,7 +267,8 @@ export class TestDriver {
   }
 
   /**
-   * The records of partition `partition` of a store's changelog, decoded with the store's serdes.
+   * The records of partition `partition` of a store's changelog, decoded with the store's serdes
+   * (with `expiresAt` for a store with `ttlMs`).
    * Writes reach the changelog when the store is flushed: after `commit()` (or `close()`).
    */
   changelog<K = unknown, V = unknown>(name: string, partition = 0): TestChangelogRecord<K, V>[] {
@@ -275,11 +279,23 @@ export class TestDriver {
       );
     }
     const spec = this.job.stores[name];
-    return s.sink.records.map((r) => ({
-      offset: r.offset,
-      key: spec.key.decode(r.key) as K,
-      value: r.value === null ? null : (spec.value.decode(r.value) as V),
-    }));
+    return s.sink.records.map((r) => {
+      const record: TestChangelogRecord<K, V> = {
+        offset: r.offset,
+        key: spec.key.decode(r.key) as K,
+        value: null,
+      };
+      if (r.value === null) return record;
+      if (spec.ttlMs === undefined) {
+        record.value = spec.value.decode(r.value) as V;
+        return record;
+      }
+      // A TTL store logs `[8-byte float64 BE expiry ms][value]` (see store/ttl-store.ts).
+      const bytes = Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength);
+      record.expiresAt = bytes.readDoubleBE(0);
+      record.value = spec.value.decode(bytes.subarray(TTL_STAMP_BYTES)) as V;
+      return record;
+    });
   }
 
   /** Flushes every store of every task (their writes reach the changelog), after `settle()`. */

@@ -414,3 +414,95 @@ describe('TestDriver inputs', () => {
     assert.equal(testing.TestDriver, TestDriver);
   });
 });
+
+describe('TestDriver stores and windows', () => {
+  function kvJob(overrides: Partial<JobInput> = {}) {
+    return defineJob({
+      name: 'kv',
+      inputs: ['in'],
+      stores: { kv: { engine: 'memory', key: serdes.string, value: serdes.json<unknown>(), ttlMs: 1_000 } },
+      task: () => {
+        let kv: KeyValueStore<string, unknown>;
+        return {
+          init(ctx) {
+            kv = ctx.store('kv');
+          },
+          process(msg) {
+            kv.put(msg.key as string, msg.value);
+          },
+        };
+      },
+      ...overrides,
+    });
+  }
+
+  it('expires ttl stores by the fake clock, and the expiry reaches the changelog as a tombstone', async (t) => {
+    const driver = await open(t, kvJob(), 1, 50_000);
+    driver.send('in', { key: 'a', value: 1 });
+    await driver.commit();
+    assert.deepEqual(driver.changelog('kv'), [{ offset: 0, key: 'a', value: 1, expiresAt: 51_000 }]);
+    driver.advanceTime(999);
+    assert.equal(driver.store('kv').get('a'), 1);
+    driver.advanceTime(1);
+    assert.equal(driver.store('kv').get('a'), undefined);
+    await driver.commit();
+    assert.deepEqual(driver.changelog('kv').at(-1), { offset: 1, key: 'a', value: null });
+  });
+
+  it('refuses changelog() of a store without a changelog', async (t) => {
+    const driver = await open(
+      t,
+      kvJob({
+        stores: { kv: { engine: 'memory', key: serdes.string, value: serdes.json(), changelog: false } },
+      }),
+    );
+    driver.send('in', { key: 'a', value: 1 });
+    assert.equal(driver.store('kv').get('a'), 1);
+    assert.throws(
+      () => driver.changelog('kv'),
+      (err) => isEddyError(err, 'EDDY_INVALID_ARGUMENT'),
+    );
+  });
+
+  it('throws an error of window() from advanceTime, whatever the error policy', async (t) => {
+    const driver = await open(
+      t,
+      defineJob({
+        name: 'wfail',
+        inputs: ['in'],
+        windowMs: 10,
+        onError: 'skip',
+        task: () => ({
+          process() {},
+          window() {
+            throw new Error('window broke');
+          },
+        }),
+      }),
+    );
+    assert.throws(() => driver.advanceTime(10), /window broke/);
+  });
+
+  it('waits for an asynchronous window() with settle()', async (t) => {
+    let windows = 0;
+    const driver = await open(
+      t,
+      defineJob({
+        name: 'wasync',
+        inputs: ['in'],
+        windowMs: 10,
+        task: () => ({
+          process() {},
+          async window() {
+            await new Promise((resolve) => setTimeout(resolve, 5));
+            windows++;
+          },
+        }),
+      }),
+      2,
+    );
+    driver.advanceTime(30);
+    await driver.settle();
+    assert.equal(windows, 6);
+  });
+});
