@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { openEmbeddedLog } from '../src/log/embedded/embedded-log.js';
 import { Producer } from '../src/log/producer.js';
 import type { AppendRecord } from '../src/log/types.js';
+import { benchCompaction, formatCompactionBench } from './log-compaction.js';
 
 function arg(name: string, fallback: number): number {
   const at = process.argv.indexOf(name);
@@ -124,7 +125,7 @@ const mb = (r: Rate): number => r.bytes / r.seconds / 1e6;
 const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: digits });
 const best = <T>(xs: T[], key: (x: T) => number): T => xs.reduce((a, x) => (key(x) > key(a) ? x : a));
 
-/** A scenario prints its own lines. TODO(issue 3): add compaction throughput as a scenario here. */
+/** A scenario prints its own lines. */
 const SCENARIOS: [string, () => Promise<void>][] = [
   [
     'append vs raw sequential write',
@@ -160,6 +161,14 @@ const SCENARIOS: [string, () => Promise<void>][] = [
           `  maxRecords ${String(maxRecords).padEnd(6)} ${fmt(rate)} rec/s (${fmt((rate * VALUE_SIZE) / 1e6, 1)} MB/s of values) | target 1,000,000 rec/s: ${fmt((100 * rate) / 1e6, 0)}%`,
         );
       }
+    },
+  ],
+  [
+    'compaction (one full pass, N/10 distinct keys, 8 MiB segments, fsync commit)',
+    async () => {
+      const runs = [];
+      for (let r = 0; r < ROUNDS; r++) runs.push(await benchCompaction({ records: N }));
+      console.log(formatCompactionBench(best(runs, (x) => x.recordsPerSecond)));
     },
   ],
   [
