@@ -25,6 +25,10 @@ const LATEST = -1n;
 /** How long create and delete wait for the cluster to show the change. */
 const SETTLE_MS = 30_000;
 
+function isUnknownTopic(err: unknown): boolean {
+  return hasProtocolError(err, 'UNKNOWN_TOPIC_OR_PARTITION') || hasProtocolError(err, 'UNKNOWN_TOPIC_ID');
+}
+
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class TopicAdmin {
@@ -49,7 +53,8 @@ export class TopicAdmin {
     try {
       md = await this.client.metadata({ topics: [topic], forceUpdate: refresh, autocreateTopics: false });
     } catch (err) {
-      if (hasProtocolError(err, 'UNKNOWN_TOPIC_OR_PARTITION') || hasProtocolError(err, 'UNKNOWN_TOPIC_ID')) {
+      // The client answers an unknown topic with a UserError "Unknown topic <name>.".
+      if (isUnknownTopic(err) || (err instanceof Error && err.message === `Unknown topic ${topic}.`)) {
         throw new UnknownTopicError(topic);
       }
       throw toEddyError(err, `metadata of topic "${topic}"`);
@@ -62,7 +67,9 @@ export class TopicAdmin {
   /** The metadata of the topic, after checking that `partition` exists (refreshing once if not). */
   async partition(topic: string, partition: number, refresh = false): Promise<TopicMetadata> {
     let md = await this.metadata(topic, refresh);
-    if (partition < md.partitions.length && md.partitions[partition] !== undefined) return md;
+    if (partition >= 0 && partition < md.partitions.length && md.partitions[partition] !== undefined)
+      return md;
+    if (partition < 0) throw new UnknownPartitionError(topic, partition, md.partitions.length);
     md = await this.metadata(topic, true);
     if (partition >= md.partitions.length || md.partitions[partition] === undefined) {
       throw new UnknownPartitionError(topic, partition, md.partitions.length);
@@ -109,9 +116,7 @@ export class TopicAdmin {
     try {
       await this.client.deleteTopics({ topics: [name] });
     } catch (err) {
-      if (hasProtocolError(err, 'UNKNOWN_TOPIC_OR_PARTITION') || hasProtocolError(err, 'UNKNOWN_TOPIC_ID')) {
-        throw new UnknownTopicError(name);
-      }
+      if (isUnknownTopic(err)) throw new UnknownTopicError(name);
       throw toEddyError(err, `deleting topic "${name}"`);
     }
     const deadline = Date.now() + SETTLE_MS;

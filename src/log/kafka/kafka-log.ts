@@ -39,7 +39,7 @@ import { TopicAdmin } from './admin.js';
 import { toEddyError } from './kafka-errors.js';
 import { type KafkaLogOptions, type ResolvedKafkaLogOptions, resolveKafkaLogOptions } from './options.js';
 import { PartitionReader } from './partition-reader.js';
-import { toAppendResult, toMessages } from './produce.js';
+import { sendGroups, toMessageGroups } from './produce.js';
 import { SerialQueue } from './serial-queue.js';
 import { KafkaTransaction, type Transaction } from './transaction.js';
 
@@ -104,10 +104,8 @@ export class KafkaLog implements Log {
 
   private async checkPartition(topic: string, partition: number): Promise<void> {
     this.checkOpen();
-    if (!Number.isSafeInteger(partition) || partition < 0) {
-      throw new InvalidArgumentError(
-        `partition must be an integer >= 0, got ${partition} (topic "${topic}")`,
-      );
+    if (!Number.isSafeInteger(partition)) {
+      throw new InvalidArgumentError(`partition must be an integer, got ${partition} (topic "${topic}")`);
     }
     await this.admin.partition(topic, partition);
   }
@@ -184,12 +182,16 @@ export class KafkaLog implements Log {
       const end = await this.endOffset(topic, partition);
       return { baseOffset: end, nextOffset: end };
     }
-    const messages = toMessages(topic, partition, records);
+    if (this.transaction?.touches(topic, partition)) {
+      throw new InvalidArgumentError(
+        `${topic}/${partition} is part of the open transaction; append through the transaction or after it ends`,
+      );
+    }
+    const groups = toMessageGroups(topic, partition, records);
     return this.queue.run(`${topic}\u0000${partition}`, async () => {
       this.checkOpen();
       try {
-        const result = await this.producer.send({ messages });
-        return toAppendResult(result, topic, partition, records.length);
+        return await sendGroups(groups, topic, partition, (messages) => this.producer.send({ messages }));
       } catch (err) {
         throw toEddyError(err, `appending ${records.length} records to ${topic}/${partition}`);
       }
@@ -271,11 +273,10 @@ export class KafkaLog implements Log {
   ): Promise<AppendResult> {
     if (records.length === 0)
       return this.endOffset(topic, partition).then((end) => ({ baseOffset: end, nextOffset: end }));
-    const messages = toMessages(topic, partition, records);
+    const groups = toMessageGroups(topic, partition, records);
     return this.queue.run(`tx\u0000${topic}\u0000${partition}`, async () => {
       try {
-        const result = await tx.send({ messages });
-        return toAppendResult(result, topic, partition, records.length);
+        return await sendGroups(groups, topic, partition, (messages) => tx.send({ messages }));
       } catch (err) {
         throw toEddyError(
           err,

@@ -129,26 +129,36 @@ export class PartitionReader {
     maxRecords: number,
     maxBytes: number,
   ): Promise<LogRecord[]> {
-    if (!Number.isSafeInteger(offset) || offset < 0) {
+    if (!Number.isSafeInteger(offset)) {
       throw new InvalidArgumentError(
-        `offset must be an integer >= 0, got ${offset} (reading ${topic}/${partition})`,
+        `offset must be an integer, got ${offset} (reading ${topic}/${partition})`,
       );
     }
+    if (offset < 0) return this.outOfRange(topic, partition, offset);
+    // A fetch can stop at a batch boundary (the broker sends whole batches, and not always all
+    // that fit): fetch again until the budget is used or the end is reached.
+    const out: LogRecord[] = [];
+    let bytes = 0;
     let at = offset;
     for (;;) {
       let part: FetchedPartition;
       try {
-        part = await this.fetchOnce(this.readPool, topic, partition, at, maxBytes, 0);
+        part = await this.fetchOnce(this.readPool, topic, partition, at, Math.max(1, maxBytes - bytes), 0);
       } catch (err) {
-        if (err instanceof OutOfRange) return this.outOfRange(topic, partition, offset);
+        if (err instanceof OutOfRange) {
+          if (out.length > 0) return out; // the log moved under us (retention): return what we have
+          return this.outOfRange(topic, partition, offset);
+        }
         throw err;
       }
       const end = Number(part.lastStableOffset >= 0n ? part.lastStableOffset : part.highWatermark);
       if (offset > end)
         throw new OffsetOutOfRangeError(topic, partition, offset, Number(part.logStartOffset), end);
-      const { records, nextOffset } = visibleRecords(part, offset, maxRecords);
-      if (records.length > 0 || nextOffset <= at || nextOffset >= end) return records;
-      at = nextOffset; // only markers or aborted records here: continue after them
+      const got = visibleRecords(part, at, maxRecords - out.length, maxBytes - bytes, out.length === 0);
+      for (const r of got.records) out.push(r);
+      bytes += got.bytes;
+      if (got.full || got.nextOffset <= at || got.nextOffset >= end) return out;
+      at = got.nextOffset;
     }
   }
 
@@ -200,7 +210,7 @@ export class PartitionReader {
         throw err;
       }
       if (part === 'aborted') return false;
-      const { records, nextOffset } = visibleRecords(part, offset, 1);
+      const { records, nextOffset } = visibleRecords(part, offset, 1, Number.MAX_SAFE_INTEGER);
       if (records.length > 0) return true;
       if (nextOffset > at) {
         at = nextOffset; // skip markers, aborted records and records below `offset`, without waiting

@@ -49,6 +49,54 @@ function toBuffer(b: Uint8Array): Buffer {
   return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 }
 
+/**
+ * The largest spread of timestamps within one produce batch. A batch stores each record's timestamp
+ * as a delta from the first, and the client (1.35) encodes deltas of 2^31 ms (about 24.8 days) or
+ * more wrongly; an append whose timestamps spread wider goes out as several batches, one after the
+ * other (then it is not atomic: a failure can leave its first batches written).
+ */
+const MAX_TIMESTAMP_SPREAD = 2n ** 31n - 1n;
+
+/** The messages of one append, in groups whose timestamps each fit one batch (see above). */
+export function toMessageGroups(
+  topic: string,
+  partition: number,
+  records: readonly AppendRecord[],
+): MessageToProduce[][] {
+  const messages = toMessages(topic, partition, records);
+  const groups: MessageToProduce[][] = [];
+  let group: MessageToProduce[] = [];
+  let first = 0n;
+  for (const m of messages) {
+    const ts = m.timestamp as bigint;
+    if (group.length > 0 && (ts - first > MAX_TIMESTAMP_SPREAD || first - ts > MAX_TIMESTAMP_SPREAD)) {
+      groups.push(group);
+      group = [];
+    }
+    if (group.length === 0) first = ts;
+    group.push(m);
+  }
+  if (group.length > 0) groups.push(group);
+  return groups;
+}
+
+/** Sends the groups one after the other; the offsets of all of them. */
+export async function sendGroups(
+  groups: readonly MessageToProduce[][],
+  topic: string,
+  partition: number,
+  send: (messages: MessageToProduce[]) => Promise<ProduceResult>,
+): Promise<AppendResult> {
+  let baseOffset = -1;
+  let nextOffset = -1;
+  for (const group of groups) {
+    const r = toAppendResult(await send(group), topic, partition, group.length);
+    if (baseOffset < 0) baseOffset = r.baseOffset;
+    nextOffset = r.nextOffset;
+  }
+  return { baseOffset, nextOffset };
+}
+
 /** The offsets the broker assigned to `count` records appended to `topic`/`partition`. */
 export function toAppendResult(
   result: ProduceResult,

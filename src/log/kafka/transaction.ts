@@ -40,6 +40,7 @@ export interface TransactionHost {
 export class KafkaTransaction implements LogTransaction {
   private over = false;
   private readonly pending = new Set<Promise<unknown>>();
+  private readonly partitions = new Set<string>();
 
   constructor(
     private readonly tx: Transaction,
@@ -51,8 +52,14 @@ export class KafkaTransaction implements LogTransaction {
       throw new InvalidArgumentError(`${what}: the Kafka transaction is over (committed or aborted)`);
   }
 
+  /** True while the transaction is open and has appended (or is appending) to the partition. */
+  touches(topic: string, partition: number): boolean {
+    return !this.over && this.partitions.has(`${topic}\u0000${partition}`);
+  }
+
   async append(topic: string, partition: number, records: readonly AppendRecord[]): Promise<AppendResult> {
     this.checkActive(`appending to ${topic}/${partition}`);
+    this.partitions.add(`${topic}\u0000${partition}`);
     const op = (async () => {
       await this.host.checkPartition(topic, partition);
       return this.host.appendIn(this.tx, topic, partition, records);

@@ -22,11 +22,25 @@ export interface VisibleRecords {
   readonly records: LogRecord[];
   /** Where the next fetch continues: after the last record returned, or after the last batch seen. */
   readonly nextOffset: number;
+  /** Bytes of keys, values and headers returned. */
+  readonly bytes: number;
+  /** True when `maxRecords` or `maxBytes` stopped it. */
+  readonly full: boolean;
 }
 
-/** The visible records of `part` at offsets >= `from`, at most `maxRecords`. */
-export function visibleRecords(part: FetchedPartition, from: number, maxRecords: number): VisibleRecords {
+/**
+ * The visible records of `part` at offsets >= `from`: at most `maxRecords`, and no more than
+ * `maxBytes` of keys, values and headers (but at least one record if `atLeastOne`).
+ */
+export function visibleRecords(
+  part: FetchedPartition,
+  from: number,
+  maxRecords: number,
+  maxBytes: number,
+  atLeastOne = true,
+): VisibleRecords {
   const records: LogRecord[] = [];
+  let bytes = 0;
   let nextOffset = from;
   const batches = part.records ?? [];
   const aborted = [...part.abortedTransactions].sort((a, b) => (a.firstOffset < b.firstOffset ? -1 : 1));
@@ -58,6 +72,10 @@ export function visibleRecords(part: FetchedPartition, from: number, maxRecords:
     for (const r of batch.records) {
       const offset = base + r.offsetDelta;
       if (offset < from) continue;
+      const size = recordSize(r.key, r.value, r.headers);
+      if ((records.length > 0 || !atLeastOne) && bytes + size > maxBytes)
+        return { records, nextOffset: offset, bytes, full: true };
+      bytes += size;
       records.push({
         offset,
         timestamp: Number(batch.firstTimestamp + r.timestampDelta),
@@ -65,11 +83,21 @@ export function visibleRecords(part: FetchedPartition, from: number, maxRecords:
         value: r.value,
         headers: toHeaders(r.headers),
       });
-      if (records.length >= maxRecords) return { records, nextOffset: offset + 1 };
+      if (records.length >= maxRecords) return { records, nextOffset: offset + 1, bytes, full: true };
     }
     nextOffset = Math.max(nextOffset, lastOffset + 1);
   }
-  return { records, nextOffset };
+  return { records, nextOffset, bytes, full: false };
+}
+
+function recordSize(
+  key: Buffer | null,
+  value: Buffer | null,
+  headers: readonly [Buffer | null, Buffer | null][],
+): number {
+  let size = (key?.length ?? 0) + (value?.length ?? 0);
+  for (const [k, v] of headers) size += (k?.length ?? 0) + (v?.length ?? 0);
+  return size;
 }
 
 function toHeaders(headers: readonly [Buffer | null, Buffer | null][]): RecordHeaders {
