@@ -243,3 +243,49 @@ describe('the embedded log on disk', () => {
     });
   });
 });
+
+describe('a read-only follower of an embedded log another writer holds', () => {
+  it('sees topics, appends, rolls, truncations and commits the writer makes after it opened', async (t) => {
+    const dir = tempDir(t);
+    const writer = await openEmbeddedLog({ dir });
+    t.after(() => writer.close());
+    const follower = await openEmbeddedLog({ dir, readOnly: true, followPollMs: 10 });
+    t.after(() => follower.close());
+    assert.deepEqual(await follower.listTopics(), []);
+    await writer.createTopic('f', { partitions: 1, segmentBytes: 4096 });
+    assert.deepEqual(await follower.listTopics(), ['f']);
+    const waiting = follower.waitForData('f', 0, 0, 5000);
+    await writer.append('f', 0, values(5, 'a'));
+    assert.equal(await waiting, true);
+    for (let i = 0; i < 20; i++) await writer.append('f', 0, values(5, `b${i}-`));
+    assert.equal(await follower.endOffset('f', 0), 105);
+    assert.equal((await readAll(follower, 'f', 0)).length, 105);
+    const txn = await writer.beginTransaction();
+    await txn.append('f', 0, values(3, 't'));
+    assert.equal(await follower.endOffset('f', 0), 105);
+    assert.equal(await follower.waitForData('f', 0, 105, 50), false);
+    await txn.commit();
+    assert.equal(await follower.endOffset('f', 0), 108);
+    await writer.truncate('f', 0, 50);
+    assert.equal(await follower.endOffset('f', 0), 50);
+    assert.equal((await readAll(follower, 'f', 0)).at(-1)?.offset, 49);
+    await assert.rejects(follower.append('f', 0, values(1, 'x')), { code: 'EDDY_INVALID_ARGUMENT' });
+    await assert.rejects(follower.createTopic('g', { partitions: 1 }), { code: 'EDDY_INVALID_ARGUMENT' });
+    await writer.deleteTopic('f');
+    await assert.rejects(follower.endOffset('f', 0), { code: 'EDDY_UNKNOWN_TOPIC' });
+    await follower.close();
+    await writer.close();
+  });
+
+  it('ends a polling waitForData with false when the follower closes', async (t) => {
+    const dir = tempDir(t);
+    const writer = await openEmbeddedLog({ dir });
+    t.after(() => writer.close());
+    await writer.createTopic('f', { partitions: 1 });
+    const follower = await openEmbeddedLog({ dir, readOnly: true });
+    const waiting = follower.waitForData('f', 0, 0, 60_000);
+    await follower.close();
+    assert.equal(await waiting, false);
+    await writer.close();
+  });
+});

@@ -17,6 +17,11 @@
  * crash) is cut off on open and reported in {@link EmbeddedLog.recoveryReport}; damage before the
  * tail is a `CorruptLogError`.
  *
+ * Read-only (`readOnly: true`): for a second process that follows a log another one writes (`eddy
+ * consume --follow` next to a running job). No lock, no recovery; every call first picks up what
+ * the writer changed on disk (topics, appends, rolls, swaps, the open transaction's limit);
+ * `waitForData` polls (`follow-poll.ts`); every write rejects with `InvalidArgumentError`.
+ *
  * Concurrency: one process writes a directory (`LockedError` for a second). Appends, reads and
  * truncations run synchronously on page-cached files inside the call (no interleaving); only fsyncs
  * are asynchronous. Every open partition keeps its segment files open.
@@ -45,6 +50,7 @@ import type {
 } from '../types.js';
 import type { PartitionCleaner } from './cleaner.js';
 import { createDefaultCleaner } from './default-cleaner.js';
+import { pollUntil } from './follow-poll.js';
 import { fsyncDir, readJsonIfExists, unlinkIfExists } from './fs-util.js';
 import { DirLock } from './lock.js';
 import { Partition, type PartitionRecovery } from './partition.js';
@@ -65,6 +71,10 @@ export interface EmbeddedLogOptions {
   cleanupIntervalMs?: number;
   /** Where cleaner errors go; default `process.emitWarning`. */
   onCleanerError?: (err: unknown, topic: string, partition: number) => void;
+  /** Open for reading only, without the lock, following a log another process writes. */
+  readOnly?: boolean;
+  /** Read-only logs: how often `waitForData` looks at the files; default 100 ms. */
+  followPollMs?: number;
   /** The clock for record timestamps (tests); default `Date.now`. */
   now?: () => number;
 }
@@ -96,6 +106,7 @@ const SUPPORTS: LogSupports = { truncate: true, transactions: true, persistent: 
 /** Opens (creating if needed), locks and recovers the embedded log in `options.dir`. */
 export async function openEmbeddedLog(options: EmbeddedLogOptions): Promise<EmbeddedLog> {
   const log = EmbeddedLog.open(options);
+  if (options.readOnly === true) return log;
   try {
     await log.abortPendingTransaction();
   } catch (err) {
@@ -110,27 +121,31 @@ export class EmbeddedLog implements Log {
   readonly supports = SUPPORTS;
   readonly dir: string;
   readonly fsync: FsyncPolicy;
+  readonly readOnly: boolean;
   recoveryReport!: RecoveryReport;
   private readonly durable: boolean;
   private readonly topics = new Map<string, OpenTopic>();
   private readonly store: TopicStore;
   private readonly now: () => number;
-  private lock: DirLock;
+  private lock: DirLock | null;
   private txn: EmbeddedTransaction | null = null;
   private closing: Promise<void> | null = null;
+  /** Aborted by `close()`: ends read-only followers' polls. */
+  private readonly closeController = new AbortController();
   private cleanupTimer: NodeJS.Timeout | undefined;
   private cleaning: Promise<void> = Promise.resolve();
 
   private constructor(
     private readonly options: EmbeddedLogOptions,
-    lock: DirLock,
+    lock: DirLock | null,
   ) {
     this.dir = options.dir;
+    this.readOnly = options.readOnly === true;
     this.fsync = options.fsync ?? 'commit';
-    this.durable = this.fsync !== 'os';
+    this.durable = this.fsync !== 'os' && !this.readOnly;
     this.now = options.now ?? Date.now;
     this.lock = lock;
-    this.store = new TopicStore(this.dir, this.durable, true);
+    this.store = new TopicStore(this.dir, this.durable, !this.readOnly);
   }
 
   static open(options: EmbeddedLogOptions): EmbeddedLog {
@@ -139,6 +154,11 @@ export class EmbeddedLog implements Log {
       throw new InvalidArgumentError(
         `fsync must be "always", "commit" or "os", got ${JSON.stringify(fsync)}`,
       );
+    }
+    if (options.readOnly === true) {
+      const log = new EmbeddedLog(options, null);
+      log.recover();
+      return log;
     }
     mkdirSync(options.dir, { recursive: true });
     const lock = DirLock.acquire(options.dir);
@@ -159,9 +179,61 @@ export class EmbeddedLog implements Log {
     }
   }
 
+  private checkWritable(): void {
+    this.checkOpen();
+    if (this.readOnly) {
+      throw new InvalidArgumentError(
+        `embedded log ${this.dir} is open read-only; open it without readOnly to write`,
+      );
+    }
+  }
+
+  /** Read-only logs: the topics on disk now (opens new ones, drops deleted ones). */
+  private refreshTopics(): void {
+    const names = new Set(this.store.list());
+    for (const [name, t] of this.topics) {
+      if (!names.has(name)) {
+        this.topics.delete(name);
+        for (const p of t.partitions) void p.close();
+      }
+    }
+    for (const name of names) if (!this.topics.has(name)) this.openTopicReadOnly(name);
+  }
+
+  private openTopicReadOnly(name: string): OpenTopic | undefined {
+    const config = this.store.readConfig(name);
+    if (config === undefined) return undefined;
+    const t: OpenTopic = { config, partitions: [] };
+    for (let p = 0; p < config.partitions; p++)
+      t.partitions.push(this.openPartition(name, p, config).partition);
+    this.topics.set(name, t);
+    return t;
+  }
+
+  /** Read-only logs: the open transaction's limits, from the writer's `transaction.json`. */
+  private refreshTransactionLimits(): void {
+    const pending = readJsonIfExists<{ partitions: PendingPartition[] }>(join(this.dir, TRANSACTION_FILE));
+    for (const t of this.topics.values()) for (const p of t.partitions) p.txnStart = null;
+    for (const p of pending?.partitions ?? []) {
+      const part = this.topics.get(p.topic)?.partitions[p.partition];
+      if (part !== undefined) part.txnStart = p.start;
+    }
+  }
+
   private recover(): void {
     const tails: (TailTruncation & { topic: string; partition: number })[] = [];
     const swaps: { topic: string; partition: number; remove: number[]; add: number | null }[] = [];
+    if (this.readOnly) {
+      this.refreshTopics();
+      this.refreshTransactionLimits();
+      this.recoveryReport = {
+        truncatedTails: [],
+        abortedTransaction: [],
+        completedSwaps: [],
+        removedLeftovers: [],
+      };
+      return;
+    }
     const leftovers = this.store.removeLeftovers();
     try {
       for (const name of this.store.list()) {
@@ -221,7 +293,7 @@ export class EmbeddedLog implements Log {
       partition: p,
       dir: this.store.partitionDir(topic, p),
       segmentBytes: config.segmentBytes,
-      writable: true,
+      writable: !this.readOnly,
       durable: this.durable,
       onRoll: (part) => this.scheduleCleanup(part),
     });
@@ -233,7 +305,15 @@ export class EmbeddedLog implements Log {
 
   private topic(name: string): OpenTopic {
     this.checkOpen();
-    const t = this.topics.get(name);
+    let t = this.topics.get(name);
+    if (this.readOnly) {
+      if (t !== undefined && this.store.readConfig(name) === undefined) {
+        this.topics.delete(name);
+        for (const p of t.partitions) void p.close();
+        t = undefined;
+      }
+      t ??= this.openTopicReadOnly(name);
+    }
     if (t === undefined) throw new UnknownTopicError(name);
     return t;
   }
@@ -243,7 +323,12 @@ export class EmbeddedLog implements Log {
     if (!Number.isInteger(partition) || partition < 0 || partition >= t.partitions.length) {
       throw new UnknownPartitionError(topic, partition, t.partitions.length);
     }
-    return t.partitions[partition];
+    const part = t.partitions[partition];
+    if (this.readOnly) {
+      part.refresh();
+      this.refreshTransactionLimits();
+    }
+    return part;
   }
 
   private info(name: string, t: OpenTopic): TopicInfo {
@@ -259,7 +344,7 @@ export class EmbeddedLog implements Log {
   }
 
   async createTopic(name: string, config: TopicConfigInput): Promise<TopicInfo> {
-    this.checkOpen();
+    this.checkWritable();
     checkTopicName(name);
     const resolved = resolveTopicConfig(name, config);
     if (this.topics.has(name)) throw new TopicExistsError(name);
@@ -273,6 +358,7 @@ export class EmbeddedLog implements Log {
 
   async ensureTopic(name: string, config: TopicConfigInput): Promise<TopicInfo> {
     this.checkOpen();
+    if (this.readOnly) this.refreshTopics();
     const t = this.topics.get(name);
     if (t === undefined) return this.createTopic(name, config);
     resolveTopicConfig(name, config);
@@ -281,6 +367,7 @@ export class EmbeddedLog implements Log {
   }
 
   async deleteTopic(name: string): Promise<void> {
+    this.checkWritable();
     const t = this.topic(name);
     if (t.partitions.some((p) => p.txnStart !== null)) {
       throw new InvalidArgumentError(
@@ -294,14 +381,18 @@ export class EmbeddedLog implements Log {
 
   async listTopics(): Promise<string[]> {
     this.checkOpen();
+    if (this.readOnly) this.refreshTopics();
     return [...this.topics.keys()].sort();
   }
 
   async describeTopic(name: string): Promise<TopicInfo> {
-    return this.info(name, this.topic(name));
+    const t = this.topic(name);
+    if (this.readOnly) for (let p = 0; p < t.partitions.length; p++) this.partition(name, p);
+    return this.info(name, t);
   }
 
   async append(topic: string, partition: number, records: readonly AppendRecord[]): Promise<AppendResult> {
+    this.checkWritable();
     const part = this.partition(topic, partition);
     if (part.txnStart !== null) {
       throw new InvalidArgumentError(
@@ -347,10 +438,17 @@ export class EmbeddedLog implements Log {
   ): Promise<boolean> {
     const part = this.partition(topic, partition);
     if (part.visibleEnd > offset) return true;
+    if (this.readOnly) {
+      const every = this.options.followPollMs ?? 100;
+      const stop = this.closeController.signal;
+      const both = signal === undefined ? stop : AbortSignal.any([signal, stop]);
+      return pollUntil(() => this.partition(topic, partition).visibleEnd > offset, timeoutMs, both, every);
+    }
     return part.waiters.wait(offset, timeoutMs, signal);
   }
 
   async truncate(topic: string, partition: number, offset: number): Promise<void> {
+    this.checkWritable();
     const part = this.partition(topic, partition);
     if (part.txnStart !== null) {
       throw new InvalidArgumentError(
@@ -362,7 +460,7 @@ export class EmbeddedLog implements Log {
   }
 
   async beginTransaction(): Promise<LogTransaction> {
-    this.checkOpen();
+    this.checkWritable();
     if (this.txn !== null) {
       throw new InvalidArgumentError('a transaction is open on this log already; commit or abort it first');
     }
@@ -438,6 +536,7 @@ export class EmbeddedLog implements Log {
 
   private async doClose(): Promise<void> {
     clearInterval(this.cleanupTimer);
+    this.closeController.abort();
     try {
       await this.cleaning;
       if (this.txn !== null) await this.txn.rollBack();
@@ -445,7 +544,7 @@ export class EmbeddedLog implements Log {
     } finally {
       for (const t of this.topics.values()) for (const p of t.partitions) await p.close();
       this.topics.clear();
-      this.lock.release();
+      this.lock?.release();
     }
   }
 }

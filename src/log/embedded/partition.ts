@@ -54,6 +54,14 @@ export interface PartitionRecovery {
   removedLeftovers: string[];
 }
 
+/** Base offsets of the segments in `dir`, ascending. */
+function listBases(dir: string): number[] {
+  return readdirSync(dir)
+    .filter((f) => /^\d{20}\.log$/.test(f))
+    .map((f) => Number(f.slice(0, 20)))
+    .sort((a, b) => a - b);
+}
+
 interface SwapManifest {
   remove: number[];
   add: number | null;
@@ -83,16 +91,14 @@ export class Partition {
     const p = new Partition(options);
     const recovery: PartitionRecovery = { removedLeftovers: [] };
     if (options.writable) p.recoverSwap(recovery);
-    const bases = readdirSync(options.dir)
-      .filter((f) => /^\d{20}\.log$/.test(f))
-      .map((f) => Number(f.slice(0, 20)))
-      .sort((a, b) => a - b);
+    const bases = listBases(options.dir);
     try {
       for (let i = 0; i < bases.length; i++) {
         const last = i === bases.length - 1;
         const { segment, truncated } = Segment.open(options.dir, bases[i], {
           writable: options.writable,
           recover: last && options.writable,
+          tolerant: !options.writable,
         });
         p.segments.push(segment);
         if (truncated) recovery.truncatedTail = truncated;
@@ -142,6 +148,40 @@ export class Partition {
     fsyncDir(this.dir);
     unlinkIfExists(join(this.dir, 'swap.json'));
     fsyncDir(this.dir);
+  }
+
+  /**
+   * Read-only partitions (a follower of a log another process writes): picks up appends, rolls,
+   * truncations and segment swaps made on disk since the last call.
+   */
+  refresh(): void {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        this.refreshOnce();
+        return;
+      } catch (err) {
+        // A file the writer removed between listing and opening: look again.
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 3) throw err;
+      }
+    }
+  }
+
+  private refreshOnce(): void {
+    const bases = listBases(this.dir);
+    const known = this.segments.map((s) => s.baseOffset);
+    const sameStart = bases.length >= known.length && known.every((b, i) => bases[i] === b);
+    if (!sameStart || this.active.catchUp() === 'shrunk') {
+      const old = this.segments;
+      this.segments = [];
+      for (const s of old) void s.close();
+      for (const b of bases) this.segments.push(this.openReadOnly(b));
+      return;
+    }
+    for (const b of bases.slice(known.length)) this.segments.push(this.openReadOnly(b));
+  }
+
+  private openReadOnly(base: number): Segment {
+    return Segment.open(this.dir, base, { writable: false, recover: false, tolerant: true }).segment;
   }
 
   get active(): Segment {

@@ -72,6 +72,11 @@ export interface SegmentOpenOptions {
   writable: boolean;
   /** CRC-check the tail and cut a torn one (the active segment of a writable log). */
   recover: boolean;
+  /**
+   * Read-only followers of a log another process writes: stop quietly at a bad or partial batch at
+   * the end (it may be a write in progress) instead of throwing.
+   */
+  tolerant?: boolean;
 }
 
 function fdatasyncAsync(fd: number): Promise<void> {
@@ -243,6 +248,10 @@ export class Segment {
     options: SegmentOpenOptions,
   ): TailTruncation | undefined {
     const at = `${this.logPath} at byte ${position} (expected offset ${expected})`;
+    if (options.tolerant === true) {
+      this.size = position;
+      return undefined;
+    }
     if (!options.recover) {
       throw new CorruptLogError(`corrupt record batch in ${at}; the file is damaged before its end`);
     }
@@ -271,6 +280,18 @@ export class Segment {
       if (batchCrcOk(buf, p, bl)) return position + p;
     }
     return -1;
+  }
+
+  /**
+   * Read-only followers: picks up batches another process appended since. `shrunk` means the file
+   * was truncated or replaced: the caller reopens the segment.
+   */
+  catchUp(): 'same' | 'grown' | 'shrunk' {
+    const fileSize = fstatSync(this.fd).size;
+    if (fileSize < this.size) return 'shrunk';
+    if (fileSize === this.size) return 'same';
+    this.walk(this.size, this.nextOffset, fileSize, { writable: false, recover: false, tolerant: true });
+    return 'grown';
   }
 
   /** The byte position to start reading at to find `offset`: the last index entry at or before it. */
