@@ -192,6 +192,17 @@ export class TopicAdmin {
       }
       return out;
     };
+    // Leaders move (a broker died): on failure, refresh the metadata and try again.
+    for (let attempt = 0; attempt < this.options.retries; attempt++) {
+      try {
+        const [earliest, end] = await Promise.all([ask(EARLIEST), ask(LATEST)]);
+        return { earliest, end };
+      } catch (err) {
+        if (hasProtocolError(err, 'UNKNOWN_TOPIC_OR_PARTITION')) break;
+        this.client.clearMetadata();
+        await sleep(this.options.retryDelayMs);
+      }
+    }
     try {
       const [earliest, end] = await Promise.all([ask(EARLIEST), ask(LATEST)]);
       return { earliest, end };

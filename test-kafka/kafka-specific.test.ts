@@ -1,0 +1,133 @@
+/**
+ * What only the Kafka backend does, on a real broker: topic settings as Kafka configs, ensureTopic
+ * mismatches, keys/headers/tombstones round trip, read_committed transactions, and Kafka's own
+ * Java client's default partitioner agreeing with Eddy's `partitionForKey`.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import { type KafkaLog, openKafkaLog } from '../src/log/index.js';
+import { partitionForKey } from '../src/util/murmur2.js';
+import { startBroker } from './helpers/broker.js';
+
+const b = (s: string): Buffer => Buffer.from(s);
+
+describe('the Kafka log on a real broker', () => {
+  const broker = startBroker();
+  let log: KafkaLog;
+  before(async () => {
+    log = await openKafkaLog({
+      brokers: broker.brokers,
+      clientId: 'eddy-kafka-test',
+      transactionalId: `eddy-kt-${process.pid}`,
+    });
+  });
+  after(async () => {
+    await log?.close();
+  });
+
+  it('creates topics with cleanup, retention and segment settings as Kafka configs', async () => {
+    const info = await log.createTopic('changelog-a', {
+      partitions: 3,
+      cleanup: 'compact',
+      retentionMs: 3_600_000,
+      segmentBytes: 1_048_576,
+      deleteRetentionMs: 60_000,
+    });
+    assert.equal(info.config.partitions, 3);
+    assert.equal(info.config.cleanup, 'compact');
+    assert.equal(info.config.replicationFactor, 1);
+    assert.equal(await log.admin.rawConfig('changelog-a', 'cleanup.policy'), 'compact');
+    assert.equal(await log.admin.rawConfig('changelog-a', 'retention.ms'), '3600000');
+    assert.equal(await log.admin.rawConfig('changelog-a', 'segment.bytes'), '1048576');
+    assert.equal(await log.admin.rawConfig('changelog-a', 'delete.retention.ms'), '60000');
+  });
+
+  it('rejects ensureTopic on a topic with another partition count or cleanup policy, naming both', async () => {
+    await log.createTopic('mismatch', { partitions: 2, cleanup: 'delete' });
+    await assert.rejects(log.ensureTopic('mismatch', { partitions: 4 }), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'EDDY_TOPIC_MISMATCH');
+      assert.match(err.message, /mismatch.*2 partitions, 4 were asked/);
+      return true;
+    });
+    await assert.rejects(
+      log.ensureTopic('mismatch', { partitions: 2, cleanup: 'compact' }),
+      (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'EDDY_TOPIC_MISMATCH');
+        assert.match(err.message, /"delete", "compact" was asked/);
+        return true;
+      },
+    );
+    const same = await log.ensureTopic('mismatch', { partitions: 2 });
+    assert.equal(same.config.partitions, 2);
+  });
+
+  it('round-trips keys, headers and tombstones', async () => {
+    await log.createTopic('roundtrip', { partitions: 1, cleanup: 'compact' });
+    const r = await log.append('roundtrip', 0, [
+      { key: b('k1'), value: b('v1'), headers: { trace: b('t-1'), empty: b('') } },
+      { key: b('k1'), value: null },
+    ]);
+    assert.deepEqual(r, { baseOffset: 0, nextOffset: 2 });
+    const got = await log.read('roundtrip', 0, 0);
+    assert.equal(got.length, 2);
+    assert.equal(got[0].headers.trace.toString(), 't-1');
+    assert.equal(got[0].headers.empty.length, 0);
+    assert.equal(got[1].key?.toString(), 'k1');
+    assert.equal(got[1].value, null);
+  });
+
+  it('shows committed transactions and hides aborted ones from read_committed reads', async () => {
+    await log.createTopic('txn', { partitions: 1 });
+    const aborted = await log.beginTransaction();
+    await aborted.append('txn', 0, [{ key: b('a'), value: b('aborted') }]);
+    await aborted.abort();
+    const committed = await log.beginTransaction();
+    await committed.append('txn', 0, [{ key: b('c'), value: b('committed') }]);
+    assert.deepEqual(await log.read('txn', 0, 0), [], 'nothing visible before the commit');
+    await committed.commit();
+    const visible = await log.read('txn', 0, 0);
+    assert.deepEqual(
+      visible.map((x) => x.value?.toString()),
+      ['committed'],
+    );
+    // The markers and the aborted record take offsets; waitForData skips them.
+    assert.equal(await log.waitForData('txn', 0, visible[0].offset + 1, 300), false);
+  });
+
+  it("puts keyed records from Kafka's own Java client (default partitioner) on partitionForKey(key, n)", async () => {
+    const partitions = 7;
+    const count = 60;
+    await log.createTopic('partitioner', { partitions });
+    const root = new URL('..', import.meta.url).pathname;
+    const lib = readdirSync(`${root}.kafka`).find((d) => d.startsWith('lib-'));
+    assert.ok(lib, 'the Kafka jars are fetched by scripts/kafka');
+    execFileSync(
+      'java',
+      [
+        '-cp',
+        `${root}.kafka/${lib}/*`,
+        `${root}test-kafka/fixtures/KeyedProducer.java`,
+        broker.bootstrap,
+        'partitioner',
+        String(count),
+      ],
+      {
+        stdio: ['ignore', 'ignore', 'inherit'],
+      },
+    );
+    let seen = 0;
+    for (let p = 0; p < partitions; p++) {
+      for (const r of await log.read('partitioner', p, 0)) {
+        assert.equal(
+          partitionForKey(r.key as Buffer, partitions),
+          p,
+          `key ${r.key?.toString()} on partition ${p}`,
+        );
+        seen++;
+      }
+    }
+    assert.equal(seen, count);
+  });
+});
