@@ -289,3 +289,16 @@ describe('a read-only follower of an embedded log another writer holds', () => {
     await writer.close();
   });
 });
+
+// The whole suite again under the other durability policies (fsync on every append; never).
+for (const fsync of ['always', 'os'] as const) {
+  logSuite({
+    name: `embedded (fsync: ${fsync})`,
+    open: async () => {
+      const { dir, remove } = makeTempDir('eddy-log-');
+      removals.push(remove);
+      return openEmbeddedLog({ dir, fsync });
+    },
+    supports: { truncate: true, transactions: true, persistent: true },
+  });
+}

@@ -27,7 +27,6 @@
  * are asynchronous. Every open partition keeps its segment files open.
  */
 import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import {
   InvalidArgumentError,
   LogClosedError,
@@ -51,14 +50,21 @@ import type {
 import type { PartitionCleaner } from './cleaner.js';
 import { createDefaultCleaner } from './default-cleaner.js';
 import { pollUntil } from './follow-poll.js';
-import { fsyncDir, readJsonIfExists, unlinkIfExists } from './fs-util.js';
+import { refreshTopic, refreshTopics, refreshTransactionLimits } from './follower.js';
 import { DirLock } from './lock.js';
-import { Partition, type PartitionRecovery } from './partition.js';
-import type { TailTruncation } from './segment.js';
+import { Partition } from './partition.js';
+import {
+  EMPTY_RECOVERY_REPORT,
+  type OpenTopic,
+  openAndRecoverTopics,
+  type RecoveryReport,
+  rollBackPendingTransaction,
+} from './recovery.js';
 import { TopicStore } from './topics.js';
-import { EmbeddedTransaction, type PendingPartition, TRANSACTION_FILE } from './transaction.js';
+import { EmbeddedTransaction } from './transaction.js';
 
 export type FsyncPolicy = 'always' | 'commit' | 'os';
+export type { RecoveryReport } from './recovery.js';
 
 export interface EmbeddedLogOptions {
   /** The data directory (created if missing). */
@@ -77,28 +83,6 @@ export interface EmbeddedLogOptions {
   followPollMs?: number;
   /** The clock for record timestamps (tests); default `Date.now`. */
   now?: () => number;
-}
-
-/** What opening the log repaired. */
-export interface RecoveryReport {
-  /** Torn or corrupt tails cut off, one per partition that had one. */
-  readonly truncatedTails: readonly (TailTruncation & { topic: string; partition: number })[];
-  /** The partitions of a transaction that never committed, truncated back to `start`. */
-  readonly abortedTransaction: readonly PendingPartition[];
-  /** Segment swaps (compaction, retention) completed after a crash. */
-  readonly completedSwaps: readonly {
-    topic: string;
-    partition: number;
-    remove: number[];
-    add: number | null;
-  }[];
-  /** Temporary files and directories removed. */
-  readonly removedLeftovers: readonly string[];
-}
-
-interface OpenTopic {
-  config: TopicConfig;
-  partitions: Partition[];
 }
 
 const SUPPORTS: LogSupports = { truncate: true, transactions: true, persistent: true };
@@ -188,104 +172,38 @@ export class EmbeddedLog implements Log {
     }
   }
 
-  /** Read-only logs: the topics on disk now (opens new ones, drops deleted ones). */
+  /** Read-only logs: the topics on disk now (see follower.ts). */
   private refreshTopics(): void {
-    const names = new Set(this.store.list());
-    for (const [name, t] of this.topics) {
-      if (!names.has(name)) {
-        this.topics.delete(name);
-        for (const p of t.partitions) void p.close();
-      }
-    }
-    for (const name of names) if (!this.topics.has(name)) this.openTopicReadOnly(name);
+    refreshTopics(this.store, this.topics, this.openPartitionFn);
   }
 
-  private openTopicReadOnly(name: string): OpenTopic | undefined {
-    const config = this.store.readConfig(name);
-    if (config === undefined) return undefined;
-    const t: OpenTopic = { config, partitions: [] };
-    for (let p = 0; p < config.partitions; p++)
-      t.partitions.push(this.openPartition(name, p, config).partition);
-    this.topics.set(name, t);
-    return t;
-  }
-
-  /** Read-only logs: the open transaction's limits, from the writer's `transaction.json`. */
   private refreshTransactionLimits(): void {
-    const pending = readJsonIfExists<{ partitions: PendingPartition[] }>(join(this.dir, TRANSACTION_FILE));
-    for (const t of this.topics.values()) for (const p of t.partitions) p.txnStart = null;
-    for (const p of pending?.partitions ?? []) {
-      const part = this.topics.get(p.topic)?.partitions[p.partition];
-      if (part !== undefined) part.txnStart = p.start;
-    }
+    refreshTransactionLimits(this.dir, this.topics);
   }
 
   private recover(): void {
-    const tails: (TailTruncation & { topic: string; partition: number })[] = [];
-    const swaps: { topic: string; partition: number; remove: number[]; add: number | null }[] = [];
     if (this.readOnly) {
       this.refreshTopics();
       this.refreshTransactionLimits();
-      this.recoveryReport = {
-        truncatedTails: [],
-        abortedTransaction: [],
-        completedSwaps: [],
-        removedLeftovers: [],
-      };
+      this.recoveryReport = EMPTY_RECOVERY_REPORT;
       return;
     }
-    const leftovers = this.store.removeLeftovers();
-    try {
-      for (const name of this.store.list()) {
-        const config = this.store.readConfig(name)!;
-        const partitions: Partition[] = [];
-        this.topics.set(name, { config, partitions });
-        for (let p = 0; p < config.partitions; p++) {
-          const { partition, recovery } = this.openPartition(name, p, config);
-          partitions.push(partition);
-          this.collect(recovery, name, p, tails, swaps, leftovers);
-        }
-      }
-    } catch (err) {
-      for (const t of this.topics.values()) for (const p of t.partitions) void p.close();
-      throw err;
-    }
-    const pendingPath = join(this.dir, TRANSACTION_FILE);
-    const pending = readJsonIfExists<{ partitions: PendingPartition[] }>(pendingPath)?.partitions ?? [];
-    this.recoveryReport = {
-      truncatedTails: tails,
-      abortedTransaction: pending,
-      completedSwaps: swaps,
-      removedLeftovers: leftovers,
-    };
-  }
-
-  private collect(
-    r: PartitionRecovery,
-    topic: string,
-    partition: number,
-    tails: (TailTruncation & { topic: string; partition: number })[],
-    swaps: { topic: string; partition: number; remove: number[]; add: number | null }[],
-    leftovers: string[],
-  ): void {
-    if (r.truncatedTail) tails.push({ ...r.truncatedTail, topic, partition });
-    if (r.completedSwap) swaps.push({ ...r.completedSwap, topic, partition });
-    leftovers.push(...r.removedLeftovers);
+    this.recoveryReport = openAndRecoverTopics(this.dir, this.store, this.topics, this.openPartitionFn);
   }
 
   /** Rolls back a transaction that never committed (called by `openEmbeddedLog`, after `open`). */
   async abortPendingTransaction(): Promise<void> {
-    const pending = this.recoveryReport.abortedTransaction;
-    if (pending.length === 0) return;
-    for (const p of pending) {
-      const part = this.topics.get(p.topic)?.partitions[p.partition];
-      if (part === undefined || p.start >= part.endOffset) continue;
-      await part.truncate(Math.max(p.start, part.earliestOffset), this.now());
-      if (this.durable) await part.sync();
-    }
-    unlinkIfExists(join(this.dir, TRANSACTION_FILE));
-    if (this.durable) fsyncDir(this.dir);
+    await rollBackPendingTransaction(
+      this.dir,
+      this.durable,
+      this.recoveryReport.abortedTransaction,
+      this.topics,
+      this.now(),
+    );
   }
+
+  private readonly openPartitionFn = (topic: string, p: number, config: TopicConfig) =>
+    this.openPartition(topic, p, config);
 
   private openPartition(topic: string, p: number, config: TopicConfig) {
     return Partition.open({
@@ -306,14 +224,7 @@ export class EmbeddedLog implements Log {
   private topic(name: string): OpenTopic {
     this.checkOpen();
     let t = this.topics.get(name);
-    if (this.readOnly) {
-      if (t !== undefined && this.store.readConfig(name) === undefined) {
-        this.topics.delete(name);
-        for (const p of t.partitions) void p.close();
-        t = undefined;
-      }
-      t ??= this.openTopicReadOnly(name);
-    }
+    if (this.readOnly) t = refreshTopic(this.store, this.topics, name, this.openPartitionFn);
     if (t === undefined) throw new UnknownTopicError(name);
     return t;
   }
