@@ -8,7 +8,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { jobStateDir, runningPid } from '../runtime/job-lock.js';
-import { openEngine } from '../store/engines/index.js';
+import { openEngineAsync } from '../store/engines/index.js';
 import type { StorageEngine } from '../store/types.js';
 import { describeBytes } from '../util/bytes.js';
 import { InvalidArgumentError, LockedError } from '../util/errors.js';
@@ -108,7 +108,10 @@ export async function storeCommand(args: string[], io: CommandIO): Promise<numbe
   const key = (text: string) => (values.hex ? Buffer.from(text, 'hex') : Buffer.from(text, 'utf8'));
 
   const withEngine = async <T>(p: number, fn: (e: StorageEngine) => T): Promise<T> => {
-    const engine = openEngine(meta.engine, { dir: join(root, String(p)), name: `${storeName}/${p}` });
+    const engine = await openEngineAsync(meta.engine, {
+      dir: join(root, String(p)),
+      name: `${storeName}/${p}`,
+    });
     try {
       return fn(engine);
     } finally {

@@ -72,6 +72,8 @@ interface InputCursor extends TaskInput {
   task: TaskInstance;
   buffer: LogRecord[];
   index: number;
+  /** The batch read ahead while `buffer` is processed. */
+  ahead: LogRecord[] | undefined;
   /** Offset the next read starts at (ahead of nextOffset while a buffer is pending). */
   fetchOffset: number;
   fetching: Promise<void> | undefined;
@@ -200,6 +202,7 @@ export class Container extends EventEmitter {
           key: spec.key,
           value: spec.value,
           cacheSize: spec.cacheSize,
+          writeBatchSize: spec.cacheSize === 0 ? undefined : (spec.writeBatchSize ?? spec.cacheSize),
           changelog: sink ?? false,
           ttlMs: spec.ttlMs,
           maxRecordBytes: spec.maxRecordBytes,
@@ -262,6 +265,7 @@ export class Container extends EventEmitter {
         task,
         buffer: [],
         index: 0,
+        ahead: undefined,
         fetchOffset: next,
         fetching: undefined,
         atEnd: false,
@@ -272,6 +276,10 @@ export class Container extends EventEmitter {
     return task;
   }
 
+  /**
+   * Starts a read at `fetchOffset`. Its records become the cursor's buffer when that is used up, or
+   * wait as the read-ahead batch, and the next read starts at once: reading overlaps processing.
+   */
   private fetch(c: InputCursor): void {
     c.fetching = this.log
       .read(c.topic, c.partition, c.fetchOffset, { maxRecords: this.options.fetchSize })
@@ -283,9 +291,14 @@ export class Container extends EventEmitter {
             return;
           }
           c.atEnd = false;
-          c.buffer = records;
-          c.index = 0;
           c.fetchOffset = records[records.length - 1].offset + 1;
+          if (c.index >= c.buffer.length) {
+            c.buffer = records;
+            c.index = 0;
+            this.fetch(c);
+          } else {
+            c.ahead = records;
+          }
           this.wake?.();
         },
         (err: unknown) => {
@@ -294,6 +307,16 @@ export class Container extends EventEmitter {
           this.wake?.();
         },
       );
+  }
+
+  /** Moves the read-ahead batch into the buffer (starting the next read); false when there is none. */
+  private refill(c: InputCursor): boolean {
+    if (c.ahead === undefined) return false;
+    c.buffer = c.ahead;
+    c.index = 0;
+    c.ahead = undefined;
+    if (!c.fetching) this.fetch(c);
+    return true;
   }
 
   /**
@@ -317,7 +340,7 @@ export class Container extends EventEmitter {
         let worked = false;
         let caughtUp = true;
         for (const c of this.cursors) {
-          if (c.index >= c.buffer.length) {
+          if (c.index >= c.buffer.length && !this.refill(c)) {
             if (!c.fetching && !waiters.has(c)) {
               if (c.atEnd) {
                 // wait for new data without polling; re-read when it arrives

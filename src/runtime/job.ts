@@ -26,7 +26,13 @@ export interface JobStoreSpec {
   engine?: 'lmdb' | 'memory' | 'rocksdb';
   key: Codec<unknown>;
   value: Codec<unknown>;
+  /** Entries the store's cache holds (default 10,000). */
   cacheSize?: number;
+  /**
+   * Dirty entries that force a write to the engine before the next commit (default: cacheSize, so
+   * the engine — an fsync'd transaction for LMDB — is written about once per commit).
+   */
+  writeBatchSize?: number;
   /** Default true: every write goes to the `<job>-<store>-changelog` topic. */
   changelog?: boolean;
   ttlMs?: number;
@@ -70,7 +76,7 @@ export interface JobDefinition
   readonly inputs: readonly Required<StreamSpec>[];
   readonly outputs: readonly Required<StreamSpec>[];
   readonly stores: Readonly<
-    Record<string, Required<Omit<JobStoreSpec, 'ttlMs' | 'maxRecordBytes'>> & JobStoreSpec>
+    Record<string, Required<Omit<JobStoreSpec, 'ttlMs' | 'maxRecordBytes' | 'writeBatchSize'>> & JobStoreSpec>
   >;
   readonly [JOB_MARK]: true;
 }
@@ -95,6 +101,7 @@ const STORE_KEYS = new Set<keyof JobStoreSpec>([
   'key',
   'value',
   'cacheSize',
+  'writeBatchSize',
   'changelog',
   'ttlMs',
   'maxRecordBytes',
@@ -195,7 +202,10 @@ export function defineJob(input: JobInput): JobDefinition {
     problems.push('exactlyOnce: expected true or false');
   }
 
-  const stores: Record<string, Required<Omit<JobStoreSpec, 'ttlMs' | 'maxRecordBytes'>> & JobStoreSpec> = {};
+  const stores: Record<
+    string,
+    Required<Omit<JobStoreSpec, 'ttlMs' | 'maxRecordBytes' | 'writeBatchSize'>> & JobStoreSpec
+  > = {};
   for (const [name, spec] of Object.entries(input.stores ?? {})) {
     const at = `stores.${name}`;
     if (!TOPIC_NAME.test(name)) problems.push(`${at}: store names are 1-200 characters of A-Z a-z 0-9 . _ -`);
@@ -217,6 +227,11 @@ export function defineJob(input: JobInput): JobDefinition {
     const cacheSize = spec.cacheSize ?? 10_000;
     if (!Number.isInteger(cacheSize) || cacheSize < 0)
       problems.push(`${at}.cacheSize: expected an integer >= 0`);
+    if (spec.writeBatchSize !== undefined && !positiveInt(spec.writeBatchSize)) {
+      problems.push(`${at}.writeBatchSize: expected a positive integer`);
+    } else if (spec.writeBatchSize !== undefined && cacheSize > 0 && spec.writeBatchSize > cacheSize) {
+      problems.push(`${at}.writeBatchSize: ${spec.writeBatchSize} is more than cacheSize ${cacheSize}`);
+    }
     if (spec.ttlMs !== undefined && !positiveInt(spec.ttlMs))
       problems.push(`${at}.ttlMs: expected a positive integer`);
     if (spec.maxRecordBytes !== undefined && !positiveInt(spec.maxRecordBytes)) {

@@ -141,7 +141,7 @@ describe('eddy produce and consume', () => {
     for (const [key, value] of [
       ['alice', 'book'],
       ['bob', 'pen'],
-      ['carol', 'base64:' + Buffer.from('cup\twith tab').toString('base64')],
+      ['carol', `base64:${Buffer.from('cup\twith tab').toString('base64')}`],
     ]) {
       const partition = partitionForKey(Buffer.from(key), 3);
       assert.ok(
