@@ -5,7 +5,11 @@
  * Contract, for every backend:
  * - A topic has `partitions` partitions numbered from 0; each is an ordered log whose offsets start
  *   at 0 and grow by one per record. Compaction and retention remove records but never renumber:
- *   readers skip the gaps.
+ *   readers skip the gaps. Kafka's transaction markers (commit/abort) also take an offset each, and
+ *   Kafka keeps an aborted transaction's offsets: after a transaction the end offset may exceed the
+ *   last readable record's offset + 1, and offsets are never reused there (the embedded and memory
+ *   logs have no markers and reuse an aborted transaction's offsets). Readers go by the offsets
+ *   records carry, never by counting.
  * - `append` assigns consecutive offsets to its records, in order, and resolves with them. Records
  *   are readable once `append` resolves. They are durable (survive a crash of the process, and with
  *   fsync a crash of the machine) at the latest when a later `flush()` resolves; see each backend's
@@ -120,7 +124,11 @@ export interface LogSupports {
  * committed.
  */
 export interface LogTransaction {
-  /** Appends within the transaction; the offsets are final if the transaction commits. */
+  /**
+   * Appends within the transaction; the offsets are final if the transaction commits. Backends may
+   * reject plain `Log.append`s to a partition the open transaction wrote (the embedded and memory
+   * logs do, with `InvalidArgumentError`).
+   */
   append(topic: string, partition: number, records: readonly AppendRecord[]): Promise<AppendResult>;
   /** Makes every append of the transaction visible and durable, atomically. */
   commit(): Promise<void>;

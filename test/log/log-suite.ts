@@ -6,13 +6,14 @@
  *   the end, and opens short-lived extra ones only for the close tests. The factory owns cleanup of
  *   whatever it creates (directories, brokers).
  * - Optional features are gated on `supports` (declared by the factory and checked against the
- *   log's own `supports`), never on the backend's name; a skipped test says why.
+ *   log's own `supports`), never on the backend's name; a skipped test says why. A backend can skip
+ *   single tests by name with a reason (`skip: [{ reason, tests }]`).
  * - Kafka-safe: every test uses its own topic name; topic creation and deletion may become visible
  *   eventually (`eventually` retries the check until `settleMs`); no test depends on timing tighter
  *   than `waitForData`'s own timeouts.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it as nodeIt, type TestContext } from 'node:test';
 import { Producer } from '../../src/log/producer.js';
 import type { AppendRecord, Log, LogRecord, LogSupports } from '../../src/log/types.js';
 import { partitionForKey } from '../../src/util/murmur2.js';
@@ -25,6 +26,8 @@ export interface LogSuiteOptions {
   supports: LogSupports;
   /** How long eventually-visible effects (topic creation, deletion) may take; default 10 s. */
   settleMs?: number;
+  /** Tests this backend skips, by exact name, each group with its reason. */
+  skip?: readonly { reason: string; tests: readonly string[] }[];
 }
 
 let topicCounter = 0;
@@ -65,6 +68,14 @@ async function rejectsWithCode(p: Promise<unknown>, code: string): Promise<void>
 export function logSuite(options: LogSuiteOptions): void {
   const settleMs = options.settleMs ?? 10_000;
   const sup = options.supports;
+  const skipped = new Map<string, string>();
+  for (const group of options.skip ?? []) for (const name of group.tests) skipped.set(name, group.reason);
+  /** `it`, unless the backend skips this test (with its reason). */
+  const it = (name: string, fn: (t: TestContext) => Promise<void> | void): void => {
+    const reason = skipped.get(name);
+    if (reason !== undefined) nodeIt(name, { skip: reason }, fn);
+    else nodeIt(name, fn);
+  };
 
   async function eventually(check: () => Promise<void>): Promise<void> {
     const deadline = Date.now() + settleMs;
@@ -272,7 +283,8 @@ export function logSuite(options: LogSuiteOptions): void {
 
       it('keeps null keys and tombstones (null values)', async () => {
         const t = uniqueTopic('nulls');
-        await log.createTopic(t, { partitions: 1, cleanup: 'compact' });
+        // A delete-topic: Kafka refuses keyless records in compacted topics.
+        await log.createTopic(t, { partitions: 1 });
         await log.append(t, 0, [
           { key: null, value: b('no key') },
           { key: b('gone'), value: null },
@@ -471,11 +483,23 @@ export function logSuite(options: LogSuiteOptions): void {
         assert.equal((await log.read(t, 0, 0)).length, 2);
         assert.deepEqual(await log.read(t, 1, 0), []);
         await txn.commit();
-        assert.equal(await log.endOffset(t, 0), 5);
-        assert.equal(await log.endOffset(t, 1), 1);
+        // Kafka's commit marker takes an offset too (see types.ts): at least, not exactly.
+        assert.ok((await log.endOffset(t, 0)) >= 5);
+        assert.ok((await log.endOffset(t, 1)) >= 1);
+        const read0 = await readAll(log, t, 0);
         assert.deepEqual(
-          (await log.read(t, 0, 0)).map((r) => r.value?.toString()),
-          ['before-v0', 'before-v1', 'in-v0', 'in-v1', 'in-v2'],
+          read0.map((r) => [r.offset, r.value?.toString()]),
+          [
+            [0, 'before-v0'],
+            [1, 'before-v1'],
+            [2, 'in-v0'],
+            [3, 'in-v1'],
+            [4, 'in-v2'],
+          ],
+        );
+        assert.deepEqual(
+          (await readAll(log, t, 1)).map((r) => r.value?.toString()),
+          ['in-v0'],
         );
       });
 
@@ -486,11 +510,11 @@ export function logSuite(options: LogSuiteOptions): void {
         const txn = await log.beginTransaction!();
         await txn.append(t, 0, records(5, 'drop'));
         await txn.abort();
-        assert.equal(await log.endOffset(t, 0), 2);
+        // The embedded and memory logs reuse the offsets; Kafka keeps them (invisible) with a marker.
         const r = await log.append(t, 0, records(1, 'next'));
-        assert.equal(r.baseOffset, 2);
+        assert.ok(r.baseOffset >= 2);
         assert.deepEqual(
-          (await log.read(t, 0, 0)).map((x) => x.value?.toString()),
+          (await readAll(log, t, 0)).map((x) => x.value?.toString()),
           ['keep-v0', 'keep-v1', 'next-v0'],
         );
       });
@@ -506,19 +530,29 @@ export function logSuite(options: LogSuiteOptions): void {
         assert.equal(await waiting, true);
       });
 
-      it('rejects a second transaction, plain appends to its partitions, and calls after it ended', async () => {
+      it('rejects a second transaction and calls after it ended', async () => {
         const t = uniqueTopic('txn-rules');
         await log.createTopic(t, { partitions: 2 });
         const txn = await log.beginTransaction!();
         await txn.append(t, 0, records(1));
         await rejectsWithCode(log.beginTransaction!(), 'EDDY_INVALID_ARGUMENT');
-        await rejectsWithCode(log.append(t, 0, records(1)), 'EDDY_INVALID_ARGUMENT');
-        await log.append(t, 1, records(1));
         await txn.commit();
         await rejectsWithCode(txn.append(t, 0, records(1)), 'EDDY_INVALID_ARGUMENT');
         await rejectsWithCode(txn.commit(), 'EDDY_INVALID_ARGUMENT');
         await log.append(t, 0, records(1));
-        assert.equal(await log.endOffset(t, 0), 2);
+        assert.equal((await readAll(log, t, 0)).length, 2);
+      });
+
+      it('rejects plain appends to a partition the open transaction wrote, not to others', async () => {
+        const t = uniqueTopic('txn-plain');
+        await log.createTopic(t, { partitions: 2 });
+        const txn = await log.beginTransaction!();
+        await txn.append(t, 0, records(1));
+        await rejectsWithCode(log.append(t, 0, records(1)), 'EDDY_INVALID_ARGUMENT');
+        await log.append(t, 1, records(1));
+        await txn.abort();
+        assert.deepEqual(await readAll(log, t, 0), []);
+        assert.equal((await readAll(log, t, 1)).length, 1);
       });
     });
 
