@@ -6,10 +6,10 @@
  * import { TestDriver } from 'eddy/testing';
  * const driver = await TestDriver.create(job, { partitions: 2 });
  * driver.send('cart-events', { key: 'ann', value: { type: 'add', user: 'ann', item: 'tea', qty: 1, price: 4 } });
- * driver.outputs('cart-totals');            // [{ key: 'ann', value: { user: 'ann', total: 4, … }, partition: 1 }]
- * driver.store('carts', 1).get('ann');      // the cart, read synchronously
+ * driver.outputs('cart-totals');            // [{ key: 'ann', value: { user: 'ann', total: 4, … }, partition: 0 }]
+ * driver.store('carts', 0).get('ann');      // the cart ('ann' hashes to partition 0), read synchronously
  * driver.advanceTime(10_000);               // window() of every task, once per windowMs passed
- * await driver.commit();                    // flushes stores: driver.changelog('carts', 1) shows the writes
+ * await driver.commit();                    // flushes stores: driver.changelog('carts', 0) shows the writes
  * await driver.close();
  * ```
  *
