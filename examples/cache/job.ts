@@ -2,8 +2,8 @@
  * A read-through cache in front of a slow origin (a database, an HTTP service), with entries that
  * expire through the store's `ttlMs` option.
  *
- * Two inputs, both keyed by the cache key (so a key's requests and its origin's answers meet in
- * the same task):
+ * Two inputs, both keyed by the cache key and with the same partition count (co-partitioned, so a
+ * key's requests and its origin's answers meet in the same task):
  * - `cache-requests`: `{ op: 'get', key, requestId }` or `{ op: 'invalidate', key }`.
  * - `origin-responses`: `{ key, value }`, what the origin answered to a fetch.
  *

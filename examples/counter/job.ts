@@ -5,7 +5,7 @@
  * Input `clicks`: any JSON value, keyed by what is counted (a page, a product, a user). Each event
  * adds one to its key's count. Every window (10 s), a task that counted something since its last
  * window sends `{ partition, top: [{ key, count }, …] }` (the 5 highest counts of its partition,
- * ties by key) to partition p of `top-counts`; a consumer merges the partitions' tops for a global
+ * ties by key) to `top-counts`, keyed `partition-<p>`; a consumer merges the partitions' tops for a global
  * top (each key lives in exactly one partition, so the merge is exact).
  *
  * An event without a key throws, and the job's `onError: 'skip'` counts and logs it.
@@ -89,7 +89,8 @@ export class CounterTask implements StreamTask {
       all.close();
     }
     const value: TopCounts = { partition: this.partition, top };
-    out.send({ topic: 'top-counts', key: `partition-${this.partition}`, value, partition: this.partition });
+    // Keyed by partition, routed by the key: works whatever partition count `top-counts` has.
+    out.send({ topic: 'top-counts', key: `partition-${this.partition}`, value });
   }
 }
 
