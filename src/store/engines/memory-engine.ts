@@ -1,10 +1,16 @@
 /**
- * The memory engine: a sorted B+ tree (`sorted-btree`) of byte keys, ordered by unsigned bytes
- * (`Buffer.compare`). For tests and small state; nothing survives `close()`.
+ * The memory engine: a sorted B+ tree (`sorted-btree`) of byte keys, ordered by unsigned bytes.
+ * For tests and small state; nothing survives `close()`.
+ *
+ * Keys are held as latin1 strings (one UTF-16 unit per byte, 0-255), compared with JS `<`: UTF-16
+ * unit order of such strings IS unsigned byte order, and the compare runs inline in JIT code. A
+ * `Buffer.compare` comparator costs a native call per node visited (about 20 per lookup at 1M keys,
+ * the memory engine's top self-time at 1M keys), and a million small strings are much cheaper for
+ * the garbage collector than a million `Buffer` views.
  *
  * Corner cases:
- * - Keys and values are copied on the way in and out, so neither the caller nor the engine can
- *   change the other's bytes by mutating an array it holds.
+ * - Keys and values are copied on the way in and out (a key becomes a string, a value is copied),
+ *   so neither the caller nor the engine can change the other's bytes by mutating an array it holds.
  * - `range` and `snapshot` both iterate an O(1) copy-on-write `clone()` of the tree taken when
  *   they are created: a cursor is never disturbed by writes made while it is open (it does not see
  *   them either; the `KeyValueStore` contract only promises earlier writes to `range`).
@@ -14,6 +20,7 @@
  * - After `close()` every call throws `StoreClosedError`; `close()` itself is idempotent.
  */
 import sortedBtree from 'sorted-btree';
+import { asBuffer } from '../../util/bytes.js';
 import { InvalidKeyError, InvalidValueError, StoreClosedError } from '../../util/errors.js';
 import type { EngineCursor, EngineEntry, EngineSupports, StorageEngine, WriteOp } from '../types.js';
 
@@ -22,10 +29,20 @@ import type { EngineCursor, EngineEntry, EngineSupports, StorageEngine, WriteOp 
 type TreeClass = typeof sortedBtree.default;
 const BTree: TreeClass =
   (sortedBtree as unknown as { default?: TreeClass }).default ?? (sortedBtree as unknown as TreeClass);
-type Tree = import('sorted-btree').default<Buffer, Buffer>;
+type Tree = import('sorted-btree').default<string, Buffer>;
+
+/** Unsigned byte order of two latin1 keys. */
+function compareKeys(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
 
 function newTree(): Tree {
-  return new BTree<Buffer, Buffer>(undefined, Buffer.compare);
+  return new BTree<string, Buffer>(undefined, compareKeys);
+}
+
+/** The tree's key of a byte key. */
+function keyOf(key: Uint8Array): string {
+  return asBuffer(key).toString('latin1');
 }
 
 function copy(data: Uint8Array): Buffer {
@@ -34,14 +51,14 @@ function copy(data: Uint8Array): Buffer {
 
 /** A cursor over `[from, to)` of a tree that nobody else writes to. */
 class TreeCursor implements EngineCursor {
-  private iter: Iterator<[Buffer, Buffer]> | undefined;
+  private iter: Iterator<[string, Buffer]> | undefined;
 
   constructor(
     tree: Tree,
     from: Uint8Array | undefined,
-    private readonly to: Buffer | undefined,
+    private readonly to: string | undefined,
   ) {
-    this.iter = tree.entries(from === undefined ? undefined : Buffer.from(from));
+    this.iter = tree.entries(from === undefined ? undefined : keyOf(from));
   }
 
   next(): EngineEntry | undefined {
@@ -53,11 +70,11 @@ class TreeCursor implements EngineCursor {
       return undefined;
     }
     const [key, value] = step.value;
-    if (this.to !== undefined && Buffer.compare(key, this.to) >= 0) {
+    if (this.to !== undefined && key >= this.to) {
       this.iter = undefined;
       return undefined;
     }
-    return { key: copy(key), value: copy(value) };
+    return { key: Buffer.from(key, 'latin1'), value: copy(value) };
   }
 
   close(): void {
@@ -82,7 +99,7 @@ export class MemoryEngine implements StorageEngine {
 
   get(key: Uint8Array): Uint8Array | undefined {
     this.check();
-    const value = this.tree.get(key as Buffer);
+    const value = this.tree.get(keyOf(key));
     return value === undefined ? undefined : copy(value);
   }
 
@@ -105,8 +122,8 @@ export class MemoryEngine implements StorageEngine {
     const tree = this.tree;
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i];
-      if (op.value === null) tree.delete(op.key as Buffer);
-      else tree.set(copy(op.key), copy(op.value));
+      if (op.value === null) tree.delete(keyOf(op.key));
+      else tree.set(keyOf(op.key), copy(op.value));
     }
     if (meta !== undefined) this.meta = copy(meta);
   }
@@ -117,7 +134,7 @@ export class MemoryEngine implements StorageEngine {
 
   snapshot(from: Uint8Array | undefined, to: Uint8Array | undefined): EngineCursor {
     this.check();
-    return new TreeCursor(this.tree.clone(), from, to === undefined ? undefined : Buffer.from(to));
+    return new TreeCursor(this.tree.clone(), from, to === undefined ? undefined : keyOf(to));
   }
 
   readMeta(): Uint8Array | undefined {
