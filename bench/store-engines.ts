@@ -2,9 +2,10 @@
  * Raw library rates of the persistent engines' libraries, called directly (no Eddy layer), so the
  * store benchmark (`bench/store.ts`) can print raw vs. Eddy side by side.
  *
- * Each function writes `n` distinct keys (8-byte big-endian counters, in a shuffled order) with
- * 100-byte values in batches of 10,000 per transaction / write batch, then does `n` gets of random
- * existing keys, then one full range scan, and returns ops/s for each phase. Durability settings
+ * Each function writes the given distinct keys (8-byte big-endian, in a shuffled order) with
+ * 100-byte values in batches of 10,000 per transaction / write batch, then gets the keys at the
+ * given random indexes (one `get` each), then does one full range scan, and returns ops/s for each
+ * phase. Durability settings
  * are the ones Eddy's engines use (lmdb: synchronous commit per transaction; rocksdb: WAL without
  * fsync per batch), so the comparison is fair.
  *
@@ -28,18 +29,32 @@ export interface RawRates {
 const BATCH = 10_000;
 const VALUE_SIZE = 100;
 
-function keysFor(n: number): Buffer[] {
+/** A 32-bit PRNG (mulberry32): fast, and every output bit is usable (an LCG's low bits are not). */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * `n` distinct 8-byte big-endian keys (`i * 2654435761`) in a fixed shuffled order. One slab, keys
+ * are views into it: a million small `Buffer.allocUnsafe` would be a million pool slices the
+ * benchmark itself makes the garbage collector trace on every major GC.
+ */
+export function keysFor(n: number): Buffer[] {
+  const slab = Buffer.allocUnsafeSlow(8 * n);
   const keys: Buffer[] = new Array(n);
   for (let i = 0; i < n; i++) {
-    const key = Buffer.allocUnsafe(8);
-    key.writeBigUInt64BE(BigInt(i) * 2654435761n);
-    keys[i] = key;
+    slab.writeBigUInt64BE(BigInt(i) * 2654435761n, 8 * i);
+    keys[i] = slab.subarray(8 * i, 8 * i + 8);
   }
-  // Fisher-Yates with a fixed LCG: the same order on every run.
-  let seed = 42;
+  const random = prng(42);
   for (let i = n - 1; i > 0; i--) {
-    seed = (seed * 1103515245 + 12345) >>> 0;
-    const j = seed % (i + 1);
+    const j = Math.floor(random() * (i + 1));
     const tmp = keys[i];
     keys[i] = keys[j];
     keys[j] = tmp;
@@ -47,55 +62,94 @@ function keysFor(n: number): Buffer[] {
   return keys;
 }
 
-function randomOrder(n: number, count: number): Int32Array {
+/**
+ * `count` uniformly random indexes below `n` (a fixed sequence). The previous LCG `seed % n` hit
+ * only ~6,000 distinct keys of 1,000,000, so "random gets" were nearly all cache hits.
+ */
+export function randomOrder(n: number, count: number): Int32Array {
   const out = new Int32Array(count);
-  let seed = 7;
-  for (let i = 0; i < count; i++) {
-    seed = (seed * 1103515245 + 12345) >>> 0;
-    out[i] = seed % n;
-  }
+  const random = prng(7);
+  for (let i = 0; i < count; i++) out[i] = Math.floor(random() * n);
   return out;
 }
 
 const rate = (ops: number, ms: number): number => Math.round((ops / ms) * 1000);
 
-/** lmdb called directly: `transactionSync` batches of 10k `putSync`, `getBinary`, `getRange`. */
-export async function rawLmdbRates(dir: string, n = 1_000_000): Promise<RawRates> {
-  mkdirSync(dir, { recursive: true });
+/** How the raw lmdb put phase was run; the fastest of these is the raw lmdb "put" rate. */
+export interface LmdbPutPaths {
+  /** `transactionSync` of 10k `putSync` (each transaction commits and fsyncs before it returns). */
+  readonly syncTxn: number;
+  /** 10k async `put`s batched by lmdb-js into one write transaction, then `await db.committed`. */
+  readonly asyncBatch: number;
+}
+
+export interface RawLmdbRates extends RawRates {
+  readonly putPaths: LmdbPutPaths;
+  readonly putPath: keyof LmdbPutPaths;
+}
+
+function openRawLmdb(path: string) {
   const env = open<Buffer, Buffer>({
-    path: join(dir, 'data.mdb'),
+    path,
     keyEncoding: 'binary',
     encoding: 'binary',
     maxDbs: 4,
+    // Eddy's lmdb engine durability: classic synchronous commits (fsync per transaction).
+    noSync: false,
+    noMetaSync: false,
     overlappingSync: false,
     cache: false,
+    compression: false,
   });
   const db = env.openDB<Buffer, Buffer>({ name: 'data', keyEncoding: 'binary', encoding: 'binary' });
-  try {
-    const keys = keysFor(n);
-    const value = Buffer.alloc(VALUE_SIZE, 0x61);
-    let t0 = performance.now();
-    for (let start = 0; start < n; start += BATCH) {
-      const end = Math.min(n, start + BATCH);
-      db.transactionSync(() => {
-        for (let i = start; i < end; i++) db.putSync(keys[i], value);
-      });
-    }
-    const put = rate(n, performance.now() - t0);
+  return { env, db };
+}
 
-    const order = randomOrder(n, n);
+/**
+ * lmdb called directly. Puts are measured both ways, each into a fresh environment, with the same
+ * 10k ops per transaction; the faster is reported as `put`. Gets (`getBinary`, copying, like the
+ * engine) and the scan (`getRange`) run on the store the faster path built.
+ */
+export async function rawLmdbRates(dir: string, keys: Buffer[], order: Int32Array): Promise<RawLmdbRates> {
+  const n = keys.length;
+  const value = Buffer.alloc(VALUE_SIZE, 0x61);
+  mkdirSync(dir, { recursive: true });
+
+  const sync = openRawLmdb(join(dir, 'sync.mdb'));
+  let t0 = performance.now();
+  for (let start = 0; start < n; start += BATCH) {
+    const end = Math.min(n, start + BATCH);
+    sync.db.transactionSync(() => {
+      for (let i = start; i < end; i++) sync.db.putSync(keys[i], value);
+    });
+  }
+  const syncTxn = rate(n, performance.now() - t0);
+
+  const batched = openRawLmdb(join(dir, 'async.mdb'));
+  t0 = performance.now();
+  for (let start = 0; start < n; start += BATCH) {
+    const end = Math.min(n, start + BATCH);
+    for (let i = start; i < end; i++) batched.db.put(keys[i], value);
+    await batched.db.committed;
+  }
+  const asyncBatch = rate(n, performance.now() - t0);
+
+  const putPath = syncTxn >= asyncBatch ? 'syncTxn' : 'asyncBatch';
+  const { env, db } = putPath === 'syncTxn' ? sync : batched;
+  await (putPath === 'syncTxn' ? batched : sync).env.close();
+  try {
     let found = 0;
     t0 = performance.now();
-    for (let i = 0; i < n; i++) if (db.getBinary(keys[order[i]]) !== undefined) found++;
-    const get = rate(n, performance.now() - t0);
-    if (found !== n) throw new Error(`lmdb bench: ${n - found} keys missing`);
+    for (let i = 0; i < order.length; i++) if (db.getBinary(keys[order[i]]) !== undefined) found++;
+    const get = rate(order.length, performance.now() - t0);
+    if (found !== order.length) throw new Error(`lmdb bench: ${order.length - found} keys missing`);
 
     let scanned = 0;
     t0 = performance.now();
     for (const _entry of db.getRange({})) scanned++;
     const scan = rate(scanned, performance.now() - t0);
     if (scanned !== n) throw new Error(`lmdb bench: scanned ${scanned} of ${n}`);
-    return { put, get, scan };
+    return { put: Math.max(syncTxn, asyncBatch), get, scan, putPaths: { syncTxn, asyncBatch }, putPath };
   } finally {
     await env.close();
   }
@@ -120,7 +174,8 @@ interface RocksBinding {
 }
 
 /** @nxtedition/rocksdb's native binding called directly: write batches of 10k, sync MultiGet, iterator. */
-export async function rawRocksRates(dir: string, n = 1_000_000): Promise<RawRates> {
+export async function rawRocksRates(dir: string, keys: Buffer[], order: Int32Array): Promise<RawRates> {
+  const n = keys.length;
   const rocks = createRequire(import.meta.url)('@nxtedition/rocksdb/binding.js') as RocksBinding;
   mkdirSync(dir, { recursive: true });
   const db = rocks.db_init(dir);
@@ -128,7 +183,6 @@ export async function rawRocksRates(dir: string, n = 1_000_000): Promise<RawRate
     rocks.db_open(db, { createIfMissing: true, parallelism: 2 }, (err) => (err ? reject(err) : resolve())),
   );
   try {
-    const keys = keysFor(n);
     const value = Buffer.alloc(VALUE_SIZE, 0x61);
     const batch = rocks.batch_init();
     const none = {};
@@ -142,16 +196,15 @@ export async function rawRocksRates(dir: string, n = 1_000_000): Promise<RawRate
     }
     const put = rate(n, performance.now() - t0);
 
-    const order = randomOrder(n, n);
     let found = 0;
     const one: Buffer[] = [keys[0]];
     t0 = performance.now();
-    for (let i = 0; i < n; i++) {
+    for (let i = 0; i < order.length; i++) {
       one[0] = keys[order[i]];
       if (rocks.db_get_many_sync(db, one, none)[0] !== undefined) found++;
     }
-    const get = rate(n, performance.now() - t0);
-    if (found !== n) throw new Error(`rocksdb bench: ${n - found} keys missing`);
+    const get = rate(order.length, performance.now() - t0);
+    if (found !== order.length) throw new Error(`rocksdb bench: ${order.length - found} keys missing`);
 
     let scanned = 0;
     t0 = performance.now();
@@ -173,11 +226,13 @@ export async function rawRocksRates(dir: string, n = 1_000_000): Promise<RawRate
 }
 
 /** Runs both in fresh temp dirs, removed afterwards. */
-export async function rawEngineRates(n = 1_000_000): Promise<{ lmdb: RawRates; rocksdb: RawRates }> {
+export async function rawEngineRates(n = 1_000_000): Promise<{ lmdb: RawLmdbRates; rocksdb: RawRates }> {
   const root = join(tmpdir(), `eddy-bench-engines-${process.pid}`);
+  const keys = keysFor(n);
+  const order = randomOrder(n, n);
   try {
-    const lmdb = await rawLmdbRates(join(root, 'lmdb'), n);
-    const rocksdb = await rawRocksRates(join(root, 'rocksdb'), n);
+    const lmdb = await rawLmdbRates(join(root, 'lmdb'), keys, order);
+    const rocksdb = await rawRocksRates(join(root, 'rocksdb'), keys, order);
     return { lmdb, rocksdb };
   } finally {
     rmSync(root, { recursive: true, force: true });
@@ -192,4 +247,5 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       `${name.padEnd(8)} raw  put ${r.put.toLocaleString('en')}/s  get ${r.get.toLocaleString('en')}/s  scan ${r.scan.toLocaleString('en')}/s  (${n.toLocaleString('en')} keys, ${VALUE_SIZE}-byte values)`,
     );
   }
+  console.log(`lmdb put paths: ${JSON.stringify(rates.lmdb.putPaths)}`);
 }
