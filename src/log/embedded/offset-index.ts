@@ -9,6 +9,10 @@
  * keeps the longest valid prefix of the file (increasing, inside the log) and cuts the rest; the
  * segment then checks the last entry against the log and walks the log from there to rebuild what is
  * missing. Losing the file costs a rebuild, never data.
+ *
+ * The file descriptor is opened only when needed: `release()` (after a segment is sealed or opened
+ * as a closed one) flushes and closes it, and a later write reopens it, so a partition with many
+ * segments holds one descriptor per segment (the log file's), not two.
  */
 import { closeSync, fstatSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
 
@@ -127,13 +131,29 @@ export class OffsetIndex {
     while (this.n > 0 && this.entries[(this.n - 1) * 2 + 1] >= position) this.n--;
     if (this.written > this.n) {
       this.written = this.n;
-      if (this.writable) ftruncateSync(this.fd, this.n * ENTRY_SIZE);
+      if (this.writable) ftruncateSync(this.reopen(), this.n * ENTRY_SIZE);
     }
+  }
+
+  /** The descriptor, reopened for writing after `release()`. */
+  private reopen(): number {
+    if (this.fd < 0) {
+      closeSync(openSync(this.path, 'a'));
+      this.fd = openSync(this.path, 'r+');
+    }
+    return this.fd;
+  }
+
+  /** Flushes and closes the descriptor; the index stays usable (writes reopen it). */
+  release(): void {
+    this.flush();
+    this.close();
   }
 
   /** Writes the entries not yet in the file (no fsync: the index is rebuilt if lost). */
   flush(): void {
-    if (this.written === this.n || !this.writable || this.fd < 0) return;
+    if (this.written === this.n || !this.writable) return;
+    this.reopen();
     // Uint32Array is host-endian: little-endian on every platform Node supports for this.
     const bytes = Buffer.from(
       this.entries.buffer,

@@ -147,6 +147,8 @@ export class Segment {
     s.fd = openSync(s.logPath, options.writable ? 'r+' : 'r');
     try {
       const truncated = s.load(options);
+      // Only the active segment writes its index: the others hold just their log file open.
+      if (!options.recover) s.index.release();
       return { segment: s, truncated };
     } catch (err) {
       s.closeFds();
@@ -449,9 +451,9 @@ export class Segment {
     await p;
   }
 
-  /** Writes pending index entries (after a roll the segment is complete). */
+  /** Writes pending index entries and closes the index file (after a roll the segment is complete). */
   seal(): void {
-    this.index.flush();
+    this.index.release();
   }
 
   private closeFds(): void {
