@@ -12,6 +12,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { openEmbeddedLog } from '../src/log/embedded/embedded-log.js';
 import type { Log } from '../src/log/types.js';
 import { Container } from '../src/runtime/container.js';
@@ -139,4 +140,22 @@ export async function runRuntimeBench(
     );
   }
   return results;
+}
+
+function flag(name: string): string | undefined {
+  const at = process.argv.indexOf(`--${name}`);
+  return at >= 0 ? process.argv[at + 1] : undefined;
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const only = flag('scenario');
+  if (only !== undefined && !(SCENARIOS as readonly string[]).includes(only)) {
+    console.error(`unknown scenario "${only}"; one of ${SCENARIOS.join(', ')}`);
+    process.exit(2);
+  }
+  await runRuntimeBench(only === undefined ? SCENARIOS : [only as Scenario], {
+    messages: Number(flag('messages') ?? 1_000_000),
+    keys: Number(flag('keys') ?? 1_000_000),
+    partitions: Number(flag('partitions') ?? 1),
+  });
 }

@@ -1,14 +1,13 @@
 #!/usr/bin/env node
-// The `eddy` command. Runs the compiled CLI when it is built (npm install builds it);
-// falls back to the TypeScript sources through tsx in a source checkout without a build.
+// The `eddy` command. Runs the compiled CLI (npm install builds it); in a source checkout without
+// a build, or with EDDY_FROM_SOURCE=1, runs the TypeScript sources through tsx.
 import { existsSync } from 'node:fs';
 
-const compiled = new URL('../dist/src/cli/main.js', import.meta.url);
-if (existsSync(compiled)) {
-  const { main } = await import(compiled.href);
-  process.exitCode = await main(process.argv.slice(2));
+const compiled = new URL('../dist/src/cli/entry.js', import.meta.url);
+if (existsSync(compiled) && process.env.EDDY_FROM_SOURCE !== '1') {
+  await import(compiled.href);
 } else {
-  await import('tsx/esm');
-  const { main } = await import(new URL('../src/cli/main.ts', import.meta.url).href);
-  process.exitCode = await main(process.argv.slice(2));
+  const { register } = await import('tsx/esm/api');
+  register();
+  await import(new URL('../src/cli/entry.ts', import.meta.url).href);
 }

@@ -34,3 +34,8 @@ registerCommand(
   'print the records of a topic (--from-beginning, --follow)',
   async () => (await import('./consume-command.js')).consumeCommand,
 );
+registerCommand(
+  'bench',
+  'run a benchmark of bench/ (runtime, store, log)',
+  async () => (await import('./bench-command.js')).benchCommand,
+);

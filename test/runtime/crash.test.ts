@@ -75,7 +75,7 @@ function runJob(
       ],
       {
         cwd: root,
-        env: { ...process.env, EXACTLY_ONCE: exactlyOnce ? '1' : '0' },
+        env: { ...process.env, EDDY_FROM_SOURCE: '1', EXACTLY_ONCE: exactlyOnce ? '1' : '0' },
         stdio: ['ignore', 'ignore', 'pipe'],
       },
     );

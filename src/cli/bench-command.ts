@@ -1,0 +1,52 @@
+/**
+ * `eddy bench <name> [options]`: runs one of the benchmarks of `bench/` (`bench/<name>.ts`) in a
+ * child process, through tsx, passing the options on. The benchmarks live in the source checkout,
+ * next to the code they measure.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { InvalidArgumentError } from '../util/errors.js';
+import type { CommandIO } from './main.js';
+
+function benchDir(): string | undefined {
+  for (const rel of ['../../bench', '../../../bench']) {
+    const dir = fileURLToPath(new URL(rel, import.meta.url));
+    if (existsSync(dir)) return dir;
+  }
+  return undefined;
+}
+
+const HELP = (names: string[]) => `Usage: eddy bench <name> [options]
+
+Runs a benchmark of bench/ and prints its figures. Benchmarks: ${names.join(', ')}.
+  eddy bench runtime [--messages N] [--keys N] [--partitions N] [--scenario message-passing|store-only|store-changelog]
+  eddy bench store [--keys N] [--engines lmdb,rocksdb,memory]
+  eddy bench log [--rounds N]
+`;
+
+export async function benchCommand(args: string[], io: CommandIO): Promise<number> {
+  const dir = benchDir();
+  if (dir === undefined)
+    throw new InvalidArgumentError(
+      'no bench/ directory next to this installation; run eddy bench from a source checkout',
+    );
+  const names = readdirSync(dir)
+    .filter((f) => f.endsWith('.ts') && !f.includes('-'))
+    .map((f) => f.slice(0, -3))
+    .sort();
+  const [name, ...rest] = args;
+  if (name === undefined || name === '--help' || name === '-h') {
+    io.out(HELP(names));
+    return name === undefined ? 2 : 0;
+  }
+  if (!names.includes(name))
+    throw new InvalidArgumentError(`unknown benchmark "${name}"; one of ${names.join(', ')}`);
+  return await new Promise<number>((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', `${dir}/${name}.ts`, ...rest], {
+      stdio: 'inherit',
+    });
+    child.on('error', reject);
+    child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
+  });
+}
