@@ -471,8 +471,13 @@ export class Container extends EventEmitter {
     const commit = options.commit ?? true;
     this.stopped = true;
     if (!commit) this.collector?.discard();
-    for (const task of this.tasks)
-      await task.close().catch((err) => this.logger.error(`task close failed: ${err}`));
+    for (const task of this.tasks) {
+      try {
+        await task.close();
+      } catch (err) {
+        this.logger.error(`task close failed: ${err}`);
+      }
+    }
     for (const s of this.stores) {
       if (!commit) s.sink?.abandon();
       await s.store.close().catch((err) => {

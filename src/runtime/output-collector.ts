@@ -9,7 +9,8 @@ import type { AppendRecord, Log, LogTransaction } from '../log/types.js';
 import { JobError } from '../util/errors.js';
 import { partitionForKey } from '../util/murmur2.js';
 import type { Codec } from './job.js';
-import type { MessageCollector, OutgoingMessage } from './task.js';
+import type { OutgoingMessage } from './task.js';
+import type { TaskOutputs } from './task-instance.js';
 
 export interface OutputTopic {
   readonly topic: string;
@@ -18,7 +19,7 @@ export interface OutputTopic {
   readonly value: Codec<unknown>;
 }
 
-export class OutputCollector implements MessageCollector {
+export class OutputCollector implements TaskOutputs {
   private readonly topics = new Map<string, OutputTopic>();
   private readonly buffers = new Map<string, { topic: string; partition: number; records: AppendRecord[] }>();
   private buffered = 0;

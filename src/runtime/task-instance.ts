@@ -14,15 +14,27 @@ import type { LogRecord } from '../log/types.js';
 import type { KeyValueStore } from '../store/types.js';
 import { JobError, TaskFailedError } from '../util/errors.js';
 import type { Codec, ErrorPolicy } from './job.js';
-import type { OutputCollector } from './output-collector.js';
 import type {
   IncomingEnvelope,
   Logger,
+  MessageCollector,
   StreamTask,
   TaskContext,
   TaskCoordinator,
   TaskMetrics,
 } from './task.js';
+
+/** Where a task's messages go: the container's `OutputCollector`, or the test driver's outputs. */
+export interface TaskOutputs extends MessageCollector {
+  /** Buffers an already-encoded record (dead letters). */
+  appendRaw(
+    topic: string,
+    partition: number,
+    record: { key: Buffer | null; value: Buffer | null; timestamp: number; headers: Record<string, Buffer> },
+  ): void;
+  /** The partition count of an output topic, if it is one. */
+  partitionsOf(topic: string): number | undefined;
+}
 
 /** One input partition of a task and the position in it. */
 export interface TaskInput {
@@ -46,7 +58,7 @@ export interface TaskInstanceOptions {
   task: StreamTask;
   inputs: TaskInput[];
   stores: Map<string, KeyValueStore<unknown, unknown>>;
-  collector: OutputCollector;
+  collector: TaskOutputs;
   onError: ErrorPolicy;
   deadLetterTopic: string;
   logger: Logger;
@@ -65,8 +77,8 @@ export class TaskInstance {
   readonly counters: TaskCounters = { processed: 0, skipped: 0, deadLettered: 0 };
   readonly userCounters = new Map<string, { value: number; inc(by?: number): void }>();
   readonly context: TaskContext;
-  private readonly task: StreamTask;
-  private readonly collector: OutputCollector;
+  readonly task: StreamTask;
+  private readonly collector: TaskOutputs;
   private readonly onError: ErrorPolicy;
   private readonly deadLetterTopic: string;
   private readonly logger: Logger;
@@ -170,12 +182,12 @@ export class TaskInstance {
     input.nextOffset = record.offset + 1;
   }
 
-  async window(): Promise<void> {
-    await this.task.window?.(this.collector, this.coordinator);
+  window(): void | Promise<void> {
+    return this.task.window?.(this.collector, this.coordinator);
   }
 
-  async close(): Promise<void> {
-    await this.task.close?.();
+  close(): void | Promise<void> {
+    return this.task.close?.();
   }
 
   get hasWindow(): boolean {

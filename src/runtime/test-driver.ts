@@ -334,7 +334,7 @@ export class TestDriver {
     }
     for (const t of this.tasks) {
       try {
-        await t.task.close?.();
+        await t.close();
       } catch (err) {
         first ??= err;
       }

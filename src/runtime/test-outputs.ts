@@ -8,7 +8,8 @@
 import { InvalidArgumentError, JobError } from '../util/errors.js';
 import { partitionForKey } from '../util/murmur2.js';
 import type { Codec, JobDefinition } from './job.js';
-import type { MessageCollector, OutgoingMessage } from './task.js';
+import type { OutgoingMessage } from './task.js';
+import type { TaskOutputs } from './task-instance.js';
 import type { TestOutput, TestRecord } from './test-driver-types.js';
 
 interface OutputTopic {
@@ -20,7 +21,7 @@ interface OutputTopic {
   readonly nextOffset: number[];
 }
 
-export class TestOutputs implements MessageCollector {
+export class TestOutputs implements TaskOutputs {
   /** Messages appended since the driver started (dead letters included). */
   sent = 0;
   private readonly topics = new Map<string, OutputTopic>();
@@ -64,6 +65,11 @@ export class TestOutputs implements MessageCollector {
   }
 
   /** Appends an encoded record (dead letters use it). */
+  /** Every topic of the driver has the driver's partition count. */
+  partitionsOf(topic: string): number | undefined {
+    return this.topics.has(topic) ? this.partitions : undefined;
+  }
+
   appendRaw(topic: string, partition: number, r: Omit<TestRecord, 'partition' | 'offset'>): void {
     const out = this.topic(topic);
     out.records.push({ ...r, partition, offset: out.nextOffset[partition]++ });
