@@ -4,7 +4,8 @@
  */
 import type { RestoreProgress } from '../runtime/restore.js';
 import { runJob } from '../runtime/run-job.js';
-import { choiceOption, expectPositionals, parseCommandArgs } from './args.js';
+import { InvalidArgumentError } from '../util/errors.js';
+import { choiceOption, expectPositionals, intOption, parseCommandArgs } from './args.js';
 import { openBackend } from './backend.js';
 import { loadJob } from './load-job.js';
 import type { CommandIO } from './main.js';
@@ -22,7 +23,11 @@ Options:
   --data-dir DIR            local state: embedded log and stores (default ./eddy-data; env EDDY_DATA_DIR)
   --fsync always|commit|os  the embedded log's fsync policy (default commit; env EDDY_FSYNC)
   --config FILE             a JSON file with any of: backend, brokers, dataDir, fsync
-  --until-caught-up         stop once every input has been read to its end
+  --until-caught-up         stop once every input has been read to its end (embedded backend)
+  --workers N               kafka: fork N worker processes and restart crashed ones (data dirs
+                            <data-dir>/worker-<i>); without it this process is one worker
+  --standbys N              kafka: standby replicas per task that tail its changelogs (default 0)
+  --worker-id ID            kafka: this worker's id (default $EDDY_WORKER_ID, else from --data-dir)
   -h, --help                show this help
 `;
 
@@ -33,6 +38,9 @@ const OPTIONS = {
   fsync: { type: 'string' },
   config: { type: 'string' },
   'until-caught-up': { type: 'boolean' },
+  workers: { type: 'string' },
+  standbys: { type: 'string' },
+  'worker-id': { type: 'string' },
 } as const;
 
 export function restoreLine(p: RestoreProgress): string {
@@ -60,7 +68,31 @@ export async function runCommand(args: string[], io: CommandIO): Promise<number>
     },
     values.config as string | undefined,
   );
+  const workers = intOption(values, 'workers', undefined, 1, 256);
+  const standbys = intOption(values, 'standbys', 0, 0, 16) as number;
+  if (config.backend !== 'kafka' && (workers !== undefined || values.standbys !== undefined)) {
+    throw new InvalidArgumentError(
+      '--workers and --standbys need --backend kafka: the embedded log has one writer per data dir (run one process)',
+    );
+  }
+  if (workers !== undefined) {
+    const { runSupervisor } = await import('./supervisor.js');
+    const rest = args.filter(
+      (a, i) =>
+        !['--workers', '--data-dir'].includes(a) && !['--workers', '--data-dir'].includes(args[i - 1]),
+    );
+    return runSupervisor({
+      workers,
+      workerArgs: ['run', ...rest.filter((a) => !/^--(workers|data-dir)=/.test(a))],
+      dataDir: config.dataDir,
+      io,
+    });
+  }
   const job = await loadJob(file);
+  if (config.backend === 'kafka') {
+    const { runKafkaWorker } = await import('./run-kafka.js');
+    return runKafkaWorker({ config, job, standbys, workerId: values['worker-id'] as string | undefined, io });
+  }
   const log = await openBackend(config);
   const controller = new AbortController();
   const stop = () => controller.abort();
@@ -70,7 +102,7 @@ export async function runCommand(args: string[], io: CommandIO): Promise<number>
   let timer: NodeJS.Timeout | undefined;
   try {
     io.err(
-      `eddy run: job "${job.name}" on the ${config.backend} log (${config.backend === 'kafka' ? config.brokers.join(',') : config.dataDir})\n`,
+      `eddy run: job "${job.name}" on the ${config.backend} log (${config.dataDir})\n`,
     );
     const metrics = await runJob(job, {
       log,

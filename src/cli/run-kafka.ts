@@ -1,0 +1,69 @@
+/**
+ * `eddy run JOB --backend kafka`: this process is one worker of the job's consumer group (the Kafka
+ * coordinator, runtime/kafka-coordinator.ts). Its transactional id is `eddy-<job>-<workerId>`; the
+ * worker id is `$EDDY_WORKER_ID` (set by the supervisor to the worker's slot) or `--worker-id`, else
+ * derived from the data dir, so a restarted worker of the same slot fences its crashed predecessor.
+ *
+ * Lines on stderr (stable, tests and the supervisor read them):
+ *   `generation G: tasks [..], standby [..]`, `restored STORE/P: MODE N records in MS ms`.
+ */
+import { createHash } from 'node:crypto';
+import { resolve } from 'node:path';
+import type { JobDefinition } from '../runtime/job.js';
+import type { Logger } from '../runtime/task.js';
+import type { CommandIO } from './main.js';
+import type { RunConfig } from './run-config.js';
+
+export interface KafkaWorkerOptions {
+  config: RunConfig;
+  job: JobDefinition;
+  standbys: number;
+  workerId?: string;
+  io: CommandIO;
+}
+
+export async function runKafkaWorker(o: KafkaWorkerOptions): Promise<number> {
+  const { openKafkaLog } = await import('../log/kafka/kafka-log.js');
+  const { runJobOnKafka } = await import('../runtime/kafka-coordinator.js');
+  const workerId =
+    o.workerId ??
+    process.env.EDDY_WORKER_ID ??
+    createHash('sha256').update(resolve(o.config.dataDir)).digest('hex').slice(0, 12);
+  const log = await openKafkaLog({
+    brokers: o.config.brokers,
+    clientId: `eddy-${o.job.name}-${workerId}`,
+    transactionalId: `eddy-${o.job.name}-${workerId}`,
+  });
+  const controller = new AbortController();
+  const stop = () => controller.abort();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  const logger: Logger = {
+    info: (m) => o.io.err(`${m}\n`),
+    warn: (m) => o.io.err(`warning: ${m}\n`),
+    error: (m) => o.io.err(`error: ${m}\n`),
+  };
+  try {
+    o.io.err(
+      `eddy run: job "${o.job.name}" on Kafka (${o.config.brokers.join(',')}), worker ${workerId}, pid ${process.pid}\n`,
+    );
+    const result = await runJobOnKafka(o.job, {
+      log,
+      brokers: o.config.brokers,
+      dataDir: o.config.dataDir,
+      standbys: o.standbys,
+      signal: controller.signal,
+      logger,
+      workerId,
+      onRestore: (p) => {
+        if (p.done) o.io.err(`restored ${p.store}/${p.partition}: ${p.mode} ${p.restored} records\n`);
+      },
+    });
+    o.io.err(`stopped: processed ${result.processed.toLocaleString('en-US')} messages\n`);
+    return 0;
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+    await log.close();
+  }
+}

@@ -1,0 +1,255 @@
+/**
+ * The Kafka coordinator (Samza's `KafkaStreams`-style coordination, DESIGN §4): one job scaled over
+ * many worker processes that are members of the Kafka consumer group `eddy-<job>`. The group is used
+ * only for membership and assignment (see group-member.ts and task-assignor.ts); records flow
+ * through the `Log`.
+ *
+ * A {@link Container} is fixed for one assignment. On every new assignment:
+ * 1. the worker claims old ∪ new tasks in its join metadata, then stops its container if its tasks
+ *    change (run returns after a commit, then close): "on a rebalance a task is committed and closed
+ *    on its old owner";
+ * 2. it claims exactly the new tasks and, for an exactly-once job, waits until no transaction is
+ *    open on the checkpoint partition (wait-stable.ts), then starts a Container with
+ *    `partitions: <its tasks>`. Restore reuses local stores whose marker is current (host
+ *    affinity), so a task that comes back is cheap, and a task with a standby here replays little;
+ * 3. if it released tasks, it rejoins so the leader can give them to their new owner (the assignor
+ *    never gives a task to a member while another live member claims it);
+ * 4. standby tasks (`standbys` per task, run option) tail their changelogs (standby-task.ts).
+ * Every path (stop signal, failure) commits-and-closes or closes-without-commit the container,
+ * stops standbys, leaves the group (the others rebalance at once) and releases the data dir lock.
+ *
+ * Exactly-once across processes: each worker has one transactional id (`eddy-<job>-<workerId>`,
+ * stable for a worker slot), and initialises it when it starts, which fences and aborts the open
+ * transaction of a crashed previous incarnation of the same slot. KNOWN LIMITATION: there is no
+ * per-task zombie fencing (Kafka Streams' per-task transactional ids / EOS-v2 generation checks):
+ * a worker that lost its group session but still runs (a long GC pause, a network partition) can
+ * still commit for tasks that were given to another worker. A worker that is dead, or that left the
+ * group cleanly, is safe.
+ */
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { KafkaLog } from '../log/kafka/kafka-log.js';
+import { AbortedError } from '../util/errors.js';
+import { Container, type ContainerMetrics } from './container.js';
+import { type GroupGeneration, GroupMember } from './group-member.js';
+import { changelogTopic, checkpointTopic, type JobDefinition } from './job.js';
+import { lockJob } from './job-lock.js';
+import type { RestoreProgress } from './restore.js';
+import { StandbyTask } from './standby-task.js';
+import type { Logger } from './task.js';
+import { waitStable } from './wait-stable.js';
+
+export interface KafkaRunOptions {
+  /** A Kafka log opened with this worker's own `transactionalId` (exactly-once jobs). */
+  log: KafkaLog;
+  brokers: string[];
+  /** This worker's local state: `<dataDir>/stores/<job>`; one worker per data dir. */
+  dataDir: string;
+  /** Standby replicas per task (default 0). */
+  standbys?: number;
+  signal?: AbortSignal;
+  logger?: Logger;
+  /** A name for this worker in logs and client ids (default: the process id). */
+  workerId?: string;
+  sessionTimeoutMs?: number;
+  heartbeatIntervalMs?: number;
+  rebalanceTimeoutMs?: number;
+  onRestore?: (progress: RestoreProgress) => void;
+  /** After each assignment is in effect (container started, standbys running). */
+  onAssignment?: (info: {
+    generationId: number;
+    active: number[];
+    standby: number[];
+    container?: Container;
+  }) => void;
+}
+
+export interface KafkaRunResult {
+  /** Messages processed by every container this worker ran. */
+  processed: number;
+  generations: number;
+}
+
+const silent: Logger = { info() {}, warn() {}, error() {} };
+const same = (a: readonly number[], b: readonly number[]) =>
+  a.length === b.length && a.every((x, i) => x === b[i]);
+
+/** Tasks with a store directory on this worker's disk (for sticky, state-aware assignment). */
+function localState(dataDir: string, job: JobDefinition): number[] {
+  const found = new Set<number>();
+  for (const name of Object.keys(job.stores)) {
+    try {
+      for (const entry of readdirSync(join(dataDir, 'stores', job.name, name))) {
+        if (/^\d+$/.test(entry)) found.add(Number(entry));
+      }
+    } catch {
+      // no directory: no state
+    }
+  }
+  return [...found].sort((a, b) => a - b);
+}
+
+/** Runs this worker's share of `job` until the signal aborts or a task fails. */
+export async function runJobOnKafka(job: JobDefinition, options: KafkaRunOptions): Promise<KafkaRunResult> {
+  const { log, dataDir } = options;
+  const logger = options.logger ?? silent;
+  const workerId = options.workerId ?? String(process.pid);
+  const release = lockJob(dataDir, job.name);
+  const result: KafkaRunResult = { processed: 0, generations: 0 };
+  let container: Container | undefined;
+  let running: Promise<void> | undefined;
+  let containerTasks: number[] = [];
+  const standbys = new Map<number, StandbyTask>();
+  let member: GroupMember | undefined;
+  let failure: unknown;
+  let wake: (() => void) | undefined;
+  let latest: GroupGeneration | undefined;
+  /** The running container returned by itself: a task asked the job to shut down. */
+  let finished = false;
+  const onAbort = () => wake?.();
+  options.signal?.addEventListener('abort', onAbort);
+
+  const stopContainer = async (commit: boolean) => {
+    const c = container;
+    if (!c) return;
+    container = undefined;
+    c.requestStop();
+    try {
+      await running;
+    } catch (err) {
+      commit = false;
+      failure ??= err;
+    }
+    result.processed += c.metrics().processed;
+    await c.close({ commit }).catch((err) => {
+      failure ??= err;
+    });
+    containerTasks = [];
+  };
+
+  try {
+    if (job.exactlyOnce) {
+      // fence a crashed earlier incarnation of this worker slot: its open transaction is aborted now
+      const t = await (log.beginTransaction as () => ReturnType<NonNullable<KafkaLog['beginTransaction']>>)();
+      await t.abort();
+    }
+    let taskCount = 0;
+    for (const input of job.inputs) {
+      taskCount = Math.max(taskCount, (await log.describeTopic(input.topic)).partitions.length);
+    }
+    taskCount = job.partitions ?? taskCount;
+    const logged = Object.entries(job.stores).filter(([, s]) => s.changelog);
+    for (const [name] of logged) {
+      await log.ensureTopic(changelogTopic(job.name, name), {
+        partitions: taskCount,
+        cleanup: 'compact',
+        replicationFactor: job.replicationFactor,
+      });
+    }
+    await log.ensureTopic(checkpointTopic(job.name), {
+      partitions: 1,
+      cleanup: 'compact',
+      replicationFactor: job.replicationFactor,
+    });
+    const m = new GroupMember({
+      brokers: options.brokers,
+      groupId: `eddy-${job.name}`,
+      clientId: `eddy-${job.name}-${workerId}`,
+      inputTopics: job.inputs.map((i) => i.topic),
+      standbyTopic: logged.length > 0 ? changelogTopic(job.name, logged[0][0]) : undefined,
+      taskCount,
+      standbys: options.standbys ?? 0,
+      sessionTimeoutMs: options.sessionTimeoutMs ?? 10_000,
+      heartbeatIntervalMs: options.heartbeatIntervalMs ?? 1000,
+      rebalanceTimeoutMs: options.rebalanceTimeoutMs ?? 60_000,
+    });
+    member = m;
+    const claim = (tasks: number[]) => m.setClaims({ tasks, standbyState: localState(dataDir, job) });
+    claim([]);
+    m.onAssignment = (g) => {
+      latest = g;
+      wake?.();
+    };
+    m.onError = (err) => logger.warn(`group: ${err.message}`);
+    await m.join();
+
+    let applied: GroupGeneration | undefined;
+    while (!options.signal?.aborted) {
+      if (failure !== undefined) throw failure;
+      if (finished) break;
+      if (latest === undefined || latest === applied) {
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+        });
+        wake = undefined;
+        continue;
+      }
+      const g = latest;
+      applied = g;
+      result.generations++;
+      const { active, standby } = g.assignment;
+      logger.info(
+        `generation ${g.generationId}: tasks [${active.join(',')}], standby [${standby.join(',')}]`,
+      );
+      for (const [p, s] of standbys) {
+        if (!standby.includes(p)) {
+          standbys.delete(p);
+          await s.stop();
+        }
+      }
+      const released = containerTasks.filter((p) => !active.includes(p));
+      if (!same(containerTasks, active)) {
+        claim([...new Set([...containerTasks, ...active])].sort((a, b) => a - b));
+        await stopContainer(true);
+        if (failure !== undefined) throw failure;
+        claim(active);
+        if (active.length > 0) {
+          if (job.exactlyOnce) await waitStable(log, checkpointTopic(job.name), 0, options.signal);
+          const c = new Container(job, { log, dataDir, logger, partitions: active });
+          if (options.onRestore) c.on('restore', options.onRestore);
+          container = c;
+          containerTasks = active;
+          await c.start();
+          const run = c.run({ signal: options.signal });
+          running = run;
+          run.then(
+            () => {
+              if (container === c && !options.signal?.aborted) finished = true;
+              wake?.();
+            },
+            (err) => {
+              failure ??= err;
+              wake?.();
+            },
+          );
+        }
+        if (released.length > 0) await m.rejoin();
+      }
+      for (const p of standby) {
+        if (standbys.has(p)) continue;
+        const s = new StandbyTask(job, p, log, dataDir, logger);
+        standbys.set(p, s);
+        await s.start();
+      }
+      claim(containerTasks);
+      options.onAssignment?.({ generationId: g.generationId, active, standby, container });
+    }
+    await stopContainer(true);
+    if (failure !== undefined) throw failure;
+    return result;
+  } catch (err) {
+    if (err instanceof AbortedError && options.signal?.aborted) {
+      await stopContainer(true);
+      return result;
+    }
+    await stopContainer(false);
+    throw err;
+  } finally {
+    options.signal?.removeEventListener('abort', onAbort);
+    for (const s of standbys.values()) await s.stop();
+    await member?.close();
+    release();
+  }
+}
+
+export type { ContainerMetrics };

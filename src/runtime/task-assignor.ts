@@ -1,0 +1,180 @@
+/**
+ * Task assignment of the Kafka coordinator (a pure function; Kafka Streams' `StickyTaskAssignor`
+ * with Samza's whole-task grouping): tasks are partition numbers, and task p is partition p of
+ * every input, so a task is always assigned whole.
+ *
+ * Each member tells, in its join metadata ({@link MemberClaims}), the tasks it runs right now
+ * (`tasks`: its open container's tasks, possibly still closing) and the tasks it has local state for
+ * (`standbyState`: store directories on its disk, standbys included). The result is
+ * - balanced: active task counts differ by at most one between members;
+ * - sticky: a member keeps the tasks it runs up to its share; free tasks go first to a member with
+ *   local state for them (host affinity: a standby becomes the new owner), then to the least loaded;
+ * - safe to hand over: a task that a live member still runs is never given to another member in the
+ *   same generation. When balance moves it, it is revoked (assigned to nobody): its owner commits
+ *   and closes it, then rejoins with metadata that no longer claims it, and the next generation
+ *   gives it to its new owner. So no two processes ever run one task at once (barring a member
+ *   that lost its session but still runs: a zombie, see kafka-coordinator.ts);
+ * - deterministic: members are ordered by id, ties are broken by id then task number;
+ * - standbys: up to `standbys` replicas per task, each on a member other than its owner (and other
+ *   than a member still closing it), preferring members with local state, then the least loaded.
+ */
+
+/** What a member says about itself when it joins (JSON in the group protocol metadata). */
+export interface MemberClaims {
+  /** Tasks whose container is open on this member (claimed until closed). */
+  tasks: number[];
+  /** Tasks this member holds local store state for (standby or earlier ownership). */
+  standbyState: number[];
+}
+
+export interface TaskAssignment {
+  active: number[];
+  standby: number[];
+}
+
+export interface AssignTasksInput {
+  /** member id → its claims. */
+  members: ReadonlyMap<string, MemberClaims>;
+  /** Number of tasks (the inputs' partition count); tasks are 0 … taskCount-1. */
+  taskCount: number;
+  /** Standby replicas per task (default 0). */
+  standbys?: number;
+}
+
+export interface AssignTasksResult {
+  /** member id → its tasks, both lists sorted. */
+  assignments: Map<string, TaskAssignment>;
+  /** Tasks given to nobody this generation: revoked from a member that must release them first. */
+  revoked: number[];
+}
+
+const byNumber = (a: number, b: number): number => a - b;
+
+/** Computes the assignment of one generation. Pure and deterministic. */
+export function assignTasks(input: AssignTasksInput): AssignTasksResult {
+  const ids = [...input.members.keys()].sort();
+  const n = input.taskCount;
+  const assignments = new Map<string, TaskAssignment>();
+  for (const id of ids) assignments.set(id, { active: [], standby: [] });
+  if (ids.length === 0 || n <= 0) return { assignments, revoked: [] };
+
+  const valid = (t: number) => Number.isInteger(t) && t >= 0 && t < n;
+  const claims = new Map<string, number[]>();
+  const state = new Map<string, Set<number>>();
+  for (const id of ids) {
+    const c = input.members.get(id) as MemberClaims;
+    claims.set(id, [...new Set((c.tasks ?? []).filter(valid))].sort(byNumber));
+    state.set(id, new Set((c.standbyState ?? []).filter(valid)));
+  }
+
+  // Shares: base each, one more for `extra` members; the extra slots go to members that claim most.
+  const base = Math.floor(n / ids.length);
+  let extra = n % ids.length;
+  const quota = new Map<string, number>();
+  const byClaims = [...ids].sort(
+    (a, b) => (claims.get(b) as number[]).length - (claims.get(a) as number[]).length || (a < b ? -1 : 1),
+  );
+  for (const id of byClaims) {
+    const more = extra > 0 && (claims.get(id) as number[]).length > base;
+    if (more) extra--;
+    quota.set(id, base + (more ? 1 : 0));
+  }
+  // Remaining extra slots (nobody claimed more than base): to the first members by id.
+  for (const id of ids) {
+    if (extra === 0) break;
+    if (quota.get(id) === base) {
+      quota.set(id, base + 1);
+      extra--;
+    }
+  }
+
+  const owner = new Map<number, string>();
+  /** Task → the live member that still runs it (it must release it before anyone else gets it). */
+  const claimedBy = new Map<number, string>();
+  for (const id of byClaims) {
+    for (const t of claims.get(id) as number[]) {
+      if (claimedBy.has(t)) continue; // a double claim (should not happen): the first keeps it
+      claimedBy.set(t, id);
+      const mine = assignments.get(id) as TaskAssignment;
+      if (mine.active.length < (quota.get(id) as number)) {
+        mine.active.push(t);
+        owner.set(t, id);
+      }
+    }
+  }
+  const revoked: number[] = [];
+  for (let t = 0; t < n; t++) {
+    if (owner.has(t)) continue;
+    if (claimedBy.has(t)) {
+      revoked.push(t);
+      continue;
+    }
+    // A free task: to a member under its share, local state first, then the least loaded.
+    let best: string | undefined;
+    let bestScore: [number, number] | undefined;
+    for (const id of ids) {
+      const mine = assignments.get(id) as TaskAssignment;
+      if (mine.active.length >= (quota.get(id) as number)) continue;
+      const score: [number, number] = [(state.get(id) as Set<number>).has(t) ? 0 : 1, mine.active.length];
+      if (!bestScore || score[0] < bestScore[0] || (score[0] === bestScore[0] && score[1] < bestScore[1])) {
+        best = id;
+        bestScore = score;
+      }
+    }
+    if (best === undefined) {
+      // every share is full: only possible with revoked tasks holding slots; leave it for later
+      revoked.push(t);
+      continue;
+    }
+    (assignments.get(best) as TaskAssignment).active.push(t);
+    owner.set(t, best);
+  }
+
+  const standbys = Math.max(0, Math.min(input.standbys ?? 0, ids.length - 1));
+  for (let t = 0; t < n && standbys > 0; t++) {
+    const excluded = new Set<string>();
+    const o = owner.get(t) ?? claimedBy.get(t);
+    if (o !== undefined) excluded.add(o);
+    const c = claimedBy.get(t);
+    if (c !== undefined) excluded.add(c);
+    for (let k = 0; k < standbys; k++) {
+      let best: string | undefined;
+      let bestScore: [number, number] | undefined;
+      for (const id of ids) {
+        if (excluded.has(id)) continue;
+        const score: [number, number] = [
+          (state.get(id) as Set<number>).has(t) ? 0 : 1,
+          (assignments.get(id) as TaskAssignment).standby.length,
+        ];
+        if (!bestScore || score[0] < bestScore[0] || (score[0] === bestScore[0] && score[1] < bestScore[1])) {
+          best = id;
+          bestScore = score;
+        }
+      }
+      if (best === undefined) break;
+      excluded.add(best);
+      (assignments.get(best) as TaskAssignment).standby.push(t);
+    }
+  }
+  for (const a of assignments.values()) {
+    a.active.sort(byNumber);
+    a.standby.sort(byNumber);
+  }
+  return { assignments, revoked: revoked.sort(byNumber) };
+}
+
+/** Encodes a member's claims as join metadata. */
+export function encodeClaims(claims: MemberClaims): Buffer {
+  return Buffer.from(JSON.stringify({ tasks: claims.tasks, standbyState: claims.standbyState }), 'utf8');
+}
+
+/** Decodes join metadata; anything unreadable (another client, an old version) claims nothing. */
+export function decodeClaims(metadata: Buffer | string | undefined | null): MemberClaims {
+  try {
+    const parsed = JSON.parse(metadata === undefined || metadata === null ? '' : metadata.toString());
+    const nums = (v: unknown) => (Array.isArray(v) ? v.filter((x): x is number => Number.isInteger(x)) : []);
+    return { tasks: nums(parsed?.tasks), standbyState: nums(parsed?.standbyState) };
+  } catch {
+    return { tasks: [], standbyState: [] };
+  }
+}
