@@ -65,8 +65,9 @@ export class CachedStore extends WrappedStore {
   private readonly lru = new Map<string, CacheEntry>();
   private oldest: CacheEntry | undefined;
   private newest: CacheEntry | undefined;
-  /** The dirty entries, in the order they became dirty. */
-  private readonly dirty = new Map<string, CacheEntry>();
+  /** The dirty entries, in the order they became dirty (an entry is pushed when its `dirty` flag
+   * turns on, so never twice; a plain array: no second hash insert per written key). */
+  private dirty: CacheEntry[] = [];
   private readonly cacheSize: number;
   private readonly writeBatchSize: number;
   private closed = false;
@@ -91,7 +92,7 @@ export class CachedStore extends WrappedStore {
       cacheMisses: this.misses,
       cacheEvictions: this.evictions,
       cacheSize: this.lru.size,
-      cacheDirty: this.dirty.size,
+      cacheDirty: this.dirty.length,
       cacheWriteBatches: this.batches,
     };
   }
@@ -169,7 +170,7 @@ export class CachedStore extends WrappedStore {
   /** Drops every entry, dirty ones included (restore and wipe write below the cache). */
   invalidate(): void {
     this.lru.clear();
-    this.dirty.clear();
+    this.dirty = [];
     this.oldest = undefined;
     this.newest = undefined;
   }
@@ -177,13 +178,15 @@ export class CachedStore extends WrappedStore {
   /** Hands every dirty entry down as one `write(ops)`; they stay cached, clean. */
   writeDirty(): void {
     const dirty = this.dirty;
-    if (dirty.size === 0) return;
-    const ops: WriteOp<Uint8Array, Uint8Array>[] = new Array(dirty.size);
-    let i = 0;
-    for (const entry of dirty.values()) ops[i++] = { key: entry.key, value: entry.value };
+    const n = dirty.length;
+    if (n === 0) return;
+    // Fresh ops, not the entries: the layers below may keep the records (the changelog queues
+    // them) while later writes change the entries.
+    const ops: WriteOp<Uint8Array, Uint8Array>[] = new Array(n);
+    for (let i = 0; i < n; i++) ops[i] = { key: dirty[i].key, value: dirty[i].value };
     this.inner.write(ops);
-    for (const entry of dirty.values()) entry.dirty = false;
-    dirty.clear();
+    for (let i = 0; i < n; i++) dirty[i].dirty = false;
+    this.dirty = [];
     this.batches++;
   }
 
@@ -192,19 +195,19 @@ export class CachedStore extends WrappedStore {
     const lru = this.lru;
     const entry = lru.get(id);
     if (entry === undefined) {
-      this.dirty.set(id, this.insert(id, key, value, true));
+      this.dirty.push(this.insert(id, key, value, true));
       return;
     }
     if (entry !== this.newest) this.touch(entry);
     entry.value = value;
     if (!entry.dirty) {
       entry.dirty = true;
-      this.dirty.set(id, entry);
+      this.dirty.push(entry);
     }
   }
 
   private afterWrite(): void {
-    if (this.dirty.size >= this.writeBatchSize) this.writeDirty();
+    if (this.dirty.length >= this.writeBatchSize) this.writeDirty();
     if (this.lru.size > this.cacheSize) this.evict();
   }
 
