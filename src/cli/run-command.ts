@@ -101,9 +101,7 @@ export async function runCommand(args: string[], io: CommandIO): Promise<number>
   const progress = new ProgressLine({ write: (t) => io.err(t), isTTY: process.stderr.isTTY });
   let timer: NodeJS.Timeout | undefined;
   try {
-    io.err(
-      `eddy run: job "${job.name}" on the ${config.backend} log (${config.dataDir})\n`,
-    );
+    io.err(`eddy run: job "${job.name}" on the ${config.backend} log (${config.dataDir})\n`);
     const metrics = await runJob(job, {
       log,
       dataDir: config.dataDir,

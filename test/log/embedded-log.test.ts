@@ -129,6 +129,27 @@ describe('the embedded log on disk', () => {
     });
   });
 
+  it('cuts a partial batch header at the very end (a write cut after a few bytes)', async (t) => {
+    const dir = tempDir(t);
+    await withLog(dir, async (log) => {
+      await log.createTopic('stub', { partitions: 1 });
+      await log.append('stub', 0, values(3, 'a'));
+    });
+    const [file] = segmentFiles(dir, 'stub', 0, '.log');
+    const size = statSync(file).size;
+    const fd = openSync(file, 'r+');
+    writeSync(fd, Buffer.from([1, 2, 3, 4, 5]), 0, 5, size);
+    closeSync(fd);
+    await withLog(dir, async (log) => {
+      assert.deepEqual(
+        log.recoveryReport.truncatedTails.map((x) => [x.position, x.droppedBytes]),
+        [[size, 5]],
+      );
+      assert.equal(statSync(file).size, size);
+      assert.equal((await readAll(log, 'stub', 0)).length, 3);
+    });
+  });
+
   it('refuses to open a log corrupted before its tail, naming the file and byte', async (t) => {
     const dir = tempDir(t);
     await withLog(dir, async (log) => {
