@@ -188,7 +188,8 @@ export class Container extends EventEmitter {
     const restoreStarted = performance.now();
     for (const p of mine) {
       const stores = new Map<string, KeyValueStore<unknown, unknown>>();
-      const task = await this.openTask(p, stores, saved.get(`Partition ${p}`), coordinator);
+      const checkpoint = saved.get(`Partition ${p}`);
+      const task = await this.openTask(p, stores, checkpoint, coordinator);
       for (const [name, spec] of Object.entries(job.stores)) {
         const topic = changelogTopic(job.name, name);
         const sink = spec.changelog
@@ -210,8 +211,15 @@ export class Container extends EventEmitter {
         stores.set(name, store);
         this.stores.push({ task, name, store, sink });
         if (sink) {
-          const result = await restoreStore(store, name, log, topic, p, (progress: RestoreProgress) =>
-            this.emit('restore', progress),
+          // restore to what the checkpoint covers (no checkpoint: the inputs start over, so does the state)
+          const result = await restoreStore(
+            store,
+            name,
+            log,
+            topic,
+            p,
+            (progress: RestoreProgress) => this.emit('restore', progress),
+            checkpoint?.changelogs[name] ?? -1,
           );
           this.counters.restoredRecords += result.restored;
         }

@@ -1,25 +1,35 @@
 /**
  * Restore of one store partition from its changelog, deciding first whether the local copy can be
- * reused (host affinity).
+ * reused (host affinity), and bringing the changelog itself back to the checkpoint.
  *
- * The store keeps a marker "this engine holds exactly the state at changelog offset N" (`clean`),
- * written in the same engine transaction as the data. With the changelog's end offset E:
- * - marker clean and N = E - 1: the local store is current — reused, nothing read;
- * - marker clean and N < E - 1: the records after N are replayed on top (the changelog is the
- *   history of this very store, so replaying its tail is exact);
+ * The target is T, the changelog offset the task's checkpoint covers (its state matches the
+ * checkpointed input offsets); without a checkpoint bound (standby replicas) T is the changelog's
+ * last offset. The store keeps a marker "this engine holds exactly the state at changelog offset N"
+ * (`clean`), written in the same engine transaction as the data:
+ * - marker clean and N = T: the local store is current — reused, nothing read;
+ * - marker clean and N < T: the records N+1..T are replayed on top (the changelog is the history of
+ *   this very store, so replaying its tail is exact);
  * - no marker, a marker that is not clean (the engine took writes the changelog never
- *   acknowledged), or N >= E (the store is ahead: a transaction that held its changelog records was
- *   aborted or truncated away): the store is wiped and rebuilt from the earliest offset.
- * Restore reads up to E, the changelog's end under read-committed isolation, which is exactly the
- * last commit for an exactly-once job.
+ *   acknowledged), or N > T (the store is ahead of the checkpoint): the store is wiped and rebuilt
+ *   from the earliest offset up to T.
+ *
+ * Then the changelog tail after T — records an at-least-once run appended before it crashed, ahead
+ * of its last checkpoint — is cancelled: every key it touched is relogged with its restored value
+ * (a tombstone when absent), so the changelog's latest value of every key is the checkpointed one
+ * again (Samza's changelog trimming). Without this, restore would start from state the replayed
+ * inputs then apply a second time, and outputs sent from those inputs would be skipped. With
+ * `exactlyOnce` the tail holds no committed record (read-committed isolation), so nothing is
+ * relogged.
  */
-import type { Log } from '../log/types.js';
+import type { Log, LogRecord } from '../log/types.js';
 
 /** What the runtime needs of a store beyond `KeyValueStore` (the `Store` that `openStore` returns). */
 export interface RestorableStore {
   changelogPosition(): { offset: number; clean: boolean } | undefined;
   restore(records: Iterable<{ key: Uint8Array; value: Uint8Array | null; offset: number }>): void;
   wipe(): void | Promise<void>;
+  relog(keys: Iterable<Uint8Array>): void;
+  commit(): Promise<number | undefined>;
 }
 
 export interface RestoreProgress {
@@ -33,12 +43,19 @@ export interface RestoreProgress {
   readonly done: boolean;
   /** How the local copy was used: reused as is, its tail replayed, or rebuilt from scratch. */
   readonly mode: 'reused' | 'replayed' | 'rebuilt';
+  /** Keys relogged to cancel changelog records written after the checkpoint (0 until done). */
+  readonly relogged: number;
 }
 
 export interface RestoreResult extends RestoreProgress {
   readonly ms: number;
 }
 
+/**
+ * Restores `store` from partition `partition` of changelog `topic`. `upTo` is the last changelog
+ * offset the task's checkpoint covers (-1: none, the state is empty); undefined restores up to the
+ * changelog's end and trims nothing (standby replicas).
+ */
 export async function restoreStore(
   store: RestorableStore,
   name: string,
@@ -46,17 +63,19 @@ export async function restoreStore(
   topic: string,
   partition: number,
   onProgress: (p: RestoreProgress) => void,
+  upTo?: number,
 ): Promise<RestoreResult> {
   const started = performance.now();
   const end = await log.endOffset(topic, partition);
   const earliest = await log.earliestOffset(topic, partition);
+  const target = upTo === undefined ? end - 1 : Math.min(upTo, end - 1);
   const marker = store.changelogPosition();
   let from: number;
   let mode: RestoreProgress['mode'];
-  if (marker?.clean && marker.offset === end - 1) {
+  if (marker?.clean && marker.offset === target) {
     mode = 'reused';
-    from = end;
-  } else if (marker?.clean && marker.offset < end - 1 && marker.offset >= earliest - 1) {
+    from = target + 1;
+  } else if (marker?.clean && marker.offset < target && marker.offset >= earliest - 1) {
     mode = 'replayed';
     from = marker.offset + 1;
   } else {
@@ -64,28 +83,37 @@ export async function restoreStore(
     await store.wipe();
     from = earliest;
   }
-  const total = end - from;
+  const total = Math.max(0, target + 1 - from);
   let restored = 0;
   let bytes = 0;
-  let offset = from;
   let lastReport = 0;
-  while (offset < end) {
-    const records = await log.read(topic, partition, offset, { maxRecords: 5000, maxBytes: 4 << 20 });
-    if (records.length === 0) break;
+  const report = (done: boolean, relogged: number) =>
+    onProgress({ store: name, partition, restored, total, bytes, done, mode, relogged });
+  await scan(log, topic, partition, from, target + 1, (records) => {
     const batch: { key: Uint8Array; value: Uint8Array | null; offset: number }[] = [];
     for (const r of records) {
-      if (r.offset >= end) break;
       if (r.key === null) continue;
       batch.push({ key: r.key, value: r.value, offset: r.offset });
       bytes += r.key.length + (r.value?.length ?? 0);
     }
     store.restore(batch);
     restored += batch.length;
-    offset = records[records.length - 1].offset + 1;
     const now = performance.now();
     if (now - lastReport > 100) {
       lastReport = now;
-      onProgress({ store: name, partition, restored, total, bytes, done: false, mode });
+      report(false, 0);
+    }
+  });
+  let relogged = 0;
+  if (target + 1 < end) {
+    const keys = new Map<string, Uint8Array>();
+    await scan(log, topic, partition, target + 1, end, (records) => {
+      for (const r of records) if (r.key !== null) keys.set(Buffer.from(r.key).toString('latin1'), r.key);
+    });
+    if (keys.size > 0) {
+      store.relog(keys.values());
+      await store.commit();
+      relogged = keys.size;
     }
   }
   const result = {
@@ -96,8 +124,28 @@ export async function restoreStore(
     bytes,
     done: true,
     mode,
+    relogged,
     ms: performance.now() - started,
   };
   onProgress(result);
   return result;
+}
+
+/** Reads offsets [from, to) of a partition in batches (compaction gaps and markers are skipped). */
+async function scan(
+  log: Log,
+  topic: string,
+  partition: number,
+  from: number,
+  to: number,
+  onRecords: (records: readonly LogRecord[]) => void,
+): Promise<void> {
+  let offset = from;
+  while (offset < to) {
+    const read = await log.read(topic, partition, offset, { maxRecords: 5000, maxBytes: 4 << 20 });
+    if (read.length === 0) break;
+    const last = read[read.length - 1].offset;
+    onRecords(last < to ? read : read.filter((r) => r.offset < to));
+    offset = last + 1;
+  }
 }

@@ -58,6 +58,14 @@ export interface Store<K, V> extends KeyValueStore<K, V> {
   restore(records: Iterable<RestoreRecord>): void;
   /** Removes every entry, the cache and the marker (before a full rebuild). */
   wipe(): Promise<void>;
+  /**
+   * Sends the engine's current value of each key (a tombstone when it has none) to the changelog
+   * again, without touching the engine; `commit()` then makes them durable. The runtime uses it to
+   * cancel changelog records written after the last checkpoint by a run that crashed: once relogged,
+   * the changelog's latest value of every key is the checkpointed one again. Call it on a store that
+   * has just been restored (nothing cached); a store without a changelog ignores it.
+   */
+  relog(keys: Iterable<Uint8Array>): void;
 }
 
 /** The layers of one store, bottom to top; `top` is what users call. */
@@ -228,6 +236,14 @@ export class LayeredStore<K, V> implements Store<K, V> {
     if (!this.isOpen) throw new StoreClosedError(this.name);
     this.stack.cached?.invalidate();
     this.engineStore.clear();
+  }
+
+  relog(keys: Iterable<Uint8Array>): void {
+    if (!this.isOpen) throw new StoreClosedError(this.name);
+    if (this.changelog === undefined) return;
+    const records: { key: Uint8Array; value: Uint8Array | null }[] = [];
+    for (const key of keys) records.push({ key, value: this.engineStore.get(key) ?? null });
+    if (records.length > 0) this.changelog.send(records);
   }
 
   /** Commits (flush + clean marker), then closes the engine. Idempotent. */

@@ -159,6 +159,42 @@ describe('the container', () => {
     await log.close();
   });
 
+  it('restores to the checkpoint and cancels changelog records a crashed run wrote after it', async (t) => {
+    const dataDir = tempDir(t);
+    const log = new MemoryLog();
+    await log.createTopic('amounts', { partitions: 1 });
+    await produce(log, 'amounts', [
+      ['a', { amount: 1 }],
+      ['b', { amount: 2 }],
+    ]);
+    await runJob(sumJob(), { log, dataDir, untilCaughtUp: true });
+    // a run that crashed between flushing its stores and writing its checkpoint: its changelog
+    // records are there, its checkpoint is not (its inputs will be processed again)
+    await log.append('sums-sums-changelog', 0, [
+      { key: Buffer.from('a'), value: json(1000) },
+      { key: Buffer.from('c'), value: json(7) },
+    ]);
+    await produce(log, 'amounts', [['a', { amount: 10 }]]);
+
+    const restored: RestoreProgress[] = [];
+    await runJob(sumJob(), {
+      log,
+      dataDir,
+      untilCaughtUp: true,
+      onRestore: (p) => p.done && restored.push(p),
+    });
+    assert.equal(restored[0].mode, 'reused');
+    assert.equal(restored[0].relogged, 2);
+    assert.deepEqual(Object.fromEntries(await sumsOf(log, dataDir)), { a: 11, b: 2 });
+    const outputs = (await readAll(log, 'sums-out')).map((r) => `${r.key}=${r.value}`);
+    assert.deepEqual(outputs, ['a=1', 'b=2', 'a=11']);
+
+    // the changelog alone now rebuilds the same state: 'a' relogged, 'c' tombstoned
+    rmSync(join(dataDir, 'stores', 'sums', 'sums', '0'), { recursive: true, force: true });
+    assert.deepEqual(Object.fromEntries(await sumsOf(log, dataDir)), { a: 11, b: 2 });
+    await log.close();
+  });
+
   it("with onError 'fail', stops at the bad message and commits nothing past it", async (t) => {
     const dataDir = tempDir(t);
     const log = new MemoryLog();
