@@ -30,6 +30,14 @@ export function hasProtocolError(err: unknown, id: string): boolean {
   return protocolIds(err).includes(id);
 }
 
+/** The deepest distinct message inside `err` (the client wraps retries in "… failed N times"). */
+function innermostMessage(err: unknown, depth = 0): string | undefined {
+  if (err === null || typeof err !== 'object' || depth > 5) return undefined;
+  const e = err as ClientError;
+  const inner = Array.isArray(e.errors) && e.errors.length > 0 ? e.errors[e.errors.length - 1] : e.cause;
+  return innermostMessage(inner, depth + 1) ?? (depth > 0 ? e.message : undefined);
+}
+
 /** Network failures and timeouts: worth another try. */
 const NETWORK_CODES = ['PLT_KFK_NETWORK', 'PLT_KFK_TIMEOUT'];
 const FENCED = ['PRODUCER_FENCED', 'INVALID_PRODUCER_EPOCH', 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED'];
@@ -48,7 +56,9 @@ export function isRetriable(err: unknown, depth = 0): boolean {
 export function toEddyError(err: unknown, what: string): EddyError {
   if (err instanceof EddyError) return err;
   const ids = protocolIds(err);
-  const detail = err instanceof Error ? err.message : String(err);
+  let detail = err instanceof Error ? err.message : String(err);
+  const inner = innermostMessage(err);
+  if (inner !== undefined && inner !== detail) detail += ` (last: ${inner})`;
   let message = `${what} failed: ${detail}${ids.length > 0 ? ` (${ids.join(', ')})` : ''}`;
   if (ids.includes('INVALID_RECORD')) message += '; note that records of a compacted topic need a key';
   if (ids.some((id) => FENCED.includes(id))) {
