@@ -78,6 +78,8 @@ export class Partition {
   private segments: Segment[] = [];
   private dirDirty = false;
   private closed = false;
+  /** The segment the last read ended in (the one whose read chunk is cached). */
+  private lastRead: Segment | undefined;
 
   private constructor(private readonly options: PartitionOptions) {
     this.topic = options.topic;
@@ -243,6 +245,11 @@ export class Partition {
     for (; i < this.segments.length; i++) {
       const s = this.segments[i];
       if (s.nextOffset <= from) continue;
+      // one segment at a time keeps a read chunk cached
+      if (this.lastRead !== s) {
+        this.lastRead?.dropReadCache();
+        this.lastRead = s;
+      }
       if (s.read(from, end, budget, out)) break;
       from = Math.max(from, s.nextOffset);
     }

@@ -98,6 +98,15 @@ function writeFully(fd: number, buf: Buffer, position: number): void {
   while (done < buf.length) done += writeSync(fd, buf, done, buf.length - done, position + done);
 }
 
+/** A piece of the log file kept by `Segment.read`: `n` bytes at file position `pos`. */
+interface ReadChunk {
+  readonly pos: number;
+  readonly buf: Buffer;
+  readonly n: number;
+  /** Positions (in `buf`) of the batches whose CRC was checked. */
+  readonly verified: Set<number>;
+}
+
 export class Segment {
   readonly logPath: string;
   readonly indexPath: string;
@@ -113,6 +122,8 @@ export class Segment {
   private dirty = false;
   private syncing: Promise<void> | null = null;
   private closed = false;
+  /** The last chunk `read` took from the file (see `chunkAt`). */
+  private chunk: ReadChunk | undefined;
 
   private constructor(
     readonly dir: string,
@@ -323,35 +334,71 @@ export class Segment {
   read(from: number, until: number, budget: ReadBudget, out: LogRecord[]): boolean {
     let pos = this.lookup(from);
     while (pos < this.size) {
-      const estimate = Math.min(budget.bytes, budget.records * 160) + 8192;
-      let want = Math.min(this.size - pos, Math.max(MIN_READ_CHUNK, Math.min(MAX_READ_CHUNK, estimate)));
-      let buf = Buffer.allocUnsafe(want);
-      let n = readFully(this.fd, buf, want, pos);
-      let p = 0;
+      const chunk = this.chunkAt(pos, budget);
+      const { buf, n, verified } = chunk;
+      let p = pos - chunk.pos;
+      const start = p;
       while (p + BATCH_HEADER_SIZE <= n) {
         const len = plausibleBatchLength(buf, p);
-        if (len === 0 || pos + p + len > this.size) throw this.corruptAt(pos + p);
-        if (p + len > n) {
-          if (p > 0) break;
-          want = len;
-          buf = Buffer.allocUnsafe(want);
-          n = readFully(this.fd, buf, want, pos);
-          if (n < len) throw this.corruptAt(pos);
-        }
+        if (len === 0 || chunk.pos + p + len > this.size) throw this.corruptAt(chunk.pos + p);
+        if (p + len > n) break;
         const base = buf.readUInt32LE(p + 8) + buf.readUInt32LE(p + 12) * 0x1_0000_0000;
         const next = base + buf.readUInt32LE(p + 20) + 1;
         if (base >= until) return true;
         if (next > from) {
-          if (!batchCrcOk(buf, p, len)) throw this.corruptAt(pos + p);
+          if (!verified.has(p)) {
+            if (!batchCrcOk(buf, p, len)) throw this.corruptAt(chunk.pos + p);
+            verified.add(p);
+          }
           if (!decodeRecords(buf, p, from, until, budget, out)) return true;
           if (next >= until || budget.records <= 0) return true;
         }
         p += len;
       }
-      if (p === 0) throw this.corruptAt(pos);
-      pos += p;
+      if (p === start) {
+        // the batch at pos does not fit the cached chunk: read a chunk that starts at it
+        if (chunk.pos === pos) throw this.corruptAt(pos);
+        this.chunk = undefined;
+        continue;
+      }
+      pos = chunk.pos + p;
     }
     return false;
+  }
+
+  /**
+   * The chunk of the file holding position `pos` (a batch boundary): the last chunk read when it
+   * covers `pos` (a reader going on where it stopped re-reads nothing, and a batch is CRC-checked
+   * once per chunk, even when it is far larger than one fetch), else a fresh read from `pos` sized
+   * to the budget and to the whole batch there. The bytes of a batch never change once written
+   * (truncation and compaction drop the chunk or the segment), so the cached bytes stay valid.
+   */
+  private chunkAt(pos: number, budget: ReadBudget): ReadChunk {
+    const c = this.chunk;
+    if (c !== undefined && pos >= c.pos && pos + BATCH_HEADER_SIZE <= c.pos + c.n) {
+      const len = plausibleBatchLength(c.buf, pos - c.pos);
+      if (len > 0 && pos + len <= c.pos + c.n) return c;
+    }
+    const estimate = Math.min(budget.bytes, budget.records * 160) + 8192;
+    let want = Math.min(this.size - pos, Math.max(MIN_READ_CHUNK, Math.min(MAX_READ_CHUNK, estimate)));
+    let buf = Buffer.allocUnsafe(want);
+    let n = readFully(this.fd, buf, want, pos);
+    if (n >= BATCH_HEADER_SIZE) {
+      const len = plausibleBatchLength(buf, 0);
+      if (len > n && pos + len <= this.size) {
+        want = len;
+        buf = Buffer.allocUnsafe(want);
+        n = readFully(this.fd, buf, want, pos);
+        if (n < len) throw this.corruptAt(pos);
+      }
+    }
+    this.chunk = { pos, buf, n, verified: new Set() };
+    return this.chunk;
+  }
+
+  /** Forgets the cached read chunk (the partition calls it when reads move to another segment). */
+  dropReadCache(): void {
+    this.chunk = undefined;
   }
 
   private corruptAt(position: number): CorruptLogError {
@@ -391,6 +438,7 @@ export class Segment {
    */
   truncateTo(offset: number, now: number): void {
     if (offset >= this.nextOffset) return;
+    this.chunk = undefined;
     let cut = -1;
     let rewrite: Buffer | null = null;
     for (const b of this.batches(this.lookup(offset))) {
@@ -457,6 +505,7 @@ export class Segment {
   }
 
   private closeFds(): void {
+    this.chunk = undefined;
     if (this.fd >= 0) closeSync(this.fd);
     this.index?.close();
     this.fd = -1;
