@@ -136,6 +136,15 @@ export interface LogTransaction {
   abort(): Promise<void>;
 }
 
+export interface TransactionOptions {
+  /**
+   * The writer's transactional identity (Kafka: the producer's `transactional.id`; default: the
+   * log's own). A newer writer that claims the same id fences the older one: its transactions fail
+   * with `FencedError` from then on, and what it left open is aborted.
+   */
+  id?: string;
+}
+
 /** The partitioned log. */
 export interface Log {
   readonly backend: 'embedded' | 'memory' | 'kafka';
@@ -180,8 +189,12 @@ export interface Log {
   /** Removes every record at offsets >= `offset` (only when `supports.truncate`). */
   truncate?(topic: string, partition: number, offset: number): Promise<void>;
 
-  /** Starts a transaction (only when `supports.transactions`). One at a time per log. */
-  beginTransaction?(): Promise<LogTransaction>;
+  /**
+   * Starts a transaction (only when `supports.transactions`). The embedded and memory logs have one
+   * writer and one open transaction at a time, and ignore `options.id`; Kafka has one open
+   * transaction per transactional id (see {@link TransactionOptions}).
+   */
+  beginTransaction?(options?: TransactionOptions): Promise<LogTransaction>;
 
   /** Resolves when every append that resolved before the call is durable. */
   flush(): Promise<void>;

@@ -29,6 +29,7 @@ export const ERROR_CODES = [
   'EDDY_TASK_FAILED',
   'EDDY_JOB',
   'EDDY_KAFKA',
+  'EDDY_FENCED',
   'EDDY_TIMEOUT',
   'EDDY_ABORTED',
 ] as const;
@@ -212,6 +213,17 @@ export class JobError extends EddyError {
 export class KafkaError extends EddyError {
   constructor(message: string, options?: EddyErrorOptions) {
     super('EDDY_KAFKA', message, options);
+  }
+}
+
+/**
+ * Another writer took over this writer's transactional identity (Kafka: a newer producer with the
+ * same `transactional.id`, e.g. the new owner of a task after a rebalance). The fenced writer's open
+ * transaction is aborted and it can commit nothing more: it must stop writing for that identity.
+ */
+export class FencedError extends EddyError {
+  constructor(message: string, options?: EddyErrorOptions) {
+    super('EDDY_FENCED', message, { ...options, retriable: false });
   }
 }
 

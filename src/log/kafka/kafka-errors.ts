@@ -2,9 +2,10 @@
  * Turns the Kafka client's errors into Eddy's: every failure of a Kafka call reaches the caller as
  * a `KafkaError` whose message names the operation, topic and partition and the broker's error ids
  * (`NOT_LEADER_OR_FOLLOWER`, `PRODUCER_FENCED`, …), with `retriable` from the client and the
- * original error as `cause`. Eddy errors pass through unchanged.
+ * original error as `cause`. Eddy errors pass through unchanged. A fencing answer
+ * (`PRODUCER_FENCED`, `INVALID_PRODUCER_EPOCH`) becomes a `FencedError` (`EDDY_FENCED`).
  */
-import { EddyError, KafkaError } from '../../util/errors.js';
+import { EddyError, FencedError, KafkaError } from '../../util/errors.js';
 
 interface ClientError {
   message?: string;
@@ -40,7 +41,7 @@ function innermostMessage(err: unknown, depth = 0): string | undefined {
 
 /** Network failures and timeouts: worth another try. */
 const NETWORK_CODES = ['PLT_KFK_NETWORK', 'PLT_KFK_TIMEOUT'];
-const FENCED = ['PRODUCER_FENCED', 'INVALID_PRODUCER_EPOCH', 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED'];
+const FENCED = ['PRODUCER_FENCED', 'INVALID_PRODUCER_EPOCH'];
 
 export function isRetriable(err: unknown, depth = 0): boolean {
   if (err === null || typeof err !== 'object' || depth > 5) return false;
@@ -52,7 +53,15 @@ export function isRetriable(err: unknown, depth = 0): boolean {
   return false;
 }
 
-/** `err` as an Eddy error: Eddy errors unchanged, anything else a `KafkaError` about `what`. */
+/** True when the broker answered `err` with a fencing error: a newer producer has the transactional id. */
+export function isFencing(err: unknown): boolean {
+  return protocolIds(err).some((id) => FENCED.includes(id));
+}
+
+/**
+ * `err` as an Eddy error: Eddy errors unchanged, a fencing answer a `FencedError`, anything else a
+ * `KafkaError` about `what`.
+ */
 export function toEddyError(err: unknown, what: string): EddyError {
   if (err instanceof EddyError) return err;
   const ids = protocolIds(err);
@@ -63,9 +72,7 @@ export function toEddyError(err: unknown, what: string): EddyError {
   if (ids.includes('INVALID_RECORD')) message += '; note that records of a compacted topic need a key';
   if (ids.some((id) => FENCED.includes(id))) {
     message += '; another producer with the same transactionalId has taken over (fenced): this one must stop';
+    return new FencedError(message, { cause: err });
   }
-  return new KafkaError(message, {
-    cause: err,
-    retriable: !ids.some((id) => FENCED.includes(id)) && isRetriable(err),
-  });
+  return new KafkaError(message, { cause: err, retriable: isRetriable(err) });
 }

@@ -13,8 +13,10 @@
  *   Appends to one partition run one at a time, in call order.
  * - Reads: read_committed fetches from the leader (see `partition-reader.ts`); `endOffset` is the
  *   last stable offset. Offsets have gaps (transaction markers, aborted and compacted records).
- * - Transactions: `beginTransaction()` uses a transactional producer with the log's
- *   `transactionalId` (see `transaction.ts` for fencing). One at a time per log.
+ * - Transactions: `beginTransaction({ id })` uses one transactional producer per transactional id
+ *   (default: the log's `transactionalId`); one open transaction per id, transactions of different
+ *   ids may be open together. `fenceTransactions(id)` claims an id (see `transaction.ts` for
+ *   fencing); a fenced id refuses transactions until it is claimed again.
  * - Durability: an append is durable when it resolves (replicated to the in-sync replicas; Kafka
  *   leaves fsync to replication); `flush()` only waits for appends in flight.
  * - `truncate` is not supported (`supports.truncate` is false).
@@ -22,7 +24,7 @@
  * Every client, connection pool and timer belongs to this log and is closed by `close()`.
  */
 import { ProduceAcks, Producer, type ProducerOptions } from '@platformatic/kafka';
-import { InvalidArgumentError, LogClosedError } from '../../util/errors.js';
+import { type EddyError, FencedError, InvalidArgumentError, LogClosedError } from '../../util/errors.js';
 import { checkTopicMatch, checkTopicName, resolveTopicConfig } from '../topic-config.js';
 import type {
   AppendRecord,
@@ -34,6 +36,7 @@ import type {
   ReadOptions,
   TopicConfigInput,
   TopicInfo,
+  TransactionOptions,
 } from '../types.js';
 import { TopicAdmin } from './admin.js';
 import { toEddyError } from './kafka-errors.js';
@@ -44,6 +47,14 @@ import { SerialQueue } from './serial-queue.js';
 import { KafkaTransaction, type Transaction } from './transaction.js';
 
 const DEFAULT_MAX_RECORDS = 1000;
+
+/** The transactional producer of one transactional id. */
+interface TransactionalWriter {
+  readonly producer: Producer<Buffer, Buffer, Buffer, Buffer>;
+  transaction: KafkaTransaction | undefined;
+  /** Set once a newer producer took the id over: every later transaction rejects with it. */
+  fenced: FencedError | undefined;
+}
 const DEFAULT_MAX_BYTES = 1024 * 1024;
 
 /** Connects to the cluster (checking that it answers) and returns the log. */
@@ -65,8 +76,8 @@ export class KafkaLog implements Log {
   readonly admin: TopicAdmin;
   private readonly reader: PartitionReader;
   private readonly producer: Producer;
-  private txProducer: Producer | undefined;
-  private transaction: KafkaTransaction | undefined;
+  /** Transactional writers by transactional id. */
+  private readonly writers = new Map<string, TransactionalWriter>();
   private readonly queue = new SerialQueue();
   private closing: Promise<void> | null = null;
 
@@ -94,7 +105,11 @@ export class KafkaLog implements Log {
       retries: o.retries,
       retryDelay: o.retryDelayMs,
       autocreateTopics: false,
-      ...(transactionalId === undefined ? {} : { transactionalId }),
+      // A transactional producer's InitProducerId must carry producer id -1 and epoch -1 ("a new
+      // producer"): the client's default (0, 0) names an existing producer, and the broker answers
+      // PRODUCER_FENCED for every transactional id it already knows (KIP-360's check), so a
+      // restarted process could never get its id back.
+      ...(transactionalId === undefined ? {} : { transactionalId, producerId: -1n, producerEpoch: -1 }),
     };
   }
 
@@ -182,7 +197,7 @@ export class KafkaLog implements Log {
       const end = await this.endOffset(topic, partition);
       return { baseOffset: end, nextOffset: end };
     }
-    if (this.transaction?.touches(topic, partition)) {
+    if ([...this.writers.values()].some((w) => w.transaction?.touches(topic, partition))) {
       throw new InvalidArgumentError(
         `${topic}/${partition} is part of the open transaction; append through the transaction or after it ends`,
       );
@@ -237,32 +252,110 @@ export class KafkaLog implements Log {
     return this.reader.waitForData(topic, partition, offset, Math.max(0, timeoutMs), signal);
   }
 
-  async beginTransaction(): Promise<LogTransaction> {
+  /**
+   * Begins a transaction of the transactional id `options.id` (default: the log's `transactionalId`).
+   * The id's producer is created, and initialised (which fences earlier producers of the id), at its
+   * first transaction or by {@link fenceTransactions}. Rejects with `FencedError` when another
+   * producer has taken the id over since.
+   */
+  async beginTransaction(options: TransactionOptions = {}): Promise<LogTransaction> {
     this.checkOpen();
-    if (this.transaction !== undefined) {
+    const id = options.id ?? this.options.transactionalId;
+    let writer = this.writers.get(id);
+    if (writer?.fenced !== undefined) throw writer.fenced;
+    if (writer?.transaction !== undefined) {
       throw new InvalidArgumentError(
-        'a transaction is already open on this Kafka log; commit or abort it first',
+        `a transaction of transactionalId "${id}" is already open on this Kafka log; commit or abort it first`,
       );
     }
-    this.txProducer ??= new Producer<Buffer, Buffer, Buffer, Buffer>(
-      this.producerOptions(`${this.options.clientId}-tx-producer`, this.options.transactionalId),
-    );
-    const producer = this.txProducer;
+    writer ??= this.newWriter(id);
     let tx: Transaction;
     try {
-      tx = await producer.beginTransaction();
+      tx = await writer.producer.beginTransaction();
     } catch (err) {
-      throw toEddyError(err, `beginning a transaction (transactionalId "${this.options.transactionalId}")`);
+      throw this.writerFailed(writer, toEddyError(err, `beginning a transaction (transactionalId "${id}")`));
     }
+    const w = writer;
     const transaction = new KafkaTransaction(tx, {
       checkPartition: (topic, partition) => this.checkPartition(topic, partition),
       appendIn: (t, topic, partition, records) => this.appendIn(t, topic, partition, records),
-      ended: () => {
-        if (this.transaction === transaction) this.transaction = undefined;
+      ended: (error) => {
+        if (w.transaction === transaction) w.transaction = undefined;
+        if (error !== undefined) this.writerFailed(w, error);
       },
     });
-    this.transaction = transaction;
+    w.transaction = transaction;
     return transaction;
+  }
+
+  /**
+   * Claims the transactional id `id` for this log (Kafka's `initTransactions`): a new producer
+   * initialises the id, which bumps its epoch. Resolves once every transaction an earlier producer
+   * of the id left open has been completed or aborted by the broker; from then on that producer's
+   * appends, commits and aborts fail with `FencedError`. Also un-fences an id fenced on this log.
+   * Retries while the broker is still completing the old transaction (`CONCURRENT_TRANSACTIONS`),
+   * up to `requestTimeoutMs`.
+   */
+  async fenceTransactions(id: string): Promise<void> {
+    this.checkOpen();
+    await this.releaseTransactions(id);
+    const deadline = performance.now() + this.options.requestTimeoutMs;
+    for (;;) {
+      // a fresh producer per attempt: the client keeps a failed begin's transaction as "active"
+      const writer = this.newWriter(id);
+      try {
+        const tx = await writer.producer.beginTransaction();
+        // nothing was added to it: cancel ends it locally, without an EndTxn
+        await tx.cancel();
+        return;
+      } catch (err) {
+        const error = this.writerFailed(writer, toEddyError(err, `claiming transactionalId "${id}"`));
+        if (error.retriable && performance.now() < deadline && this.closing === null) {
+          await new Promise((r) => setTimeout(r, this.options.retryDelayMs));
+          continue;
+        }
+        throw error;
+      }
+    }
+  }
+
+  /** Closes the producer of transactional id `id` (aborting its open transaction, if any). */
+  async releaseTransactions(id: string): Promise<void> {
+    const writer = this.writers.get(id);
+    if (writer === undefined) return;
+    this.writers.delete(id);
+    await writer.transaction?.abort().catch(() => {});
+    await writer.producer.close().catch(() => {});
+  }
+
+  private newWriter(id: string): TransactionalWriter {
+    const writer: TransactionalWriter = {
+      producer: new Producer<Buffer, Buffer, Buffer, Buffer>(
+        this.producerOptions(`${this.options.clientId}-tx-producer`, id),
+      ),
+      transaction: undefined,
+      fenced: undefined,
+    };
+    this.writers.set(id, writer);
+    return writer;
+  }
+
+  /**
+   * A failed begin, commit or abort leaves the producer in a state the client cannot resume (an
+   * EndTxn of unknown outcome, a transaction it still thinks open): the producer is closed. A fenced
+   * id stays fenced (its next `beginTransaction` rejects with the same `FencedError`) until
+   * `fenceTransactions` claims it again; any other failure lets the next transaction start a new
+   * producer, whose initialisation aborts whatever the failed one left open.
+   */
+  private writerFailed(writer: TransactionalWriter, error: EddyError): EddyError {
+    if (error instanceof FencedError) {
+      writer.fenced = error;
+    } else {
+      for (const [id, w] of this.writers) if (w === writer) this.writers.delete(id);
+    }
+    writer.transaction = undefined;
+    writer.producer.close().catch(() => {});
+    return error;
   }
 
   private appendIn(
@@ -298,10 +391,10 @@ export class KafkaLog implements Log {
 
   private async doClose(): Promise<void> {
     await this.queue.drain();
-    const open = this.transaction;
-    if (open !== undefined) await open.abort().catch(() => {});
+    for (const w of this.writers.values()) await w.transaction?.abort().catch(() => {});
     await this.reader.close();
-    const clients = [this.producer, this.txProducer, this.admin];
-    await Promise.all(clients.map((c) => c?.close().catch(() => {})));
+    const clients = [this.producer, ...[...this.writers.values()].map((w) => w.producer), this.admin];
+    this.writers.clear();
+    await Promise.all(clients.map((c) => c.close().catch(() => {})));
   }
 }

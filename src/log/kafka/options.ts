@@ -17,10 +17,10 @@ export interface KafkaLogOptions {
    */
   minInsyncReplicas?: number;
   /**
-   * The transactional id of `beginTransaction()`'s producer; default `<clientId>-tx`. Give each
-   * process (each task, for exactly-once) its own stable id, e.g. `<job>-<task>`: a new producer with
-   * the same id fences the old one (its next transactional call fails with a non-retriable
-   * `KafkaError` naming the fencing) and aborts the old one's open transaction.
+   * The transactional id of `beginTransaction()` without an `id`; default `<clientId>-tx`. Give each
+   * writer (each task, for exactly-once) its own stable id, e.g. `<job>-task-<p>`: a new producer
+   * with the same id fences the old one (its next transactional call fails with `FencedError`) and
+   * aborts the old one's open transaction.
    */
   transactionalId?: string;
   /** Timeout of one request (produce, admin, …) in ms; default 30 000. */

@@ -7,15 +7,18 @@
  *   commits. An aborted transaction's records and every transaction's commit or abort marker still
  *   take offsets: Kafka offsets have gaps that readers skip.
  * - Fencing: the producer's `transactionalId` identifies the writer across restarts. A producer
- *   started with the same id (a restarted or duplicated task) bumps the epoch: the broker aborts the
- *   old producer's open transaction, and the old producer's next append, commit or abort fails
- *   with a non-retriable `KafkaError` that names the fencing. A fenced process must stop writing.
+ *   started with the same id (a restarted or duplicated task, the task's new owner) bumps the epoch:
+ *   the broker aborts the old producer's open transaction (or lets it finish its commit first), and
+ *   the old producer's next append, commit or abort fails with a `FencedError` (`EDDY_FENCED`). A
+ *   fenced process must stop writing for that id.
+ * - A transaction that appended nothing ends locally: Kafka has no transaction to end then (its
+ *   state is still Empty; an EndTxn would fail with `INVALID_TXN_STATE`), as the Java client does.
  * - After `commit()` or `abort()` (resolved or rejected) the transaction is over: every call rejects
  *   with `InvalidArgumentError`. A failed `commit()` leaves the outcome to the broker (it aborts on
  *   timeout); nothing of it is visible unless the commit completed.
  */
 import type { Producer } from '@platformatic/kafka';
-import { InvalidArgumentError } from '../../util/errors.js';
+import { type EddyError, InvalidArgumentError } from '../../util/errors.js';
 import type { AppendRecord, AppendResult, LogTransaction } from '../types.js';
 import { toEddyError } from './kafka-errors.js';
 
@@ -33,8 +36,8 @@ export interface TransactionHost {
     partition: number,
     records: readonly AppendRecord[],
   ): Promise<AppendResult>;
-  /** Called once when the transaction is over. */
-  ended(): void;
+  /** Called once when the transaction is over; with the error when its commit or abort failed. */
+  ended(error?: EddyError): void;
 }
 
 export class KafkaTransaction implements LogTransaction {
@@ -83,15 +86,21 @@ export class KafkaTransaction implements LogTransaction {
   private async end(commit: boolean): Promise<void> {
     this.checkActive(commit ? 'commit' : 'abort');
     this.over = true;
+    let failure: EddyError | undefined;
     try {
       // Appends still in flight belong to the transaction: wait for them (their failures are theirs).
       await Promise.allSettled([...this.pending]);
-      if (commit) await this.tx.commit();
+      if (this.partitions.size === 0) await this.tx.cancel();
+      else if (commit) await this.tx.commit();
       else await this.tx.abort();
     } catch (err) {
-      throw toEddyError(err, commit ? 'committing the Kafka transaction' : 'aborting the Kafka transaction');
+      failure = toEddyError(
+        err,
+        commit ? 'committing the Kafka transaction' : 'aborting the Kafka transaction',
+      );
+      throw failure;
     } finally {
-      this.host.ended();
+      this.host.ended(failure);
     }
   }
 }
