@@ -64,13 +64,16 @@ export class SerializedStore<K, V> implements StoreLayer<K, V> {
   }
 
   get isOpen(): boolean {
-    return this.inner.isOpen;
+    return !this.closed && this.inner.isOpen;
   }
 
   // ---- encoding -------------------------------------------------------------------------------
 
+  /** Set by `close()`: every call checks it first (one field read, not the layers' chain of getters). */
+  private closed = false;
+
   private check(): void {
-    if (!this.inner.isOpen) throw new StoreClosedError(this.inner.name);
+    if (this.closed) throw new StoreClosedError(this.inner.name);
   }
 
   /** Checks and encodes a key. */
@@ -235,6 +238,7 @@ export class SerializedStore<K, V> implements StoreLayer<K, V> {
   }
 
   close(): Promise<void> {
+    this.closed = true;
     return this.inner.close();
   }
 }
