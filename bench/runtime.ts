@@ -18,6 +18,7 @@ import type { Log } from '../src/log/types.js';
 import { Container } from '../src/runtime/container.js';
 import { type Codec, defineJob, type JobStoreSpec } from '../src/runtime/job.js';
 import type { StreamTask } from '../src/runtime/task.js';
+import { ENGINE_KINDS, type EngineKind } from '../src/store/engines/index.js';
 import type { KeyValueStore } from '../src/store/types.js';
 
 export const SCENARIOS = ['message-passing', 'store-only', 'store-changelog'] as const;
@@ -27,6 +28,8 @@ export interface RuntimeBenchOptions {
   messages: number;
   keys: number;
   partitions: number;
+  /** The store engine of scenarios 2 and 3 (default lmdb). */
+  engine?: EngineKind;
   log?: (line: string) => void;
 }
 
@@ -95,7 +98,7 @@ export async function runScenario(scenario: Scenario, o: RuntimeBenchOptions): P
         ? {}
         : {
             state: {
-              engine: 'lmdb',
+              engine: o.engine ?? 'lmdb',
               key: bytes,
               value: bytes,
               cacheSize: 100_000,
@@ -130,7 +133,7 @@ export async function runRuntimeBench(
   const results: RuntimeBenchResult[] = [];
   const say = o.log ?? ((line: string) => process.stdout.write(`${line}\n`));
   say(
-    `runtime benchmark: ${o.messages.toLocaleString('en-US')} messages of 100 bytes, ${o.keys.toLocaleString('en-US')} keys, ${o.partitions} partitions, one process`,
+    `runtime benchmark: ${o.messages.toLocaleString('en-US')} messages of 100 bytes, ${o.keys.toLocaleString('en-US')} keys, ${o.partitions} partitions, ${o.engine ?? 'lmdb'} stores, one process`,
   );
   for (const s of scenarios) {
     const r = await runScenario(s, o);
@@ -153,7 +156,13 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
     console.error(`unknown scenario "${only}"; one of ${SCENARIOS.join(', ')}`);
     process.exit(2);
   }
+  const engine = flag('engine') ?? 'lmdb';
+  if (!(ENGINE_KINDS as readonly string[]).includes(engine)) {
+    console.error(`unknown engine "${engine}"; one of ${ENGINE_KINDS.join(', ')}`);
+    process.exit(2);
+  }
   await runRuntimeBench(only === undefined ? SCENARIOS : [only as Scenario], {
+    engine: engine as EngineKind,
     messages: Number(flag('messages') ?? 1_000_000),
     keys: Number(flag('keys') ?? 1_000_000),
     partitions: Number(flag('partitions') ?? 1),
