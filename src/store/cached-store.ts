@@ -27,8 +27,8 @@ import type { KeyValueIterator, WriteOp } from './types.js';
 import { type Bound, type BytesLayer, WrappedStore } from './wrapped-store.js';
 
 interface CacheEntry {
-  readonly id: string;
-  readonly key: Uint8Array;
+  id: string;
+  key: Uint8Array;
   /** null: the key is absent (deleted, or read as missing). */
   value: Uint8Array | null;
   dirty: boolean;
@@ -109,6 +109,18 @@ export class CachedStore extends WrappedStore {
     }
     this.misses++;
     const value = this.inner.get(key);
+    const oldest = this.oldest;
+    if (lru.size >= this.cacheSize && oldest !== undefined && !oldest.dirty && oldest !== this.newest) {
+      // full: the least recently used clean entry becomes this one (no allocation, no eviction pass)
+      lru.delete(oldest.id);
+      this.evictions++;
+      oldest.id = id;
+      oldest.key = key;
+      oldest.value = value ?? null;
+      lru.set(id, oldest);
+      this.touch(oldest);
+      return value;
+    }
     this.insert(id, key, value ?? null, false);
     if (lru.size > this.cacheSize) this.evict();
     return value;
