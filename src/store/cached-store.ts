@@ -2,7 +2,9 @@
  * The cache layer: an LRU of byte keys, write-back and coalescing.
  *
  * - Reads: a hit answers from memory (absent keys are cached too, as negative entries); a miss
- *   reads the layer below and caches the answer.
+ *   reads the layer below and caches the answer — unless the cache is full and reads have been
+ *   hitting less than 1 in 8 (random reads over far more keys than it holds): then one miss in 8
+ *   is cached, so such reads cost little more than the engine's own get (`admit`).
  * - Writes (put, delete, batches) only change the cache and mark the entry dirty: 100 puts to one
  *   key between two flushes reach the layer below as one op, hence one engine write and one
  *   changelog record.
@@ -54,6 +56,11 @@ export interface CacheCounters {
   cacheWriteBatches: number;
 }
 
+/** Reads per window of the read admission (`CachedStore.admit`). */
+const READ_WINDOW = 4096;
+/** Below a hit rate of 1 in ADMIT_EVERY, one read miss in ADMIT_EVERY is cached. */
+const ADMIT_EVERY = 8;
+
 /** The Map key of a byte key (latin1 maps each byte to one UTF-16 unit: exact and cheap). */
 function idOf(key: Uint8Array): string {
   return asBuffer(key).toString('latin1');
@@ -75,6 +82,11 @@ export class CachedStore extends WrappedStore {
   private misses = 0;
   private evictions = 0;
   private batches = 0;
+  /** Read admission (see `admit`): reads and hits of the current window, and the last window's verdict. */
+  private windowReads = 0;
+  private windowHits = 0;
+  private thrashing = false;
+  private skipped = 0;
 
   constructor(inner: BytesLayer, options: CachedStoreOptions) {
     super(inner);
@@ -104,11 +116,13 @@ export class CachedStore extends WrappedStore {
     const hit = lru.get(id);
     if (hit !== undefined) {
       this.hits++;
+      this.windowHits++;
       if (hit !== this.newest) this.touch(hit);
       return hit.value ?? undefined;
     }
     this.misses++;
     const value = this.inner.get(key);
+    if (!this.admit()) return value;
     const oldest = this.oldest;
     if (lru.size >= this.cacheSize && oldest !== undefined && !oldest.dirty && oldest !== this.newest) {
       // full: the least recently used clean entry becomes this one (no allocation, no eviction pass)
@@ -226,6 +240,25 @@ export class CachedStore extends WrappedStore {
   private beforeIterator(): void {
     if (this.closed) throw new StoreClosedError(this.inner.name);
     this.writeDirty();
+  }
+
+  /**
+   * Whether a read miss enters the cache. Always, unless the cache is full and the last window of
+   * READ_WINDOW reads hit less than 1 in ADMIT_EVERY: then the reads are spread over far more keys
+   * than the cache holds, every insert would only evict another entry that will not be read again,
+   * and only one miss in ADMIT_EVERY is cached (so keys that are read often still get in and the
+   * hit rate can recover). Writes are always cached: they are the write-back and coalescing.
+   */
+  private admit(): boolean {
+    if (++this.windowReads >= READ_WINDOW) {
+      this.thrashing = this.windowHits * ADMIT_EVERY < this.windowReads;
+      this.windowReads = 0;
+      this.windowHits = 0;
+    }
+    if (!this.thrashing || this.lru.size < this.cacheSize) return true;
+    if (++this.skipped < ADMIT_EVERY) return false;
+    this.skipped = 0;
+    return true;
   }
 
   /** Adds a new entry as the most recently used. */

@@ -54,6 +54,34 @@ describe('the cache coalesces writes', () => {
   });
 });
 
+describe('the cache admits reads', () => {
+  it('caches every read while reads hit, and only some misses while they are spread over far more keys', async () => {
+    const { store } = await memoryStore();
+    for (let i = 0; i < 10_000; i++) store.put(`k${i}`, i);
+    await store.flush();
+    // 100 keys, each read 100 times: the cache (100 entries) serves them
+    const before = store.metrics();
+    for (let r = 0; r < 100; r++) for (let i = 0; i < 100; i++) store.get(`k${i}`);
+    const hot = store.metrics();
+    assert.ok(hot.cacheHits - before.cacheHits >= 9_000, `hits ${hot.cacheHits - before.cacheHits}`);
+    // reads spread over 10,000 keys: after a window that hit less than 1 in 8, most misses skip the cache
+    let x = 1;
+    for (let i = 0; i < 20_000; i++) {
+      x = (x * 48271) % 2147483647;
+      assert.equal(store.get(`k${x % 10_000}`), x % 10_000);
+    }
+    const cold = store.metrics();
+    const misses = cold.cacheMisses - hot.cacheMisses;
+    const evictions = cold.cacheEvictions - hot.cacheEvictions;
+    assert.ok(misses > 19_000, `misses ${misses}`);
+    assert.ok(evictions < misses / 2, `evictions ${evictions} of ${misses} misses`);
+    // a key read often gets back in and hits again
+    for (let r = 0; r < 64; r++) store.get('k1');
+    assert.ok(store.metrics().cacheHits - cold.cacheHits >= 50);
+    await store.close();
+  });
+});
+
 describe('errors leave nothing written', () => {
   it('every error carries its code and a failed batch writes nothing', async () => {
     const { store, sink } = await memoryStore({ maxRecordBytes: 50 });
