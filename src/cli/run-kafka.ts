@@ -1,11 +1,13 @@
 /**
  * `eddy run JOB --backend kafka`: this process is one worker of the job's consumer group (the Kafka
- * coordinator, runtime/kafka-coordinator.ts). Its transactional id is `eddy-<job>-<workerId>`; the
- * worker id is `$EDDY_WORKER_ID` (set by the supervisor to the worker's slot) or `--worker-id`, else
- * derived from the data dir, so a restarted worker of the same slot fences its crashed predecessor.
+ * coordinator, runtime/kafka-coordinator.ts). The worker id — `--worker-id`, else `$EDDY_WORKER_ID`
+ * (set by the supervisor to the worker's slot), else derived from the data dir — names the worker in
+ * logs and client ids only: exactly-once fencing goes by task (`eddy-<job>-task-<p>`), not by worker.
  *
  * Lines on stderr (stable, tests and the supervisor read them):
- *   `generation G: tasks [..], standby [..]`, `restored STORE/P: MODE N records in MS ms`.
+ *   `generation G: tasks [..], standby [..] (worker ID)` (once the assignment is in effect: tasks
+ *   restored and running, standbys tailing), `restored STORE/P: MODE N records`,
+ *   `warning: tasks [..] fenced (…); stopping them and rejoining`.
  */
 import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
@@ -32,7 +34,6 @@ export async function runKafkaWorker(o: KafkaWorkerOptions): Promise<number> {
   const log = await openKafkaLog({
     brokers: o.config.brokers,
     clientId: `eddy-${o.job.name}-${workerId}`,
-    transactionalId: `eddy-${o.job.name}-${workerId}`,
   });
   const controller = new AbortController();
   const stop = () => controller.abort();

@@ -3,7 +3,7 @@
  * role). Forks N worker processes — `process.execPath` with this process's exec arguments and CLI
  * script, `run JOB` with the same flags but `--workers`, each with its own data dir
  * `<dataDir>/worker-<i>` (so they behave as separate hosts: own stores, own lock) and
- * `EDDY_WORKER_ID=<i>` (its slot: a restarted worker fences its crashed predecessor's transaction).
+ * `EDDY_WORKER_ID=<i>` (its slot, the worker's name in logs and client ids).
  *
  * A worker that exits while the supervisor runs is restarted after a backoff that doubles from
  * `minBackoffMs` up to `maxBackoffMs`, and is reset once a worker has stayed up `healthyMs`.

@@ -13,14 +13,18 @@
  *   flush every store (changelog appended, then the engine and its marker), flush the outputs, then
  *   write the checkpoint of every task (input offsets and changelog offsets). With `exactlyOnce`
  *   all of that is ONE log transaction: after a crash at any instant, either the whole commit is
- *   there or none of it, and restore rebuilds any store that got ahead of its changelog.
+ *   there or none of it, and restore rebuilds any store that got ahead of its changelog. With the
+ *   `transactionalId` option each task commits alone, in a transaction of its own id (its stores'
+ *   changelogs, its outputs, its checkpoint), so a task can move to another process whose writer
+ *   fences this one (the Kafka coordinator); the tasks' transactions run concurrently. Each task
+ *   has its own output buffer for that reason.
  * - stop: commits, closes the tasks and the stores. After a task failure (`onError: 'fail'`) it does
  *   NOT commit: nothing past the last commit is kept.
  */
 import { EventEmitter } from 'node:events';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Log, LogRecord, LogTransaction } from '../log/types.js';
+import type { Log, LogRecord, LogTransaction, TransactionOptions } from '../log/types.js';
 import { openStore } from '../store/open-store.js';
 import type { KeyValueStore } from '../store/types.js';
 import { JobError, TopicMismatchError } from '../util/errors.js';
@@ -33,7 +37,7 @@ import {
   type JobDefinition,
 } from './job.js';
 import { LogChangelogSink } from './log-changelog-sink.js';
-import { OutputCollector } from './output-collector.js';
+import { OutputCollector, type OutputTopic } from './output-collector.js';
 import { type RestorableStore, type RestoreProgress, restoreStore } from './restore.js';
 import type { Logger, TaskCoordinator } from './task.js';
 import { type TaskInput, TaskInstance } from './task-instance.js';
@@ -51,6 +55,12 @@ export interface ContainerOptions {
   maxBufferedOutputs?: number;
   /** Partitions to run; default all of them (the standalone coordinator). */
   partitions?: number[];
+  /**
+   * Exactly-once: the transactional id of task `partition`'s commits. Given, each task commits in
+   * its own transaction of that id (`Log.beginTransaction({ id })`, concurrently: the log must allow
+   * one open transaction per id); without it one transaction covers every task.
+   */
+  transactionalId?: (partition: number) => string;
 }
 
 /** Metrics of a running container, as a plain snapshot. */
@@ -95,14 +105,15 @@ const silentLogger: Logger = { info() {}, warn() {}, error() {} };
 export class Container extends EventEmitter {
   readonly job: JobDefinition;
   private readonly log: Log;
-  private readonly options: Required<Omit<ContainerOptions, 'partitions' | 'logger'>> & {
-    partitions?: number[];
-  };
+  private readonly options: Required<Omit<ContainerOptions, 'partitions' | 'logger' | 'transactionalId'>> &
+    Pick<ContainerOptions, 'partitions' | 'transactionalId'>;
   private readonly logger: Logger;
   private tasks: TaskInstance[] = [];
   private cursors: InputCursor[] = [];
   private stores: { task: TaskInstance; name: string; store: JobStore; sink?: LogChangelogSink }[] = [];
-  private collector!: OutputCollector;
+  /** Each task's output buffer. */
+  private readonly collectors = new Map<TaskInstance, OutputCollector>();
+  private newCollector!: () => OutputCollector;
   private checkpoints!: CheckpointStore;
   private commitRequested = false;
   private shutdownRequested = false;
@@ -124,6 +135,7 @@ export class Container extends EventEmitter {
       fetchSize: options.fetchSize ?? 2000,
       maxBufferedOutputs: options.maxBufferedOutputs ?? 100_000,
       partitions: options.partitions,
+      transactionalId: options.transactionalId,
     };
     if (job.exactlyOnce && !this.log.supports.transactions) {
       throw new JobError(
@@ -145,7 +157,7 @@ export class Container extends EventEmitter {
     }
     const taskCount = job.partitions ?? partitions;
     const created = { partitions: taskCount, replicationFactor: job.replicationFactor };
-    const outputs = [];
+    const outputs: OutputTopic[] = [];
     for (const out of job.outputs) {
       const info = await log.ensureTopic(out.topic, { ...created, cleanup: 'delete' }).catch(async (err) => {
         // an existing output topic may have any partition count: messages are routed over its partitions
@@ -154,19 +166,20 @@ export class Container extends EventEmitter {
       });
       outputs.push({ topic: out.topic, partitions: info.partitions.length, key: out.key, value: out.value });
     }
-    this.collector = new OutputCollector(log, outputs, this.options.maxBufferedOutputs, () => {
-      this.commitRequested = true;
-    });
     if (job.onError === 'dead-letter') {
       const dlq = deadLetterTopic(job.name);
       const info = await log.ensureTopic(dlq, { ...created, cleanup: 'delete' });
-      this.collector.addTopic({
+      outputs.push({
         topic: dlq,
         partitions: info.partitions.length,
         key: defaultKeyCodec,
         value: defaultKeyCodec,
       });
     }
+    this.newCollector = () =>
+      new OutputCollector(log, outputs, this.options.maxBufferedOutputs, () => {
+        this.commitRequested = true;
+      });
     for (const name of Object.keys(job.stores)) {
       if (job.stores[name].changelog) {
         await log.ensureTopic(changelogTopic(job.name, name), { ...created, cleanup: 'compact' });
@@ -238,18 +251,20 @@ export class Container extends EventEmitter {
     coordinator: TaskCoordinator,
   ): Promise<TaskInstance> {
     const inputs: InputCursor[] = [];
+    const collector = this.newCollector();
     const task = new TaskInstance({
       jobName: this.job.name,
       partition: p,
       task: this.job.task(),
       inputs,
       stores,
-      collector: this.collector,
+      collector,
       onError: this.job.onError,
       deadLetterTopic: deadLetterTopic(this.job.name),
       logger: this.logger,
       coordinator,
     });
+    this.collectors.set(task, collector);
     for (const input of this.job.inputs) {
       const info = await this.log.describeTopic(input.topic);
       if (p >= info.partitions.length) continue;
@@ -428,26 +443,48 @@ export class Container extends EventEmitter {
     this.wake?.();
   }
 
-  /** Commits now: stores, outputs, then checkpoints; atomically with `exactlyOnce`. */
+  /**
+   * Commits now: stores, outputs, then checkpoints; atomically with `exactlyOnce` (per task with the
+   * `transactionalId` option: a failed task's commit does not undo the others').
+   */
   async commit(): Promise<void> {
     const started = performance.now();
     this.commitRequested = false;
+    const perTask = this.job.exactlyOnce ? this.options.transactionalId : undefined;
+    if (perTask) {
+      const results = await Promise.allSettled(
+        this.tasks.map((task) => this.commitTasks([task], perTask(task.partition))),
+      );
+      for (const r of results) if (r.status === 'rejected') throw r.reason;
+    } else {
+      await this.commitTasks(this.tasks);
+    }
+    this.counters.commits++;
+    this.counters.lastCommitMs = performance.now() - started;
+    this.emit('commit', { ms: this.counters.lastCommitMs });
+  }
+
+  /** Commits `tasks` (in one transaction of `transactionalId` when exactly-once). */
+  private async commitTasks(tasks: readonly TaskInstance[], transactionalId?: string): Promise<void> {
+    const stores =
+      tasks.length === this.tasks.length ? this.stores : this.stores.filter((s) => tasks.includes(s.task));
     let txn: LogTransaction | undefined;
     if (this.job.exactlyOnce) {
-      txn = await (this.log.beginTransaction as () => Promise<LogTransaction>)();
-      for (const s of this.stores) s.sink?.useTransaction(txn);
+      const begin = this.log.beginTransaction as (o?: TransactionOptions) => Promise<LogTransaction>;
+      txn = await begin.call(this.log, transactionalId === undefined ? undefined : { id: transactionalId });
+      for (const s of stores) s.sink?.useTransaction(txn);
     }
     try {
       const changelogOffsets = new Map<TaskInstance, Record<string, number>>();
-      for (const s of this.stores) {
+      for (const s of stores) {
         const offset = await s.store.commit();
         let offsets = changelogOffsets.get(s.task);
         if (!offsets) changelogOffsets.set(s.task, (offsets = {}));
         offsets[s.name] = offset ?? -1;
       }
-      await this.collector.flush(txn);
+      await Promise.all(tasks.map((task) => this.collectors.get(task)?.flush(txn)));
       if (!txn) await this.log.flush();
-      const checkpoints: Checkpoint[] = this.tasks.map((task) => {
+      const checkpoints: Checkpoint[] = tasks.map((task) => {
         const inputs: Record<string, number> = {};
         for (const input of task.inputs) inputs[inputKey(input.topic, input.partition)] = input.nextOffset;
         return {
@@ -464,11 +501,8 @@ export class Container extends EventEmitter {
       if (txn) await txn.abort().catch(() => undefined);
       throw err;
     } finally {
-      if (txn) for (const s of this.stores) s.sink?.useTransaction(undefined);
+      if (txn) for (const s of stores) s.sink?.useTransaction(undefined);
     }
-    this.counters.commits++;
-    this.counters.lastCommitMs = performance.now() - started;
-    this.emit('commit', { ms: this.counters.lastCommitMs });
   }
 
   /**
@@ -478,7 +512,7 @@ export class Container extends EventEmitter {
   async close(options: { commit?: boolean } = {}): Promise<void> {
     const commit = options.commit ?? true;
     this.stopped = true;
-    if (!commit) this.collector?.discard();
+    if (!commit) for (const c of this.collectors.values()) c.discard();
     for (const task of this.tasks) {
       try {
         await task.close();
@@ -495,6 +529,7 @@ export class Container extends EventEmitter {
     this.tasks = [];
     this.stores = [];
     this.cursors = [];
+    this.collectors.clear();
   }
 
   metrics(): ContainerMetrics {
@@ -502,7 +537,7 @@ export class Container extends EventEmitter {
       processed: 0,
       skipped: 0,
       deadLettered: 0,
-      sent: this.collector?.sent ?? 0,
+      sent: 0,
       commits: this.counters.commits,
       lastCommitMs: this.counters.lastCommitMs,
       tasks: this.tasks.length,
@@ -511,6 +546,7 @@ export class Container extends EventEmitter {
       stores: {},
       task: {},
     };
+    for (const c of this.collectors.values()) m.sent += c.sent;
     for (const t of this.tasks) {
       m.processed += t.counters.processed;
       m.skipped += t.counters.skipped;

@@ -8,9 +8,9 @@
  * 1. the worker claims old ∪ new tasks in its join metadata, then stops its container if its tasks
  *    change (run returns after a commit, then close): "on a rebalance a task is committed and closed
  *    on its old owner";
- * 2. it claims exactly the new tasks and, for an exactly-once job, waits until no transaction is
- *    open on the checkpoint partition (wait-stable.ts), then starts a Container with
- *    `partitions: <its tasks>`. Restore reuses local stores whose marker is current (host
+ * 2. it claims exactly the new tasks and, for an exactly-once job, fences every earlier writer of
+ *    them (below) and waits until no transaction is open on the checkpoint partition
+ *    (wait-stable.ts), then starts a Container with `partitions: <its tasks>`. Restore reuses local stores whose marker is current (host
  *    affinity), so a task that comes back is cheap, and a task with a standby here replays little;
  * 3. if it released tasks, it rejoins so the leader can give them to their new owner (the assignor
  *    never gives a task to a member while another live member claims it);
@@ -18,18 +18,27 @@
  * Every path (stop signal, failure) commits-and-closes or closes-without-commit the container,
  * stops standbys, leaves the group (the others rebalance at once) and releases the data dir lock.
  *
- * Exactly-once across processes: each worker has one transactional id (`eddy-<job>-<workerId>`,
- * stable for a worker slot), and initialises it when it starts, which fences and aborts the open
- * transaction of a crashed previous incarnation of the same slot. KNOWN LIMITATION: there is no
- * per-task zombie fencing (Kafka Streams' per-task transactional ids / EOS-v2 generation checks):
- * a worker that lost its group session but still runs (a long GC pause, a network partition) can
- * still commit for tasks that were given to another worker. A worker that is dead, or that left the
- * group cleanly, is safe.
+ * Exactly-once across processes — zombie fencing per task (Kafka Streams' EOS-v1 scheme): each
+ * task commits in a transaction of its own transactional id, `eddy-<job>-task-<p>` (one producer per
+ * task; Container's `transactionalId` option), holding the task's changelog records, its outputs and
+ * its checkpoint record. Before a worker starts a task it claims that id (`fenceTransactions`: an
+ * InitProducerId as a new producer), which bumps the id's epoch; the broker first completes or
+ * aborts the transaction the previous owner left open, and from then on every append, commit or
+ * abort of the previous owner's producer fails with `FencedError`. So a worker that lost a task
+ * — dead, or alive without knowing it (a long pause, a network partition, a lost group session) —
+ * can never commit for it after its new owner started, and the new owner reads the checkpoint only
+ * once that old transaction is over (plus `waitStable`, because all tasks share the checkpoint
+ * partition and its last stable offset). The group generation alone could not give this: the
+ * checkpoints are records in a topic, not consumer offsets that the group coordinator checks
+ * against a generation. A fenced worker does not crash: it closes its container without committing
+ * (nothing past the last commit is kept), releases its tasks and rejoins the group for a fresh
+ * assignment. Transactional ids are per task, not per worker, so they work the same for workers
+ * under the supervisor, separate processes and restarts on other hosts.
  */
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KafkaLog } from '../log/kafka/kafka-log.js';
-import { AbortedError } from '../util/errors.js';
+import { AbortedError, FencedError } from '../util/errors.js';
 import { Container, type ContainerMetrics } from './container.js';
 import { type GroupGeneration, GroupMember } from './group-member.js';
 import { changelogTopic, checkpointTopic, type JobDefinition } from './job.js';
@@ -40,7 +49,7 @@ import type { Logger } from './task.js';
 import { waitStable } from './wait-stable.js';
 
 export interface KafkaRunOptions {
-  /** A Kafka log opened with this worker's own `transactionalId` (exactly-once jobs). */
+  /** The Kafka log (exactly-once commits use one transactional id per task, see above). */
   log: KafkaLog;
   brokers: string[];
   /** This worker's local state: `<dataDir>/stores/<job>`; one worker per data dir. */
@@ -71,6 +80,11 @@ export interface KafkaRunResult {
 }
 
 const silent: Logger = { info() {}, warn() {}, error() {} };
+
+/** The transactional id of task `partition`'s exactly-once commits, the same on every worker. */
+export function taskTransactionalId(job: string, partition: number): string {
+  return `eddy-${job}-task-${partition}`;
+}
 const same = (a: readonly number[], b: readonly number[]) =>
   a.length === b.length && a.every((x, i) => x === b[i]);
 
@@ -106,6 +120,18 @@ export async function runJobOnKafka(job: JobDefinition, options: KafkaRunOptions
   let latest: GroupGeneration | undefined;
   /** The running container returned by itself: a task asked the job to shut down. */
   let finished = false;
+  /** The running container's commit was fenced: another worker owns (some of) its tasks now. */
+  let fenced: { error: FencedError; tasks: number[] } | undefined;
+  /** Transactional ids this worker claimed (exactly-once), released when their task stops here. */
+  const claimed = new Set<number>();
+  const txId = (p: number) => taskTransactionalId(job.name, p);
+  const releaseIds = async (keep: readonly number[]) => {
+    for (const p of [...claimed]) {
+      if (keep.includes(p)) continue;
+      claimed.delete(p);
+      await log.releaseTransactions(txId(p)).catch(() => undefined);
+    }
+  };
   const onAbort = () => wake?.();
   options.signal?.addEventListener('abort', onAbort);
 
@@ -118,21 +144,17 @@ export async function runJobOnKafka(job: JobDefinition, options: KafkaRunOptions
       await running;
     } catch (err) {
       commit = false;
-      failure ??= err;
+      if (err instanceof FencedError) fenced ??= { error: err, tasks: containerTasks };
+      else failure ??= err;
     }
     result.processed += c.metrics().processed;
     await c.close({ commit }).catch((err) => {
-      failure ??= err;
+      if (!(err instanceof FencedError)) failure ??= err;
     });
     containerTasks = [];
   };
 
   try {
-    if (job.exactlyOnce) {
-      // fence a crashed earlier incarnation of this worker slot: its open transaction is aborted now
-      const t = await (log.beginTransaction as () => ReturnType<NonNullable<KafkaLog['beginTransaction']>>)();
-      await t.abort();
-    }
     let taskCount = 0;
     for (const input of job.inputs) {
       taskCount = Math.max(taskCount, (await log.describeTopic(input.topic)).partitions.length);
@@ -177,6 +199,20 @@ export async function runJobOnKafka(job: JobDefinition, options: KafkaRunOptions
     while (!options.signal?.aborted) {
       if (failure !== undefined) throw failure;
       if (finished) break;
+      if (fenced !== undefined) {
+        // another worker took over tasks of ours: stop them without committing, ask for a new assignment
+        logger.warn(
+          `tasks [${fenced.tasks.join(',')}] fenced (${fenced.error.message}); stopping them and rejoining`,
+        );
+        await stopContainer(false);
+        fenced = undefined; // (stopping may report the same fencing again)
+        if (failure !== undefined) throw failure;
+        await releaseIds([]);
+        claim([]);
+        applied = undefined;
+        await m.rejoin();
+        continue;
+      }
       if (latest === undefined || latest === applied) {
         await new Promise<void>((resolve) => {
           wake = resolve;
@@ -188,9 +224,6 @@ export async function runJobOnKafka(job: JobDefinition, options: KafkaRunOptions
       applied = g;
       result.generations++;
       const { active, standby } = g.assignment;
-      logger.info(
-        `generation ${g.generationId}: tasks [${active.join(',')}], standby [${standby.join(',')}]`,
-      );
       for (const [p, s] of standbys) {
         if (!standby.includes(p)) {
           standbys.delete(p);
@@ -202,10 +235,27 @@ export async function runJobOnKafka(job: JobDefinition, options: KafkaRunOptions
         claim([...new Set([...containerTasks, ...active])].sort((a, b) => a - b));
         await stopContainer(true);
         if (failure !== undefined) throw failure;
+        if (fenced !== undefined) continue;
+        await releaseIds(active);
         claim(active);
         if (active.length > 0) {
-          if (job.exactlyOnce) await waitStable(log, checkpointTopic(job.name), 0, options.signal);
-          const c = new Container(job, { log, dataDir, logger, partitions: active });
+          if (job.exactlyOnce) {
+            // claim the tasks' transactional ids: earlier owners' open transactions end, they are fenced
+            await Promise.all(
+              active.map(async (p) => {
+                await log.fenceTransactions(txId(p));
+                claimed.add(p);
+              }),
+            );
+            await waitStable(log, checkpointTopic(job.name), 0, options.signal);
+          }
+          const c = new Container(job, {
+            log,
+            dataDir,
+            logger,
+            partitions: active,
+            transactionalId: job.exactlyOnce ? txId : undefined,
+          });
           if (options.onRestore) c.on('restore', options.onRestore);
           container = c;
           containerTasks = active;
@@ -218,7 +268,8 @@ export async function runJobOnKafka(job: JobDefinition, options: KafkaRunOptions
               wake?.();
             },
             (err) => {
-              failure ??= err;
+              if (err instanceof FencedError) fenced ??= { error: err, tasks: active };
+              else failure ??= err;
               wake?.();
             },
           );
@@ -232,6 +283,9 @@ export async function runJobOnKafka(job: JobDefinition, options: KafkaRunOptions
         await s.start();
       }
       claim(containerTasks);
+      logger.info(
+        `generation ${g.generationId}: tasks [${active.join(',')}], standby [${standby.join(',')}] (worker ${workerId})`,
+      );
       options.onAssignment?.({ generationId: g.generationId, active, standby, container });
     }
     await stopContainer(true);
@@ -247,6 +301,7 @@ export async function runJobOnKafka(job: JobDefinition, options: KafkaRunOptions
   } finally {
     options.signal?.removeEventListener('abort', onAbort);
     for (const s of standbys.values()) await s.stop();
+    await releaseIds([]);
     await member?.close();
     release();
   }

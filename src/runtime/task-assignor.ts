@@ -16,7 +16,8 @@
  *   that lost its session but still runs: a zombie, see kafka-coordinator.ts);
  * - deterministic: members are ordered by id, ties are broken by id then task number;
  * - standbys: up to `standbys` replicas per task, each on a member other than its owner (and other
- *   than a member still closing it), preferring members with local state, then the least loaded.
+ *   than a member still closing it); standby counts are balanced (within one where the owners allow
+ *   it), and within that a standby goes to a member with local state for it, then the least loaded.
  */
 
 /** What a member says about itself when it joins (JSON in the group protocol metadata). */
@@ -131,36 +132,95 @@ export function assignTasks(input: AssignTasksInput): AssignTasksResult {
   }
 
   const standbys = Math.max(0, Math.min(input.standbys ?? 0, ids.length - 1));
-  for (let t = 0; t < n && standbys > 0; t++) {
+  /** Members that may not hold a standby of t: its owner and a member still running it. */
+  const excludedFrom = (t: number): Set<string> => {
     const excluded = new Set<string>();
     const o = owner.get(t) ?? claimedBy.get(t);
     if (o !== undefined) excluded.add(o);
     const c = claimedBy.get(t);
     if (c !== undefined) excluded.add(c);
+    return excluded;
+  };
+  const standbyOf = (id: string) => (assignments.get(id) as TaskAssignment).standby;
+  // Even share of standbys per member; under it first, then local state, then the least loaded.
+  const cap = Math.ceil((n * standbys) / ids.length);
+  for (let t = 0; t < n && standbys > 0; t++) {
+    const excluded = excludedFrom(t);
     for (let k = 0; k < standbys; k++) {
       let best: string | undefined;
-      let bestScore: [number, number] | undefined;
+      let bestScore: number[] | undefined;
       for (const id of ids) {
         if (excluded.has(id)) continue;
-        const score: [number, number] = [
-          (state.get(id) as Set<number>).has(t) ? 0 : 1,
-          (assignments.get(id) as TaskAssignment).standby.length,
-        ];
-        if (!bestScore || score[0] < bestScore[0] || (score[0] === bestScore[0] && score[1] < bestScore[1])) {
+        const count = standbyOf(id).length;
+        const score = [count >= cap ? 1 : 0, (state.get(id) as Set<number>).has(t) ? 0 : 1, count];
+        if (!bestScore || lexLess(score, bestScore)) {
           best = id;
           bestScore = score;
         }
       }
       if (best === undefined) break;
       excluded.add(best);
-      (assignments.get(best) as TaskAssignment).standby.push(t);
+      standbyOf(best).push(t);
     }
   }
+  balanceStandbys(ids, standbyOf, excludedFrom, state);
   for (const a of assignments.values()) {
     a.active.sort(byNumber);
     a.standby.sort(byNumber);
   }
   return { assignments, revoked: revoked.sort(byNumber) };
+}
+
+function lexLess(a: readonly number[], b: readonly number[]): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i] < b[i];
+  return false;
+}
+
+/**
+ * Evens out standby counts that the greedy pass left uneven (a member that owns the very tasks
+ * whose standbys it could have held): moves a standby from the most loaded member to the least
+ * loaded one, directly or through a third member, preferring a task the receiver has state for.
+ */
+function balanceStandbys(
+  ids: readonly string[],
+  standbyOf: (id: string) => number[],
+  excludedFrom: (t: number) => Set<string>,
+  state: ReadonlyMap<string, Set<number>>,
+): void {
+  const canTake = (id: string, t: number) => !excludedFrom(t).has(id) && !standbyOf(id).includes(t);
+  const move = (from: string, to: string, t: number) => {
+    const list = standbyOf(from);
+    list.splice(list.indexOf(t), 1);
+    standbyOf(to).push(t);
+  };
+  /** A task of `from` that `to` can take, one with local state on `to` first. */
+  const movable = (from: string, to: string): number | undefined => {
+    const options = standbyOf(from).filter((t) => canTake(to, t));
+    return options.find((t) => (state.get(to) as Set<number>).has(t)) ?? options[0];
+  };
+  for (let round = 0; round < 1000; round++) {
+    const sorted = [...ids].sort((a, b) => standbyOf(b).length - standbyOf(a).length || (a < b ? -1 : 1));
+    const most = sorted[0];
+    const least = sorted[sorted.length - 1];
+    if (standbyOf(most).length - standbyOf(least).length <= 1) return;
+    const t = movable(most, least);
+    if (t !== undefined) {
+      move(most, least, t);
+      continue;
+    }
+    let moved = false;
+    for (const via of sorted) {
+      if (via === most || via === least) continue;
+      const u = movable(via, least);
+      const v = u === undefined ? undefined : movable(most, via);
+      if (u === undefined || v === undefined || u === v) continue;
+      move(via, least, u);
+      move(most, via, v);
+      moved = true;
+      break;
+    }
+    if (!moved) return;
+  }
 }
 
 /** Encodes a member's claims as join metadata. */

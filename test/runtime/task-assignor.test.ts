@@ -84,6 +84,25 @@ describe('assignTasks', () => {
     if (owner0 !== 'b') assert.ok(r.assignments.get('b')?.standby.includes(0));
   });
 
+  it('balances standbys even when the members with state own the other tasks', () => {
+    const all = [0, 1, 2, 3, 4, 5];
+    const r = assignTasks({
+      members: m({
+        a: { tasks: [4, 5] },
+        b: { tasks: [0, 2], standbyState: all },
+        c: { tasks: [1, 3], standbyState: all },
+      }),
+      taskCount: 6,
+      standbys: 1,
+    });
+    for (const [id, a] of r.assignments) {
+      assert.equal(a.standby.length, 2, `${id}: ${JSON.stringify(a)}`);
+      for (const t of a.standby) assert.ok(!a.active.includes(t));
+    }
+    const placed = [...r.assignments.values()].flatMap((a) => a.standby).sort((x, y) => x - y);
+    assert.deepEqual(placed, all);
+  });
+
   it('caps standbys at members - 1 and handles no members', () => {
     const r = assignTasks({ members: m({ a: {} }), taskCount: 3, standbys: 2 });
     assert.deepEqual(r.assignments.get('a'), { active: [0, 1, 2], standby: [] });
