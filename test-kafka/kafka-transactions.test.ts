@@ -70,6 +70,7 @@ describe('Kafka transactional ids', () => {
     await c.append('t', 1, [{ key: b('c'), value: b('c') }]);
     await a.commit();
     await c.abort();
+    assert.ok(await reader.waitForData('t', 1, end, 10_000));
     const seen = (await reader.read('t', 1, end)).map((r) => r.value?.toString());
     assert.deepEqual(seen, ['a']);
   });
@@ -86,6 +87,8 @@ describe('Kafka transactional ids', () => {
     const t = await next.beginTransaction({ id: 'task-7' });
     await t.append('t', 0, [{ key: b('n'), value: b('new owner') }]);
     await t.commit();
+    // commit() resolves once the outcome is decided; the markers follow a few ms later
+    assert.ok(await reader.waitForData('t', 0, end, 10_000));
     const seen = (await reader.read('t', 0, end)).map((r) => r.value?.toString());
     assert.deepEqual(seen, ['new owner']);
     // claiming the id again un-fences it on the old log (and fences the other one)

@@ -13,6 +13,10 @@
  *   fenced process must stop writing for that id.
  * - A transaction that appended nothing ends locally: Kafka has no transaction to end then (its
  *   state is still Empty; an EndTxn would fail with `INVALID_TXN_STATE`), as the Java client does.
+ * - `commit()` resolves once the broker has decided the outcome (EndTxn); it writes the commit
+ *   markers right after, so read_committed readers see the records a few milliseconds later, not
+ *   necessarily at once. A writer that claims the transactional id (`fenceTransactions`) waits for
+ *   those markers: whatever it reads afterwards includes every commit of the previous writer.
  * - After `commit()` or `abort()` (resolved or rejected) the transaction is over: every call rejects
  *   with `InvalidArgumentError`. A failed `commit()` leaves the outcome to the broker (it aborts on
  *   timeout); nothing of it is visible unless the commit completed.
