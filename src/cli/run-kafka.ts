@@ -6,12 +6,13 @@
  *
  * Lines on stderr (stable, tests and the supervisor read them):
  *   `generation G: tasks [..], standby [..] (worker ID)` (once the assignment is in effect: tasks
- *   restored and running, standbys tailing), `restored STORE/P: MODE N records`,
+ *   restored and running, standbys tailing), `restored STORE/P: MODE N records in MS ms`,
  *   `warning: tasks [..] fenced (…); stopping them and rejoining`.
  */
 import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
 import type { JobDefinition } from '../runtime/job.js';
+import type { RestoreResult } from '../runtime/restore.js';
 import type { Logger } from '../runtime/task.js';
 import type { CommandIO } from './main.js';
 import type { RunConfig } from './run-config.js';
@@ -57,7 +58,11 @@ export async function runKafkaWorker(o: KafkaWorkerOptions): Promise<number> {
       logger,
       workerId,
       onRestore: (p) => {
-        if (p.done) o.io.err(`restored ${p.store}/${p.partition}: ${p.mode} ${p.restored} records\n`);
+        if (!p.done) return;
+        const ms = (p as Partial<RestoreResult>).ms;
+        o.io.err(
+          `restored ${p.store}/${p.partition}: ${p.mode} ${p.restored} records${ms === undefined ? '' : ` in ${Math.round(ms)} ms`}\n`,
+        );
       },
     });
     o.io.err(`stopped: processed ${result.processed.toLocaleString('en-US')} messages\n`);
