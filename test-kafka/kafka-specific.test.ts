@@ -87,6 +87,8 @@ describe('the Kafka log on a real broker', () => {
     await committed.append('txn', 0, [{ key: b('c'), value: b('committed') }]);
     assert.deepEqual(await log.read('txn', 0, 0), [], 'nothing visible before the commit');
     await committed.commit();
+    // commit() resolves once the outcome is decided; the broker writes the markers right after
+    assert.ok(await log.waitForData('txn', 0, 0, 10_000), 'the committed record becomes visible');
     const visible = await log.read('txn', 0, 0);
     assert.deepEqual(
       visible.map((x) => x.value?.toString()),
