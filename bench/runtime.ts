@@ -8,12 +8,16 @@
  *      ~1.08M msgs/s on a 24-core node with RocksDB and changelog, ≈45,000 per core).
  * The input is written first (not timed); the time is from the container's start (restore included,
  * nothing to restore) until every input message is processed and committed.
+ *
+ * Usage: node --import tsx bench/runtime.ts [--messages N] [--keys K] [--partitions P]
+ *          [--scenario S] [--engine memory|lmdb|rocksdb] [--brokers HOST:PORT,… (on Kafka)]
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { openEmbeddedLog } from '../src/log/embedded/embedded-log.js';
+import { openKafkaLog } from '../src/log/kafka/kafka-log.js';
 import type { Log } from '../src/log/types.js';
 import { Container } from '../src/runtime/container.js';
 import { type Codec, defineJob, type JobStoreSpec } from '../src/runtime/job.js';
@@ -30,6 +34,8 @@ export interface RuntimeBenchOptions {
   partitions: number;
   /** The store engine of scenarios 2 and 3 (default lmdb). */
   engine?: EngineKind;
+  /** Kafka bootstrap servers: run on Kafka instead of the embedded log (fresh topics per scenario). */
+  brokers?: string[];
   log?: (line: string) => void;
 }
 
@@ -45,14 +51,14 @@ const bytes: Codec<unknown> = {
   decode: (b) => b,
 };
 
-async function feed(log: Log, o: RuntimeBenchOptions): Promise<void> {
-  await log.createTopic('bench-in', { partitions: o.partitions });
+async function feed(log: Log, input: string, o: RuntimeBenchOptions): Promise<void> {
+  await log.createTopic(input, { partitions: o.partitions });
   const value = Buffer.alloc(100, 0x61);
   const perPartition = Math.ceil(o.messages / o.partitions);
   let seed = 12345;
   for (let p = 0; p < o.partitions; p++) {
     for (let done = 0; done < perPartition; ) {
-      const n = Math.min(10_000, perPartition - done);
+      const n = Math.min(5000, perPartition - done); // under Kafka's default 1 MB batch limit
       const batch = new Array(n);
       for (let i = 0; i < n; i++) {
         seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
@@ -61,14 +67,14 @@ async function feed(log: Log, o: RuntimeBenchOptions): Promise<void> {
         k.writeUInt32BE(p, 4);
         batch[i] = { key: k, value };
       }
-      await log.append('bench-in', p, batch);
+      await log.append(input, p, batch);
       done += n;
     }
   }
   await log.flush();
 }
 
-function task(scenario: Scenario): () => StreamTask {
+function task(scenario: Scenario, output: string): () => StreamTask {
   return () => {
     let store: KeyValueStore<Uint8Array, Uint8Array>;
     return {
@@ -77,7 +83,7 @@ function task(scenario: Scenario): () => StreamTask {
       },
       process(msg, out) {
         if (scenario === 'message-passing') {
-          out.send({ topic: 'bench-out', key: msg.rawKey, value: msg.rawValue });
+          out.send({ topic: output, key: msg.rawKey, value: msg.rawValue });
           return;
         }
         const key = msg.rawKey as Buffer;
@@ -90,9 +96,17 @@ function task(scenario: Scenario): () => StreamTask {
 
 export async function runScenario(scenario: Scenario, o: RuntimeBenchOptions): Promise<RuntimeBenchResult> {
   const dir = mkdtempSync(join(tmpdir(), `eddy-bench-${scenario}-`));
-  const log = await openEmbeddedLog({ dir: join(dir, 'log'), fsync: 'commit' });
+  // on Kafka the topics outlive the run: fresh names for each
+  const run = o.brokers === undefined ? '' : `-${Date.now().toString(36)}`;
+  const name = `bench-${scenario}${run}`;
+  const input = `${name}-in`;
+  const output = `${name}-out`;
+  const log =
+    o.brokers === undefined
+      ? await openEmbeddedLog({ dir: join(dir, 'log'), fsync: 'commit' })
+      : await openKafkaLog({ brokers: o.brokers, clientId: 'eddy-bench' });
   try {
-    await feed(log, o);
+    await feed(log, input, o);
     const stores: Record<string, JobStoreSpec> =
       scenario === 'message-passing'
         ? {}
@@ -106,11 +120,11 @@ export async function runScenario(scenario: Scenario, o: RuntimeBenchOptions): P
             },
           };
     const job = defineJob({
-      name: `bench-${scenario}`,
-      inputs: [{ topic: 'bench-in', key: bytes, value: bytes }],
-      outputs: scenario === 'message-passing' ? [{ topic: 'bench-out', key: bytes, value: bytes }] : [],
+      name,
+      inputs: [{ topic: input, key: bytes, value: bytes }],
+      outputs: scenario === 'message-passing' ? [{ topic: output, key: bytes, value: bytes }] : [],
       stores,
-      task: task(scenario),
+      task: task(scenario, output),
       commitMs: 1000,
     });
     const container = new Container(job, { log, dataDir: dir });
@@ -133,7 +147,7 @@ export async function runRuntimeBench(
   const results: RuntimeBenchResult[] = [];
   const say = o.log ?? ((line: string) => process.stdout.write(`${line}\n`));
   say(
-    `runtime benchmark: ${o.messages.toLocaleString('en-US')} messages of 100 bytes, ${o.keys.toLocaleString('en-US')} keys, ${o.partitions} partitions, ${o.engine ?? 'lmdb'} stores, one process`,
+    `runtime benchmark: ${o.messages.toLocaleString('en-US')} messages of 100 bytes, ${o.keys.toLocaleString('en-US')} keys, ${o.partitions} partitions, ${o.engine ?? 'lmdb'} stores, ${o.brokers === undefined ? 'embedded log' : `Kafka at ${o.brokers.join(',')}`}, one process`,
   );
   for (const s of scenarios) {
     const r = await runScenario(s, o);
@@ -161,8 +175,10 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
     console.error(`unknown engine "${engine}"; one of ${ENGINE_KINDS.join(', ')}`);
     process.exit(2);
   }
+  const brokers = flag('brokers');
   await runRuntimeBench(only === undefined ? SCENARIOS : [only as Scenario], {
     engine: engine as EngineKind,
+    brokers: brokers === undefined ? undefined : brokers.split(','),
     messages: Number(flag('messages') ?? 1_000_000),
     keys: Number(flag('keys') ?? 1_000_000),
     partitions: Number(flag('partitions') ?? 1),

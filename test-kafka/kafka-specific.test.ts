@@ -78,6 +78,21 @@ describe('the Kafka log on a real broker', () => {
     assert.equal(got[1].value, null);
   });
 
+  it('appends more than the broker takes in one batch (message.max.bytes) as several batches', async () => {
+    await log.createTopic('big-append', { partitions: 1 });
+    const value = Buffer.alloc(100, 0x61);
+    const records = Array.from({ length: 30_000 }, (_, i) => ({ key: b(`k${i}`), value }));
+    const result = await log.append('big-append', 0, records);
+    assert.deepEqual(result, { baseOffset: 0, nextOffset: 30_000 });
+    let offset = 0;
+    while (offset < 30_000) {
+      const read = await log.read('big-append', 0, offset, { maxRecords: 10_000, maxBytes: 8 << 20 });
+      assert.ok(read.length > 0);
+      for (const r of read) assert.equal(r.key?.toString(), `k${r.offset}`);
+      offset = read[read.length - 1].offset + 1;
+    }
+  });
+
   it('shows committed transactions and hides aborted ones from read_committed reads', async () => {
     await log.createTopic('txn', { partitions: 1 });
     const aborted = await log.beginTransaction();

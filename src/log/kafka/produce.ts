@@ -53,11 +53,29 @@ function toBuffer(b: Uint8Array): Buffer {
  * The largest spread of timestamps within one produce batch. A batch stores each record's timestamp
  * as a delta from the first, and the client (1.35) encodes deltas of 2^31 ms (about 24.8 days) or
  * more wrongly; an append whose timestamps spread wider goes out as several batches, one after the
- * other (then it is not atomic: a failure can leave its first batches written).
+ * other (then, outside a transaction, it is not atomic: a failure can leave its first batches
+ * written). So does an append over MAX_BATCH_BYTES.
  */
 const MAX_TIMESTAMP_SPREAD = 2n ** 31n - 1n;
 
-/** The messages of one append, in groups whose timestamps each fit one batch (see above). */
+/**
+ * The largest produce batch, in bytes of keys, values and headers (plus a per-record allowance). The
+ * broker refuses a batch over `message.max.bytes` (about 1 MB by default) with MESSAGE_TOO_LARGE,
+ * and the client sends one append as one batch: a larger append goes out as several.
+ */
+const MAX_BATCH_BYTES = 512 * 1024;
+const RECORD_OVERHEAD = 24;
+
+function sizeOf(m: MessageToProduce): number {
+  let n = RECORD_OVERHEAD + (m.key?.length ?? 0) + (m.value?.length ?? 0);
+  if (m.headers instanceof Map) for (const [k, v] of m.headers) n += k.length + v.length + 8;
+  return n;
+}
+
+/**
+ * The messages of one append, in groups that each fit one batch: timestamps within the spread above,
+ * at most MAX_BATCH_BYTES (a single larger record goes alone, and the broker decides).
+ */
 export function toMessageGroups(
   topic: string,
   partition: number,
@@ -67,14 +85,25 @@ export function toMessageGroups(
   const groups: MessageToProduce[][] = [];
   let group: MessageToProduce[] = [];
   let first = 0n;
+  let bytes = 0;
   for (const m of messages) {
     const ts = m.timestamp as bigint;
-    if (group.length > 0 && (ts - first > MAX_TIMESTAMP_SPREAD || first - ts > MAX_TIMESTAMP_SPREAD)) {
+    const size = sizeOf(m);
+    if (
+      group.length > 0 &&
+      (ts - first > MAX_TIMESTAMP_SPREAD ||
+        first - ts > MAX_TIMESTAMP_SPREAD ||
+        bytes + size > MAX_BATCH_BYTES)
+    ) {
       groups.push(group);
       group = [];
     }
-    if (group.length === 0) first = ts;
+    if (group.length === 0) {
+      first = ts;
+      bytes = 0;
+    }
     group.push(m);
+    bytes += size;
   }
   if (group.length > 0) groups.push(group);
   return groups;
