@@ -2,10 +2,10 @@
  * Raw library rates of the persistent engines' libraries, called directly (no Eddy layer), so the
  * store benchmark (`bench/store.ts`) can print raw vs. Eddy side by side.
  *
- * Each function writes the given distinct keys (8-byte big-endian, in a shuffled order) with
- * 100-byte values in batches of 10,000 per transaction / write batch, then gets the keys at the
- * given random indexes (one `get` each), then does one full range scan, and returns ops/s for each
- * phase. Durability settings
+ * Each row writes the given distinct keys (8-byte big-endian, in a shuffled order) with 100-byte
+ * values in batches of 10,000 per transaction / write batch, then gets the keys at the given random
+ * indexes (one `get` each) and scans everything; `measureRows` runs several rows side by side,
+ * every phase interleaved (see there). Durability settings
  * are the ones Eddy's engines use (lmdb: synchronous commit per transaction; rocksdb: WAL without
  * fsync per batch), so the comparison is fair.
  *
@@ -75,31 +75,60 @@ export function randomOrder(n: number, count: number): Int32Array {
 
 const rate = (ops: number, ms: number): number => Math.round((ops / ms) * 1000);
 
-/** Read phases run this many times; the best rate counts (one pass is at the mercy of the GC and the page cache). */
+/** Rounds of read phases; each row's best round counts. */
 export const READ_RUNS = 3;
 
-/** The best ops/s of `READ_RUNS` runs of `run`, which does `ops` operations. */
-export function bestRate(ops: number, run: () => void): number {
-  let best = 0;
-  for (let i = 0; i < READ_RUNS; i++) {
-    const t0 = performance.now();
-    run();
-    best = Math.max(best, rate(ops, performance.now() - t0));
+/** One row of a comparison: a store, written batch by batch, then read. */
+export interface Row {
+  /** Writes keys[start..end), one batch (one transaction or write batch where the row batches). */
+  putBatch(start: number, end: number): void | Promise<void>;
+  /** After the last batch, timed with the puts (a flush, for rows that buffer). */
+  finishPuts(): Promise<void>;
+  /** One get of each key at the random indexes; throws when one is missing. */
+  getPass(): void;
+  /** One full scan; the entries seen. */
+  scanPass(): number;
+  close(): Promise<void>;
+}
+
+/**
+ * Measures `rows` side by side, every phase interleaved so that every row runs under the same
+ * process state (heap, GC, page cache, the disk's writeback) — one row after the other would not:
+ * - puts: batch after batch of `BATCH` keys, each row writing the same batch in turn, each row's
+ *   own time summed (then its `finishPuts`);
+ * - reads: READ_RUNS rounds, each timing every row's get pass then every row's scan; each row's
+ *   best round counts.
+ */
+export async function measureRows(rows: readonly Row[], n: number, gets: number): Promise<RawRates[]> {
+  const putMs = rows.map(() => 0);
+  for (let start = 0; start < n; start += BATCH) {
+    const end = Math.min(n, start + BATCH);
+    for (let i = 0; i < rows.length; i++) {
+      const t0 = performance.now();
+      await rows[i].putBatch(start, end);
+      putMs[i] += performance.now() - t0;
+    }
   }
-  return best;
-}
-
-/** How the raw lmdb put phase was run; the fastest of these is the raw lmdb "put" rate. */
-export interface LmdbPutPaths {
-  /** `transactionSync` of 10k `putSync` (each transaction commits and fsyncs before it returns). */
-  readonly syncTxn: number;
-  /** 10k async `put`s batched by lmdb-js into one write transaction, then `await db.committed`. */
-  readonly asyncBatch: number;
-}
-
-export interface RawLmdbRates extends RawRates {
-  readonly putPaths: LmdbPutPaths;
-  readonly putPath: keyof LmdbPutPaths;
+  for (let i = 0; i < rows.length; i++) {
+    const t0 = performance.now();
+    await rows[i].finishPuts();
+    putMs[i] += performance.now() - t0;
+  }
+  const out = rows.map((_, i) => ({ put: rate(n, putMs[i]), get: 0, scan: 0 }));
+  for (let round = 0; round < READ_RUNS; round++) {
+    rows.forEach((row, i) => {
+      const t0 = performance.now();
+      row.getPass();
+      out[i].get = Math.max(out[i].get, rate(gets, performance.now() - t0));
+    });
+    rows.forEach((row, i) => {
+      const t0 = performance.now();
+      const scanned = row.scanPass();
+      out[i].scan = Math.max(out[i].scan, rate(scanned, performance.now() - t0));
+      if (scanned !== n) throw new Error(`scanned ${scanned} of ${n}`);
+    });
+  }
+  return out;
 }
 
 function openRawLmdb(path: string) {
@@ -120,53 +149,40 @@ function openRawLmdb(path: string) {
 }
 
 /**
- * lmdb called directly. Puts are measured both ways, each into a fresh environment, with the same
- * 10k ops per transaction; the faster is reported as `put`. Gets (`getBinary`, copying, like the
- * engine) and the scan (`getRange`) run on the store the faster path built.
+ * lmdb called directly, one row per batched write path, both with 10k ops per transaction:
+ * `sync`: `transactionSync` of `putSync`s (each transaction commits and fsyncs before it returns,
+ * as Eddy's engine does); `async`: `put`s batched by lmdb-js into one transaction on its write
+ * thread, then `await db.committed`. Gets are `getBinary` (copying, like the engine), the scan
+ * `getRange`.
  */
-export async function rawLmdbRates(dir: string, keys: Buffer[], order: Int32Array): Promise<RawLmdbRates> {
-  const n = keys.length;
+export function rawLmdbRow(path: string, keys: Buffer[], order: Int32Array, mode: 'sync' | 'async'): Row {
   const value = Buffer.alloc(VALUE_SIZE, 0x61);
-  mkdirSync(dir, { recursive: true });
-
-  const sync = openRawLmdb(join(dir, 'sync.mdb'));
-  let t0 = performance.now();
-  for (let start = 0; start < n; start += BATCH) {
-    const end = Math.min(n, start + BATCH);
-    sync.db.transactionSync(() => {
-      for (let i = start; i < end; i++) sync.db.putSync(keys[i], value);
-    });
-  }
-  const syncTxn = rate(n, performance.now() - t0);
-
-  const batched = openRawLmdb(join(dir, 'async.mdb'));
-  t0 = performance.now();
-  for (let start = 0; start < n; start += BATCH) {
-    const end = Math.min(n, start + BATCH);
-    for (let i = start; i < end; i++) batched.db.put(keys[i], value);
-    await batched.db.committed;
-  }
-  const asyncBatch = rate(n, performance.now() - t0);
-
-  const putPath = syncTxn >= asyncBatch ? 'syncTxn' : 'asyncBatch';
-  const { env, db } = putPath === 'syncTxn' ? sync : batched;
-  await (putPath === 'syncTxn' ? batched : sync).env.close();
-  try {
-    const get = bestRate(order.length, () => {
+  mkdirSync(path, { recursive: true });
+  const { env, db } = openRawLmdb(join(path, 'data.mdb'));
+  return {
+    putBatch(start, end) {
+      if (mode === 'sync') {
+        db.transactionSync(() => {
+          for (let i = start; i < end; i++) db.putSync(keys[i], value);
+        });
+        return;
+      }
+      for (let i = start; i < end; i++) db.put(keys[i], value);
+      return db.committed.then(() => undefined);
+    },
+    finishPuts: async () => {},
+    getPass() {
       let found = 0;
       for (let i = 0; i < order.length; i++) if (db.getBinary(keys[order[i]]) !== undefined) found++;
       if (found !== order.length) throw new Error(`lmdb bench: ${order.length - found} keys missing`);
-    });
-
-    let scanned = 0;
-    t0 = performance.now();
-    for (const _entry of db.getRange({})) scanned++;
-    const scan = rate(scanned, performance.now() - t0);
-    if (scanned !== n) throw new Error(`lmdb bench: scanned ${scanned} of ${n}`);
-    return { put: Math.max(syncTxn, asyncBatch), get, scan, putPaths: { syncTxn, asyncBatch }, putPath };
-  } finally {
-    await env.close();
-  }
+    },
+    scanPass() {
+      let scanned = 0;
+      for (const _entry of db.getRange({})) scanned++;
+      return scanned;
+    },
+    close: () => env.close(),
+  };
 }
 
 interface RocksBinding {
@@ -188,67 +204,64 @@ interface RocksBinding {
 }
 
 /** @nxtedition/rocksdb's native binding called directly: write batches of 10k, sync MultiGet, iterator. */
-export async function rawRocksRates(dir: string, keys: Buffer[], order: Int32Array): Promise<RawRates> {
-  const n = keys.length;
+export async function rawRocksRow(dir: string, keys: Buffer[], order: Int32Array): Promise<Row> {
   const rocks = createRequire(import.meta.url)('@nxtedition/rocksdb/binding.js') as RocksBinding;
   mkdirSync(dir, { recursive: true });
   const db = rocks.db_init(dir);
   await new Promise<void>((resolve, reject) =>
     rocks.db_open(db, { createIfMissing: true, parallelism: 2 }, (err) => (err ? reject(err) : resolve())),
   );
-  try {
-    const value = Buffer.alloc(VALUE_SIZE, 0x61);
-    const batch = rocks.batch_init();
-    const none = {};
-    const noSync = { sync: false };
-    let t0 = performance.now();
-    for (let start = 0; start < n; start += BATCH) {
-      const end = Math.min(n, start + BATCH);
+  const value = Buffer.alloc(VALUE_SIZE, 0x61);
+  const batch = rocks.batch_init();
+  const none = {};
+  const noSync = { sync: false };
+  const one: Buffer[] = [keys[0]];
+  return {
+    putBatch(start, end) {
       for (let i = start; i < end; i++) rocks.batch_put(batch, keys[i], value, none);
       rocks.batch_write(db, batch, noSync);
       rocks.batch_clear(batch);
-    }
-    const put = rate(n, performance.now() - t0);
-
-    const one: Buffer[] = [keys[0]];
-    const get = bestRate(order.length, () => {
+    },
+    finishPuts: async () => {},
+    getPass() {
       let found = 0;
       for (let i = 0; i < order.length; i++) {
         one[0] = keys[order[i]];
         if (rocks.db_get_many_sync(db, one, none)[0] !== undefined) found++;
       }
       if (found !== order.length) throw new Error(`rocksdb bench: ${order.length - found} keys missing`);
-    });
-
-    let scanned = 0;
-    t0 = performance.now();
-    const it = rocks.iterator_init(db, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
-    for (;;) {
-      const { rows, finished } = rocks.iterator_nextv_sync(it, 1024);
-      scanned += rows.length / 2;
-      if (finished || rows.length === 0) break;
-    }
-    rocks.iterator_close(it);
-    const scan = rate(scanned, performance.now() - t0);
-    if (scanned !== n) throw new Error(`rocksdb bench: scanned ${scanned} of ${n}`);
-    return { put, get, scan };
-  } finally {
-    await new Promise<void>((resolve, reject) =>
-      rocks.db_close(db, (err) => (err ? reject(err) : resolve())),
-    );
-  }
+    },
+    scanPass() {
+      let scanned = 0;
+      const it = rocks.iterator_init(db, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+      for (;;) {
+        const { rows, finished } = rocks.iterator_nextv_sync(it, 1024);
+        scanned += rows.length / 2;
+        if (finished || rows.length === 0) break;
+      }
+      rocks.iterator_close(it);
+      return scanned;
+    },
+    close: () =>
+      new Promise<void>((resolve, reject) => rocks.db_close(db, (err) => (err ? reject(err) : resolve()))),
+  };
 }
 
-/** Runs both in fresh temp dirs, removed afterwards. */
-export async function rawEngineRates(n = 1_000_000): Promise<{ lmdb: RawLmdbRates; rocksdb: RawRates }> {
+/** Runs the raw rows side by side in fresh temp dirs, removed afterwards. */
+export async function rawEngineRates(n = 1_000_000): Promise<Record<string, RawRates>> {
   const root = join(tmpdir(), `eddy-bench-engines-${process.pid}`);
   const keys = keysFor(n);
-  const order = randomOrder(n, n);
+  const order = randomOrder(n, Math.min(n, 200_000));
+  const names = ['lmdb sync', 'lmdb async', 'rocksdb'];
+  const rows: Row[] = [];
   try {
-    const lmdb = await rawLmdbRates(join(root, 'lmdb'), keys, order);
-    const rocksdb = await rawRocksRates(join(root, 'rocksdb'), keys, order);
-    return { lmdb, rocksdb };
+    rows.push(rawLmdbRow(join(root, 'lmdb-sync'), keys, order, 'sync'));
+    rows.push(rawLmdbRow(join(root, 'lmdb-async'), keys, order, 'async'));
+    rows.push(await rawRocksRow(join(root, 'rocksdb'), keys, order));
+    const rates = await measureRows(rows, n, order.length);
+    return Object.fromEntries(names.map((name, i) => [name, rates[i]]));
   } finally {
+    for (const r of rows) await r.close();
     rmSync(root, { recursive: true, force: true });
   }
 }
@@ -258,8 +271,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const rates = await rawEngineRates(n);
   for (const [name, r] of Object.entries(rates)) {
     console.log(
-      `${name.padEnd(8)} raw  put ${r.put.toLocaleString('en')}/s  get ${r.get.toLocaleString('en')}/s  scan ${r.scan.toLocaleString('en')}/s  (${n.toLocaleString('en')} keys, ${VALUE_SIZE}-byte values)`,
+      `${name.padEnd(11)} raw  put ${r.put.toLocaleString('en')}/s  get ${r.get.toLocaleString('en')}/s  scan ${r.scan.toLocaleString('en')}/s  (${n.toLocaleString('en')} keys, ${VALUE_SIZE}-byte values)`,
     );
   }
-  console.log(`lmdb put paths: ${JSON.stringify(rates.lmdb.putPaths)}`);
 }

@@ -7,13 +7,17 @@
  * each, like the raw loop); stacks with the cache do one `put` per key, as a task does, with
  * `writeBatchSize` 10,000 so the cache hands the engine the same 10k batches; the put time
  * includes the final `flush()`. Gets: `--gets` (default 200,000, at most N) uniformly random
- * existing keys of the N, one `get` each, best of three passes, the same sequence for every row (mostly cache misses: the
- * cache holds 20,000 of N). Scan: one `all()` over every entry. Serdes are `bytes` (the layers'
+ * existing keys of the N, one `get` each, the same sequence for every row (mostly cache misses: the
+ * cache holds 20,000 of N). Scan: one `all()` over every entry. The rows of an engine run side by
+ * side, every phase interleaved (`measureRows`: each 10k batch written by every row in turn, then
+ * three rounds of reads, the best counting), so that no row is measured under another heap, GC,
+ * page-cache or disk-writeback state than its neighbours. Serdes are `bytes` (the layers'
  * cost, not a codec's); the changelog sink counts and drops records (the log's cost is bench/log).
  *
  * Ratio lines: for lmdb and rocksdb the full stack over the raw library, for memory (no raw
- * library) the full stack over the bare engine. The raw lmdb put rate is the faster of its two
- * batched paths (printed on the lmdb note line).
+ * library) the full stack over the bare engine. Raw lmdb has two rows, its two batched write paths
+ * (`transactionSync` + `putSync`, and async `put`s + `await committed`); the base is the better of
+ * the two in each phase.
  *
  * Usage: npm run bench:store -- [--keys N] [--gets G] [--engines memory,lmdb,rocksdb]
  */
@@ -29,12 +33,13 @@ import { serdes } from '../src/store/serdes.js';
 import { SerializedStore } from '../src/store/serialized-store.js';
 import type { ChangelogRecord, ChangelogSink, KeyValueStore } from '../src/store/types.js';
 import {
-  bestRate,
   keysFor,
+  measureRows,
   type RawRates,
+  type Row,
   randomOrder,
-  rawLmdbRates,
-  rawRocksRates,
+  rawLmdbRow,
+  rawRocksRow,
 } from './store-engines.js';
 
 const BATCH = 10_000;
@@ -60,8 +65,6 @@ class CountingSink implements ChangelogSink {
     return this.count > 0 ? this.count - 1 : undefined;
   }
 }
-
-const rate = (ops: number, ms: number): number => Math.round((ops / ms) * 1000);
 
 type Stack = 'engine' | '+changelog' | '+serde' | '+cache' | 'full';
 const STACKS: Stack[] = ['engine', '+changelog', '+serde', '+cache', 'full'];
@@ -101,43 +104,51 @@ async function openStack(
   return serialized(new CachedStore(layer as EngineStore, { cacheSize: 2 * BATCH, writeBatchSize: BATCH }));
 }
 
-async function runStack(kind: string, stack: Stack, keys: Buffer[], order: Int32Array): Promise<RawRates> {
+/** A stack as a row: puts through the stack (batches of BATCH, or one `put` per key for cached stacks). */
+async function stackRow(kind: string, stack: Stack, keys: Buffer[], order: Int32Array): Promise<Row> {
   const dir = mkdtempSync(join(tmpdir(), 'eddy-bench-store-'));
   const store = await openStack(kind, stack, dir);
-  try {
-    const value = Buffer.alloc(VALUE_SIZE, 0x61);
-    const n = keys.length;
-    const cached = stack === '+cache' || stack === 'full';
-    let t0 = performance.now();
-    if (cached) {
-      for (let i = 0; i < n; i++) store.put(keys[i], value);
-    } else {
-      for (let start = 0; start < n; start += BATCH) {
-        const end = Math.min(n, start + BATCH);
-        const batch: [Uint8Array, Uint8Array][] = new Array(end - start);
-        for (let i = start; i < end; i++) batch[i - start] = [keys[i], value];
-        store.putAll(batch);
+  const value = Buffer.alloc(VALUE_SIZE, 0x61);
+  const cached = stack === '+cache' || stack === 'full';
+  return {
+    putBatch(start, end) {
+      if (cached) {
+        for (let i = start; i < end; i++) store.put(keys[i], value);
+        return;
       }
-    }
-    await store.flush();
-    const put = rate(n, performance.now() - t0);
-
-    const get = bestRate(order.length, () => {
+      const batch: [Uint8Array, Uint8Array][] = new Array(end - start);
+      for (let i = start; i < end; i++) batch[i - start] = [keys[i], value];
+      store.putAll(batch);
+    },
+    finishPuts: () => store.flush(),
+    getPass() {
       let found = 0;
       for (let i = 0; i < order.length; i++) if (store.get(keys[order[i]]) !== undefined) found++;
       if (found !== order.length) throw new Error(`${kind} ${stack}: ${order.length - found} keys missing`);
-    });
+    },
+    scanPass() {
+      let scanned = 0;
+      for (const _ of store.all()) scanned++;
+      return scanned;
+    },
+    close: async () => {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
 
-    let scanned = 0;
-    t0 = performance.now();
-    for (const _ of store.all()) scanned++;
-    const scan = rate(scanned, performance.now() - t0);
-    if (scanned !== n) throw new Error(`${kind} ${stack}: scanned ${scanned} of ${n}`);
-    return { put, get, scan };
-  } finally {
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
+/** A raw row in its own temp dir, removed on close. */
+async function rawRow(make: (dir: string) => Row | Promise<Row>): Promise<Row> {
+  const dir = mkdtempSync(join(tmpdir(), 'eddy-bench-raw-'));
+  const row = await make(dir);
+  return {
+    ...row,
+    close: async () => {
+      await row.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 const fmt = (x: number): string => x.toLocaleString('en-US').padStart(12);
@@ -154,49 +165,53 @@ async function main(): Promise<void> {
   );
   const keys = keysFor(N);
   const order = randomOrder(N, GETS);
-  const notes: string[] = [];
   const ratios: string[] = [];
   for (const kind of ENGINES) {
-    let base: { name: string; r: RawRates } | undefined;
-    let full: RawRates | undefined;
-    const print = (stack: string, r: RawRates) =>
-      console.log(`${kind.padEnd(9)}${stack.padEnd(12)}${fmt(r.put)}${fmt(r.get)}${fmt(r.scan)}`);
-    if (kind === 'lmdb' || kind === 'rocksdb') {
-      const dir = mkdtempSync(join(tmpdir(), 'eddy-bench-raw-'));
-      try {
-        if (kind === 'lmdb') {
-          const r = await rawLmdbRates(dir, keys, order);
-          notes.push(
-            `raw lmdb put = the faster batched path (${r.putPath}): transactionSync+putSync ${r.putPaths.syncTxn.toLocaleString('en-US')}/s, async put+await committed ${r.putPaths.asyncBatch.toLocaleString('en-US')}/s (10k per transaction both)`,
-          );
-          base = { name: 'raw lmdb', r };
-        } else {
-          base = { name: 'raw rocksdb', r: await rawRocksRates(dir, keys, order) };
-        }
-        print('raw library', base.r);
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
+    const rows: { name: string; row: Row }[] = [];
+    try {
+      if (kind === 'lmdb') {
+        rows.push({ name: 'raw sync', row: await rawRow((d) => rawLmdbRow(d, keys, order, 'sync')) });
+        rows.push({ name: 'raw async', row: await rawRow((d) => rawLmdbRow(d, keys, order, 'async')) });
+      } else if (kind === 'rocksdb') {
+        rows.push({ name: 'raw library', row: await rawRow((d) => rawRocksRow(d, keys, order)) });
       }
-    }
-    for (const stack of STACKS) {
-      const r = await runStack(kind, stack, keys, order);
-      print(stack, r);
-      if (stack === 'engine' && base === undefined) base = { name: `${kind} engine`, r };
-      if (stack === 'full') full = r;
-    }
-    if (base && full) {
-      const put = full.put / base.r.put;
-      const get = full.get / base.r.get;
+      for (const stack of STACKS) rows.push({ name: stack, row: await stackRow(kind, stack, keys, order) });
+      const rates = await measureRows(
+        rows.map((r) => r.row),
+        keys.length,
+        order.length,
+      );
+      rows.forEach((r, i) => {
+        console.log(
+          `${kind.padEnd(9)}${r.name.padEnd(12)}${fmt(rates[i].put)}${fmt(rates[i].get)}${fmt(rates[i].scan)}`,
+        );
+      });
+      // the base: the raw library (for lmdb the better of its two paths, phase by phase), else the engine
+      const raw = rates.filter((_, i) => rows[i].name.startsWith('raw'));
+      const engine = rates[rows.findIndex((r) => r.name === 'engine')];
+      const base: RawRates =
+        raw.length === 0
+          ? engine
+          : {
+              put: Math.max(...raw.map((r) => r.put)),
+              get: Math.max(...raw.map((r) => r.get)),
+              scan: Math.max(...raw.map((r) => r.scan)),
+            };
+      const baseName = raw.length === 0 ? `${kind} engine` : `raw ${kind}`;
+      const full = rates[rows.findIndex((r) => r.name === 'full')];
+      const put = full.put / base.put;
+      const get = full.get / base.get;
       const targets =
         kind === 'lmdb'
           ? ` (targets put >= 0.80 ${put >= 0.8 ? 'OK' : 'MISS'}, get >= 0.70 ${get >= 0.7 ? 'OK' : 'MISS'})`
           : '';
       ratios.push(
-        `${kind.padEnd(8)} full / ${base.name}: put ${ratio(full.put, base.r.put)}, get ${ratio(full.get, base.r.get)}, scan ${ratio(full.scan, base.r.scan)}${targets}`,
+        `${kind.padEnd(8)} full / ${baseName}: put ${ratio(full.put, base.put)}, get ${ratio(full.get, base.get)}, scan ${ratio(full.scan, base.scan)}${targets}`,
       );
+    } finally {
+      for (const r of rows) await r.row.close();
     }
   }
-  for (const line of notes) console.log(line);
   for (const line of ratios) console.log(line);
   console.log(`total ${((performance.now() - started) / 1000).toFixed(0)} s`);
 }
