@@ -5,8 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { defineJob, runJob, serdes } from '../src/index.js';
 import { type KafkaLog, openKafkaLog } from '../src/log/index.js';
 import { partitionForKey } from '../src/util/murmur2.js';
 import { startBroker } from './helpers/broker.js';
@@ -76,6 +79,40 @@ describe('the Kafka log on a real broker', () => {
     assert.equal(got[0].headers.empty.length, 0);
     assert.equal(got[1].key?.toString(), 'k1');
     assert.equal(got[1].value, null);
+  });
+
+  it('refuses to run a job over an existing changelog topic with the wrong partition count or cleanup', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'eddy-kafka-job-'));
+    try {
+      await log.createTopic('vjob-in', { partitions: 2 });
+      const job = (name: string) =>
+        defineJob({
+          name,
+          inputs: ['vjob-in'],
+          stores: { s: { key: serdes.string, value: serdes.json<number>() } },
+          task: () => ({ process() {} }),
+        });
+      await log.createTopic('vjob1-s-changelog', { partitions: 3, cleanup: 'compact' });
+      await assert.rejects(
+        runJob(job('vjob1'), { log, dataDir, untilCaughtUp: true }),
+        (err: Error & { code?: string }) => {
+          assert.equal(err.code, 'EDDY_TOPIC_MISMATCH');
+          assert.match(err.message, /vjob1-s-changelog/);
+          return true;
+        },
+      );
+      await log.createTopic('vjob2-s-changelog', { partitions: 2, cleanup: 'delete' });
+      await assert.rejects(runJob(job('vjob2'), { log, dataDir, untilCaughtUp: true }), {
+        code: 'EDDY_TOPIC_MISMATCH',
+      });
+      // created by the job: compacted, with the input's partition count
+      await runJob(job('vjob3'), { log, dataDir, untilCaughtUp: true });
+      const info = await log.describeTopic('vjob3-s-changelog');
+      assert.equal(info.partitions.length, 2);
+      assert.equal(info.config.cleanup, 'compact');
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 
   it('appends more than the broker takes in one batch (message.max.bytes) as several batches', async () => {
