@@ -176,6 +176,9 @@ describe('kafka coordinator: many worker processes', { timeout: 400_000 }, () =>
           broker.bootstrap,
           '--standbys',
           '1',
+          // the broker's group.min.session.timeout.ms: the survivors notice the kill sooner
+          '--session-timeout',
+          '6000',
           '--data-dir',
           join(dir, `sb-${i}`),
         ],

@@ -28,6 +28,8 @@ Options:
                             <data-dir>/worker-<i>); without it this process is one worker
   --standbys N              kafka: standby replicas per task that tail its changelogs (default 0)
   --worker-id ID            kafka: this worker's id (default $EDDY_WORKER_ID, else from --data-dir)
+  --session-timeout MS      kafka: how long the group waits for a silent worker before moving its
+                            tasks (default 10000; within the broker's group.min/max.session.timeout.ms)
   -h, --help                show this help
 `;
 
@@ -41,6 +43,7 @@ const OPTIONS = {
   workers: { type: 'string' },
   standbys: { type: 'string' },
   'worker-id': { type: 'string' },
+  'session-timeout': { type: 'string' },
 } as const;
 
 export function restoreLine(p: RestoreProgress): string {
@@ -70,9 +73,13 @@ export async function runCommand(args: string[], io: CommandIO): Promise<number>
   );
   const workers = intOption(values, 'workers', undefined, 1, 256);
   const standbys = intOption(values, 'standbys', 0, 0, 16) as number;
-  if (config.backend !== 'kafka' && (workers !== undefined || values.standbys !== undefined)) {
+  const sessionTimeoutMs = intOption(values, 'session-timeout', undefined, 1000, 1_800_000);
+  if (
+    config.backend !== 'kafka' &&
+    (workers !== undefined || values.standbys !== undefined || sessionTimeoutMs !== undefined)
+  ) {
     throw new InvalidArgumentError(
-      '--workers and --standbys need --backend kafka: the embedded log has one writer per data dir (run one process)',
+      '--workers, --standbys and --session-timeout need --backend kafka: the embedded log has one writer per data dir (run one process)',
     );
   }
   if (workers !== undefined) {
@@ -91,7 +98,14 @@ export async function runCommand(args: string[], io: CommandIO): Promise<number>
   const job = await loadJob(file);
   if (config.backend === 'kafka') {
     const { runKafkaWorker } = await import('./run-kafka.js');
-    return runKafkaWorker({ config, job, standbys, workerId: values['worker-id'] as string | undefined, io });
+    return runKafkaWorker({
+      config,
+      job,
+      standbys,
+      sessionTimeoutMs,
+      workerId: values['worker-id'] as string | undefined,
+      io,
+    });
   }
   const log = await openBackend(config);
   const controller = new AbortController();

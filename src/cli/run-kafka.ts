@@ -21,6 +21,8 @@ export interface KafkaWorkerOptions {
   config: RunConfig;
   job: JobDefinition;
   standbys: number;
+  /** The group's session timeout (default the coordinator's, 10 s); heartbeats go at a third of it, at most every second. */
+  sessionTimeoutMs?: number;
   workerId?: string;
   io: CommandIO;
 }
@@ -54,6 +56,12 @@ export async function runKafkaWorker(o: KafkaWorkerOptions): Promise<number> {
       brokers: o.config.brokers,
       dataDir: o.config.dataDir,
       standbys: o.standbys,
+      ...(o.sessionTimeoutMs === undefined
+        ? {}
+        : {
+            sessionTimeoutMs: o.sessionTimeoutMs,
+            heartbeatIntervalMs: Math.min(1000, Math.floor(o.sessionTimeoutMs / 3)),
+          }),
       signal: controller.signal,
       logger,
       workerId,

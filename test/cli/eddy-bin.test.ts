@@ -16,6 +16,8 @@ function eddy(
 ): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [BIN, ...args, '--data-dir', dir], {
     input,
+    // the sources under test, not a build that may be older
+    env: { ...process.env, EDDY_FROM_SOURCE: '1' },
     encoding: 'utf8',
     timeout: 30_000,
   });
@@ -76,4 +78,24 @@ test('bin/eddy.js: consume --follow exits cleanly with code 0 on SIGINT', async 
   child.kill('SIGINT');
   assert.equal(await exited, 0, stderr);
   assert.equal(existsSync(lock), false, 'the lock was released');
+});
+
+test('bin/eddy.js run: Kafka-only options on the embedded log, and an out-of-range session timeout, are errors naming the option', (t) => {
+  const dir = tempDir(t);
+  const job = fileURLToPath(new URL('../../examples/counter/job.ts', import.meta.url));
+  const embedded = eddy(dir, ['run', job, '--session-timeout', '6000']);
+  assert.equal(embedded.status, 1, embedded.stderr);
+  assert.match(embedded.stderr, /--session-timeout need --backend kafka/);
+  const range = eddy(dir, [
+    'run',
+    job,
+    '--backend',
+    'kafka',
+    '--brokers',
+    '127.0.0.1:9',
+    '--session-timeout',
+    '10',
+  ]);
+  assert.equal(range.status, 1, range.stderr);
+  assert.match(range.stderr, /option --session-timeout must be an integer in 1000\.\.1800000, got "10"/);
 });
