@@ -63,6 +63,7 @@ test('bin/eddy.js: consume --follow exits cleanly with code 0 on SIGINT', async 
   const dir = tempDir(t);
   assert.equal(eddy(dir, ['topics', 'create', 'orders', '--partitions', '1']).status, 0);
   const child = spawn(process.execPath, [BIN, 'consume', 'orders', '--follow', '--data-dir', dir], {
+    env: { ...process.env, EDDY_FROM_SOURCE: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   t.after(() => child.kill('SIGKILL'));
