@@ -100,3 +100,19 @@ test('bin/eddy.js run: Kafka-only options on the embedded log, and an out-of-ran
   assert.equal(range.status, 1, range.stderr);
   assert.match(range.stderr, /option --session-timeout must be an integer in 1000\.\.1800000, got "10"/);
 });
+
+test('bin/eddy.js demo: runs the shopping-cart job end to end and keeps its data with --data-dir', (t) => {
+  const dir = tempDir(t);
+  const demo = eddy(dir, ['demo', '--events', '20000', '--users', '500']);
+  assert.equal(demo.status, 0, demo.stderr);
+  const out = demo.stdout + demo.stderr;
+  assert.match(out, /events processed\s+20,000/);
+  const carts = /open carts in store\s+([\d,]+) \(store "carts"/.exec(out)?.[1];
+  assert.ok(carts, out);
+  assert.match(out, /cart totals emitted\s+[\d,]+/);
+  // the data stays: the store, read back through the CLI, holds the carts the summary counted
+  const stats = eddy(dir, ['store', 'stats', '--job', 'shopping-cart', '--store', 'carts']);
+  assert.equal(stats.status, 0, stats.stderr);
+  const total = /total: ([\d,]+) keys/.exec(stats.stdout)?.[1];
+  assert.equal(total?.replaceAll(',', ''), carts.replaceAll(',', ''), stats.stdout);
+});
