@@ -21,8 +21,10 @@ const HELP = (names: string[]) => `Usage: eddy bench <name> [options]
 
 Runs a benchmark of bench/ and prints its figures. Benchmarks: ${names.join(', ')}.
   eddy bench runtime [--messages N] [--keys N] [--partitions N] [--scenario message-passing|store-only|store-changelog]
-  eddy bench store [--keys N] [--engines lmdb,rocksdb,memory]
+                     [--engine lmdb|rocksdb|memory] [--brokers HOST:PORT,... (on Kafka)]
+  eddy bench store [--keys N] [--gets N] [--engines lmdb,rocksdb,memory]
   eddy bench log [--rounds N]
+  eddy bench kafka [--keys N] [--fo-keys N] [--skip-restore] [--skip-failover]  (its own broker)
 `;
 
 export async function benchCommand(args: string[], io: CommandIO): Promise<number> {
