@@ -225,6 +225,13 @@ export class Container extends EventEmitter {
         this.stores.push({ task, name, store, sink });
         if (sink) {
           // restore to what the checkpoint covers (no checkpoint: the inputs start over, so does the state)
+          const covered = checkpoint?.changelogs[name] ?? -1;
+          const end = await log.endOffset(topic, p);
+          if (covered >= end) {
+            this.logger.warn(
+              `changelog ${topic}/${p} ends at offset ${end} but the checkpoint covers offset ${covered}: records are missing (was the topic deleted or truncated?); the store is restored from what the changelog holds`,
+            );
+          }
           const result = await restoreStore(
             store,
             name,
@@ -232,7 +239,7 @@ export class Container extends EventEmitter {
             topic,
             p,
             (progress: RestoreProgress) => this.emit('restore', progress),
-            checkpoint?.changelogs[name] ?? -1,
+            covered,
           );
           this.counters.restoredRecords += result.restored;
         }

@@ -195,6 +195,24 @@ describe('the container', () => {
     await log.close();
   });
 
+  it('warns when the changelog holds less than the checkpoint covers (a deleted changelog topic)', async (t) => {
+    const dataDir = tempDir(t);
+    const log = new MemoryLog();
+    await log.createTopic('amounts', { partitions: 1 });
+    await produce(log, 'amounts', [['a', { amount: 1 }]]);
+    await runJob(sumJob(), { log, dataDir, untilCaughtUp: true });
+    await log.deleteTopic('sums-sums-changelog');
+    const warnings: string[] = [];
+    const logger = { info() {}, warn: (m: string) => warnings.push(m), error() {} };
+    await runJob(sumJob(), { log, dataDir, untilCaughtUp: true, logger });
+    assert.equal(warnings.length, 1, warnings.join('\n'));
+    assert.match(
+      warnings[0],
+      /changelog sums-sums-changelog\/0 ends at offset 0 but the checkpoint covers offset 0/,
+    );
+    await log.close();
+  });
+
   it("with onError 'fail', stops at the bad message and commits nothing past it", async (t) => {
     const dataDir = tempDir(t);
     const log = new MemoryLog();
