@@ -114,29 +114,38 @@ async function checkExactlyOnce(topic: string, model: Map<string, number>): Prom
   assert.deepEqual(problems.slice(0, 10), [], `${problems.length} keys differ from the model`);
 }
 
+/** The input topic of the job run with SUFFIX `suffix`, created with its first `count` messages. */
+async function startInput(
+  suffix: string,
+  count: number,
+): Promise<{ input: string; model: Map<string, number> }> {
+  const input = `kcount${suffix}-in`;
+  await log.createTopic(input, { partitions: PARTITIONS });
+  const model = new Map<string, number>();
+  await produce(input, 0, count, model);
+  return { input, model };
+}
+
+/** `eddy run` arguments of the count job on the test broker, then `extra`. */
+const runArgs = (...extra: string[]): string[] => [
+  'run',
+  JOB,
+  '--backend',
+  'kafka',
+  '--brokers',
+  broker.bootstrap,
+  ...extra,
+];
+
 describe('kafka coordinator: many worker processes', { timeout: 400_000 }, () => {
   it('three workers, one SIGKILLed mid-stream: exactly-once counts and outputs', async () => {
     const suffix = '-eos';
-    const input = `kcount${suffix}-in`;
-    await log.createTopic(input, { partitions: PARTITIONS });
-    const model = new Map<string, number>();
+    const { input, model } = await startInput(suffix, 20_000);
     const total = 100_000;
-    await produce(input, 0, 20_000, model);
-    const sup = spawnEddy(
-      [
-        'run',
-        JOB,
-        '--backend',
-        'kafka',
-        '--brokers',
-        broker.bootstrap,
-        '--workers',
-        '3',
-        '--data-dir',
-        join(dir, 'eos'),
-      ],
-      { EXACTLY_ONCE: '1', SUFFIX: suffix },
-    );
+    const sup = spawnEddy(runArgs('--workers', '3', '--data-dir', join(dir, 'eos')), {
+      EXACTLY_ONCE: '1',
+      SUFFIX: suffix,
+    });
     await waitUntil('three workers', () => sup.workers.size === 3, 30_000, 100);
     for (let sent = 20_000; sent < total; sent += 10_000) {
       await produce(input, sent, 10_000, model);
@@ -161,27 +170,11 @@ describe('kafka coordinator: many worker processes', { timeout: 400_000 }, () =>
 
   it('with a standby, a killed worker’s tasks are replayed from the standby copy, not rebuilt', async () => {
     const suffix = '-sb';
-    const input = `kcount${suffix}-in`;
-    await log.createTopic(input, { partitions: PARTITIONS });
-    const model = new Map<string, number>();
-    await produce(input, 0, 60_000, model);
+    const { input, model } = await startInput(suffix, 60_000);
     const workers = [0, 1, 2].map((i) =>
       spawnEddy(
-        [
-          'run',
-          JOB,
-          '--backend',
-          'kafka',
-          '--brokers',
-          broker.bootstrap,
-          '--standbys',
-          '1',
-          // the broker's group.min.session.timeout.ms: the survivors notice the kill sooner
-          '--session-timeout',
-          '6000',
-          '--data-dir',
-          join(dir, `sb-${i}`),
-        ],
+        // --session-timeout at the broker's group.min.session.timeout.ms: the kill is noticed sooner
+        runArgs('--standbys', '1', '--session-timeout', '6000', '--data-dir', join(dir, `sb-${i}`)),
         { SUFFIX: suffix, EDDY_WORKER_ID: `sb-${i}` },
       ),
     );
@@ -225,15 +218,13 @@ describe('kafka coordinator: many worker processes', { timeout: 400_000 }, () =>
   });
   it('a paused worker (a zombie) is fenced when it wakes: it stops its tasks and rejoins, exactly-once holds', async () => {
     const suffix = '-zombie';
-    const input = `kcount${suffix}-in`;
-    await log.createTopic(input, { partitions: PARTITIONS });
-    const model = new Map<string, number>();
-    await produce(input, 0, 20_000, model);
+    const { input, model } = await startInput(suffix, 20_000);
     const workers = [0, 1, 2].map((i) =>
-      spawnEddy(
-        ['run', JOB, '--backend', 'kafka', '--brokers', broker.bootstrap, '--data-dir', join(dir, `z-${i}`)],
-        { EXACTLY_ONCE: '1', SUFFIX: suffix, EDDY_WORKER_ID: `z-${i}` },
-      ),
+      spawnEddy(runArgs('--data-dir', join(dir, `z-${i}`)), {
+        EXACTLY_ONCE: '1',
+        SUFFIX: suffix,
+        EDDY_WORKER_ID: `z-${i}`,
+      }),
     );
     // every worker runs tasks (a generation line is printed once its assignment is in effect)
     await waitUntil(
