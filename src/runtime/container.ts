@@ -205,9 +205,8 @@ export class Container extends EventEmitter {
       const task = await this.openTask(p, stores, checkpoint, coordinator);
       for (const [name, spec] of Object.entries(job.stores)) {
         const topic = changelogTopic(job.name, name);
-        const sink = spec.changelog
-          ? new LogChangelogSink(log, topic, p, await log.endOffset(topic, p), job.exactlyOnce)
-          : undefined;
+        const end = spec.changelog ? await log.endOffset(topic, p) : 0;
+        const sink = spec.changelog ? new LogChangelogSink(log, topic, p, end, job.exactlyOnce) : undefined;
         writeStoreInfo(join(this.options.dataDir, 'stores', job.name, name), spec.engine, spec.changelog);
         const store = (await openStore({
           name: `${name}/${p}`,
@@ -226,7 +225,6 @@ export class Container extends EventEmitter {
         if (sink) {
           // restore to what the checkpoint covers (no checkpoint: the inputs start over, so does the state)
           const covered = checkpoint?.changelogs[name] ?? -1;
-          const end = await log.endOffset(topic, p);
           if (covered >= end) {
             this.logger.warn(
               `changelog ${topic}/${p} ends at offset ${end} but the checkpoint covers offset ${covered}: records are missing (was the topic deleted or truncated?); the store is restored from what the changelog holds`,
@@ -239,7 +237,7 @@ export class Container extends EventEmitter {
             topic,
             p,
             (progress: RestoreProgress) => this.emit('restore', progress),
-            covered,
+            { upTo: covered, end },
           );
           this.counters.restoredRecords += result.restored;
         }

@@ -22,6 +22,7 @@
  * relogged.
  */
 import type { Log, LogRecord } from '../log/types.js';
+import { asBuffer } from '../util/bytes.js';
 
 /** What the runtime needs of a store beyond `KeyValueStore` (the `Store` that `openStore` returns). */
 export interface RestorableStore {
@@ -54,7 +55,8 @@ export interface RestoreResult extends RestoreProgress {
 /**
  * Restores `store` from partition `partition` of changelog `topic`. `upTo` is the last changelog
  * offset the task's checkpoint covers (-1: none, the state is empty); undefined restores up to the
- * changelog's end and trims nothing (standby replicas).
+ * changelog's end and trims nothing (standby replicas). `end` is the changelog's end offset when
+ * the caller has just read it (it is read here otherwise).
  */
 export async function restoreStore(
   store: RestorableStore,
@@ -63,10 +65,11 @@ export async function restoreStore(
   topic: string,
   partition: number,
   onProgress: (p: RestoreProgress) => void,
-  upTo?: number,
+  bounds: { readonly upTo?: number; readonly end?: number } = {},
 ): Promise<RestoreResult> {
   const started = performance.now();
-  const end = await log.endOffset(topic, partition);
+  const { upTo } = bounds;
+  const end = bounds.end ?? (await log.endOffset(topic, partition));
   const earliest = await log.earliestOffset(topic, partition);
   const target = upTo === undefined ? end - 1 : Math.min(upTo, end - 1);
   const marker = store.changelogPosition();
@@ -108,7 +111,7 @@ export async function restoreStore(
   if (target + 1 < end) {
     const keys = new Map<string, Uint8Array>();
     await scan(log, topic, partition, target + 1, end, (records) => {
-      for (const r of records) if (r.key !== null) keys.set(Buffer.from(r.key).toString('latin1'), r.key);
+      for (const r of records) if (r.key !== null) keys.set(asBuffer(r.key).toString('latin1'), r.key);
     });
     if (keys.size > 0) {
       store.relog(keys.values());

@@ -69,7 +69,7 @@ export class StandbyTask {
       } as Parameters<typeof openStore>[0])) as unknown as StandbyStore;
       const tail: Tail = { name, topic, store, sink, next: end };
       this.tails.push(tail);
-      const result = await restoreStore(store, name, this.log, topic, p, () => {});
+      const result = await restoreStore(store, name, this.log, topic, p, () => {}, { end });
       this.metrics.applied += result.restored;
       tail.next = Math.max(end, (store.changelogPosition()?.offset ?? -1) + 1);
       sink.lastOffset = tail.next - 1;
