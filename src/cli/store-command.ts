@@ -1,6 +1,6 @@
 /**
  * `eddy store get|range|dump|stats`: reads a job's local stores, straight from the engine, while the
- * job is stopped (a running job holds `<dataDir>/stores/<job>/RUNNING`; reading then is refused).
+ * job is stopped (a running job holds the `LOCK` of `<dataDir>/stores/<job>`; reading then is refused).
  *
  * Keys on the command line are UTF-8 text (or hex with --hex). Keys and values print as text when
  * they are printable UTF-8, else as 0x-hex; a JSON value prints as it is.

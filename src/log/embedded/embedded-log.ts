@@ -27,6 +27,7 @@
  * are asynchronous. Every open partition keeps its segment files open.
  */
 import { mkdirSync } from 'node:fs';
+import { DirLock } from '../../util/dir-lock.js';
 import {
   InvalidArgumentError,
   LogClosedError,
@@ -51,7 +52,6 @@ import type { PartitionCleaner } from './cleaner.js';
 import { createDefaultCleaner } from './default-cleaner.js';
 import { pollUntil } from './follow-poll.js';
 import { refreshTopic, refreshTopics, refreshTransactionLimits } from './follower.js';
-import { DirLock } from './lock.js';
 import { Partition } from './partition.js';
 import {
   EMPTY_RECOVERY_REPORT,

@@ -1,5 +1,5 @@
 /**
- * One writer per data directory: an exclusive `LOCK` file holding the owner's pid, created with
+ * One owner per directory (the embedded log's data directory, a job's local state): an exclusive `LOCK` file holding the owner's pid, created with
  * `O_EXCL`. A second opener (another process, or this one opening the same directory twice) gets a
  * `LockedError` naming the directory and the pid. A lock left by a dead process (its pid no longer
  * exists) is stale: it is moved aside, checked to still be the stale one, and taken over. An empty
@@ -11,7 +11,7 @@
  */
 import { closeSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { LockedError } from '../../util/errors.js';
+import { LockedError } from './errors.js';
 
 const held = new Set<string>();
 
@@ -89,6 +89,12 @@ export class DirLock {
       unlinkSync(aside);
     }
     throw new LockedError(`could not lock data directory ${dir}: the lock changed hands repeatedly`);
+  }
+
+  /** The pid of the live process (not this one) holding the lock of `dir`, or undefined. */
+  static holder(dir: string): number | undefined {
+    const pid = Number.parseInt(readLock(join(dir, 'LOCK')) ?? '', 10);
+    return Number.isInteger(pid) && pid > 0 && pid !== process.pid && pidAlive(pid) ? pid : undefined;
   }
 
   /** Removes the lock file. Idempotent. */
