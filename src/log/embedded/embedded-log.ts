@@ -1,6 +1,6 @@
 /**
  * The embedded log: Eddy's zero-setup default `Log`, an on-disk partitioned log in one directory
- * (a tiny Kafka). Layout: `<dir>/LOCK` (see `lock.ts`), `<dir>/topics/…` (see `topics.ts`),
+ * (a tiny Kafka). Layout: `<dir>/LOCK` (see `util/dir-lock.ts`), `<dir>/topics/…` (see `topics.ts`),
  * segments per partition (see `partition.ts`, `segment.ts`, `record-batch.ts`), and
  * `<dir>/transaction.json` while a transaction is open (see `transaction.ts`).
  *
