@@ -19,11 +19,35 @@ export interface OutputTopic {
   readonly value: Codec<unknown>;
 }
 
+/**
+ * `message` encoded with `out`'s serdes (copied: a codec may reuse its buffer) and routed: its
+ * explicit partition (checked), else Kafka's murmur2 over the encoded key, else round-robin
+ * (`rr.roundRobin` counts). Shared by the container's collector and the test driver's.
+ */
+export function encodeMessage(
+  message: OutgoingMessage<unknown, unknown>,
+  out: OutputTopic,
+  rr: { roundRobin: number },
+): { key: Buffer | null; value: Buffer | null; partition: number } {
+  const key =
+    message.key === undefined || message.key === null ? null : Buffer.from(out.key.encode(message.key));
+  const value = message.value === null ? null : Buffer.from(out.value.encode(message.value));
+  let partition = message.partition;
+  if (partition === undefined) {
+    partition = key !== null ? partitionForKey(key, out.partitions) : rr.roundRobin++ % out.partitions;
+  } else if (!Number.isInteger(partition) || partition < 0 || partition >= out.partitions) {
+    throw new JobError(
+      `partition ${partition} does not exist in output "${out.topic}" (0..${out.partitions - 1})`,
+    );
+  }
+  return { key, value, partition };
+}
+
 export class OutputCollector implements TaskOutputs {
   private readonly topics = new Map<string, OutputTopic>();
   private readonly buffers = new Map<string, { topic: string; partition: number; records: AppendRecord[] }>();
   private buffered = 0;
-  private roundRobin = 0;
+  roundRobin = 0;
   /** Messages sent since the container started. */
   sent = 0;
 
@@ -43,17 +67,7 @@ export class OutputCollector implements TaskOutputs {
         `message sent to "${message.topic}", which is not among the job's outputs (${[...this.topics.keys()].join(', ')}); add it to outputs`,
       );
     }
-    const key =
-      message.key === undefined || message.key === null ? null : Buffer.from(out.key.encode(message.key));
-    const value = message.value === null ? null : Buffer.from(out.value.encode(message.value));
-    let partition = message.partition;
-    if (partition === undefined) {
-      partition = key !== null ? partitionForKey(key, out.partitions) : this.roundRobin++ % out.partitions;
-    } else if (!Number.isInteger(partition) || partition < 0 || partition >= out.partitions) {
-      throw new JobError(
-        `partition ${partition} does not exist in output "${out.topic}" (0..${out.partitions - 1})`,
-      );
-    }
+    const { key, value, partition } = encodeMessage(message, out, this);
     this.appendRaw(out.topic, partition, {
       key,
       value,

@@ -6,8 +6,8 @@
  * Dead letters are appended raw (`appendRaw`) and read back as bytes.
  */
 import { InvalidArgumentError, JobError } from '../util/errors.js';
-import { partitionForKey } from '../util/murmur2.js';
 import type { Codec, JobDefinition } from './job.js';
+import { encodeMessage } from './output-collector.js';
 import type { OutgoingMessage } from './task.js';
 import type { TaskOutputs } from './task-instance.js';
 import type { TestOutput, TestRecord } from './test-driver-types.js';
@@ -25,7 +25,7 @@ export class TestOutputs implements TaskOutputs {
   /** Messages appended since the driver started (dead letters included). */
   sent = 0;
   private readonly topics = new Map<string, OutputTopic>();
-  private roundRobin = 0;
+  roundRobin = 0;
 
   constructor(
     private readonly job: JobDefinition,
@@ -46,16 +46,11 @@ export class TestOutputs implements TaskOutputs {
         `message sent to "${message.topic}", which is not among the job's outputs (${this.job.outputs.map((o) => o.topic).join(', ')}); add it to outputs`,
       );
     }
-    const key =
-      message.key === undefined || message.key === null ? null : Buffer.from(out.key.encode(message.key));
-    const value = message.value === null ? null : Buffer.from(out.value.encode(message.value));
-    let partition = message.partition;
-    const n = this.partitions;
-    if (partition === undefined) {
-      partition = key !== null ? partitionForKey(key, n) : this.roundRobin++ % n;
-    } else if (!Number.isInteger(partition) || partition < 0 || partition >= n) {
-      throw new JobError(`partition ${partition} does not exist in output "${message.topic}" (0..${n - 1})`);
-    }
+    const { key, value, partition } = encodeMessage(
+      message,
+      { topic: message.topic, partitions: this.partitions, key: out.key, value: out.value },
+      this,
+    );
     this.appendRaw(message.topic, partition, {
       key,
       value,
@@ -64,12 +59,12 @@ export class TestOutputs implements TaskOutputs {
     });
   }
 
-  /** Appends an encoded record (dead letters use it). */
   /** Every topic of the driver has the driver's partition count. */
   partitionsOf(topic: string): number | undefined {
     return this.topics.has(topic) ? this.partitions : undefined;
   }
 
+  /** Appends an encoded record (dead letters use it). */
   appendRaw(topic: string, partition: number, r: Omit<TestRecord, 'partition' | 'offset'>): void {
     const out = this.topic(topic);
     out.records.push({ ...r, partition, offset: out.nextOffset[partition]++ });
