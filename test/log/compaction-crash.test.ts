@@ -12,23 +12,12 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { openEmbeddedLog } from '../../src/log/embedded/embedded-log.js';
 import type { LogRecord } from '../../src/log/types.js';
+import { prng } from '../helpers/prng.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const CHILD = fileURLToPath(new URL('./fixtures/compaction-crash-child.ts', import.meta.url));
 const KEYS = 97;
 const ROUNDS = 8;
-
-/** A small seeded PRNG (mulberry32), so a failing run can be repeated with EDDY_TEST_SEED. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Runs the child until it has appended, then SIGKILLs it after `delayMs` (or after `passes` passes). */
 function runAndKill(dir: string, count: number, delayMs: number): Promise<{ end: number; passes: number }> {

@@ -9,17 +9,14 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { openEmbeddedLog } from '../../src/log/embedded/embedded-log.js';
+import { prng } from '../helpers/prng.js';
 import { tempDir } from '../helpers/tmp.js';
 import { valueFor } from './fixtures/crash-writer.js';
 import { readAll } from './log-suite.js';
 
 const FIXTURE = join(import.meta.dirname, 'fixtures/crash-writer.ts');
 const seed = Number(process.env.EDDY_CRASH_SEED ?? Date.now() % 100_000);
-let state = seed;
-function random(): number {
-  state = (state * 1103515245 + 12345) % 2147483648;
-  return state / 2147483648;
-}
+const random = prng(seed);
 
 /** Runs the writer until a random moment after its first acknowledgement; returns its last ack line. */
 async function runAndKill(dir: string, mode: string, fsync: string): Promise<string | undefined> {

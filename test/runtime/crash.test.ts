@@ -14,6 +14,7 @@ import { CheckpointStore } from '../../src/runtime/checkpoint.js';
 import { checkpointTopic } from '../../src/runtime/job.js';
 import { openStore } from '../../src/store/open-store.js';
 import { serdes } from '../../src/store/serdes.js';
+import { prng } from '../helpers/prng.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const MESSAGES = Number(process.env.EDDY_CRASH_MESSAGES ?? 1_000_000);
@@ -23,16 +24,6 @@ const PARTITIONS = 4;
 const SEED = Number(process.env.EDDY_CRASH_SEED ?? Date.now() % 100_000);
 const root = new URL('../..', import.meta.url).pathname;
 const jobFile = join(root, 'test/runtime/fixtures/count-job.ts');
-
-function random(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 0x100000000;
-  };
-}
 
 async function feed(dataDir: string): Promise<void> {
   const log = await openEmbeddedLog({ dir: join(dataDir, 'log'), fsync: 'commit' });
@@ -159,7 +150,7 @@ async function committed(dataDir: string): Promise<number> {
 async function crashAndRecover(t: { after(fn: () => void): void }, exactlyOnce: boolean) {
   const dataDir = tempDir(t, 'eddy-crash-');
   await feed(dataDir);
-  const rnd = random(SEED + (exactlyOnce ? 1 : 0));
+  const rnd = prng(SEED + (exactlyOnce ? 1 : 0));
   let kills = 0;
   let finishedEarly = 0;
   // The kill delay adapts so that the kills spread over the whole input: each run should get

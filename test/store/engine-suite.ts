@@ -12,6 +12,7 @@ import { describe, it as nodeIt, type TestContext } from 'node:test';
 import type { EngineCursor, EngineEntry, StorageEngine, WriteOp } from '../../src/store/types.js';
 import { compareBytes, prefixEnd } from '../../src/util/bytes.js';
 import { isEddyError } from '../../src/util/errors.js';
+import { prng } from '../helpers/prng.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 export interface EngineSuiteSupports {
@@ -54,18 +55,6 @@ function drain(cursor: EngineCursor): [string, string][] {
 }
 
 const keysOf = (cursor: EngineCursor): string[] => drain(cursor).map(([k]) => k);
-
-/** mulberry32: a small seeded PRNG, enough to make a failing run reproducible. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export function engineSuite(options: EngineSuiteOptions): void {
   const { supports } = options;

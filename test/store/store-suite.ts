@@ -13,6 +13,7 @@ import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import type { KeyValueIterator, KeyValueStore } from '../../src/store/types.js';
 import { isEddyError } from '../../src/util/errors.js';
+import { prng } from '../helpers/prng.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 export interface Codec<K, V> {
@@ -50,18 +51,6 @@ export interface StoreSuiteOptions<K, V> {
   readonly supports: StoreSuiteSupports;
   /** Operations of the randomized model test (default 3000). */
   readonly modelOps?: number;
-}
-
-/** mulberry32: a small seeded PRNG. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const byBytes = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
