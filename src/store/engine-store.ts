@@ -20,7 +20,7 @@ import { prefixEnd } from '../util/bytes.js';
 import { StoreClosedError } from '../util/errors.js';
 import { CursorIterator, type IteratorOwner } from './store-iterator.js';
 import type { KeyValueIterator, StorageEngine, StoreLayer, WriteOp } from './types.js';
-import type { Bound } from './wrapped-store.js';
+import { type Bound, getAllOf } from './wrapped-store.js';
 
 /** Where the engine stands relative to the changelog. */
 export interface ChangelogMarker {
@@ -84,12 +84,7 @@ export class EngineStore implements StoreLayer<Uint8Array, Uint8Array>, Iterator
   }
 
   getAll(keys: Iterable<Uint8Array>): Map<Uint8Array, Uint8Array> {
-    const out = new Map<Uint8Array, Uint8Array>();
-    for (const key of keys) {
-      const value = this.get(key);
-      if (value !== undefined) out.set(key, value);
-    }
-    return out;
+    return getAllOf(this, keys);
   }
 
   put(key: Uint8Array, value: Uint8Array): void {

@@ -12,6 +12,19 @@ export type BytesLayer = StoreLayer<Uint8Array, Uint8Array>;
 /** A byte bound: undefined is open. */
 export type Bound = Uint8Array | undefined;
 
+/** `getAll` as a loop over `layer.get`: the keys found, with their values. */
+export function getAllOf(
+  layer: Pick<BytesLayer, 'get'>,
+  keys: Iterable<Uint8Array>,
+): Map<Uint8Array, Uint8Array> {
+  const out = new Map<Uint8Array, Uint8Array>();
+  for (const key of keys) {
+    const value = layer.get(key);
+    if (value !== undefined) out.set(key, value);
+  }
+  return out;
+}
+
 export abstract class WrappedStore implements BytesLayer {
   constructor(protected readonly inner: BytesLayer) {}
 
@@ -28,12 +41,7 @@ export abstract class WrappedStore implements BytesLayer {
   }
 
   getAll(keys: Iterable<Uint8Array>): Map<Uint8Array, Uint8Array> {
-    const out = new Map<Uint8Array, Uint8Array>();
-    for (const key of keys) {
-      const value = this.get(key);
-      if (value !== undefined) out.set(key, value);
-    }
-    return out;
+    return getAllOf(this, keys);
   }
 
   put(key: Uint8Array, value: Uint8Array): void {
