@@ -162,7 +162,7 @@ describe('compaction', () => {
     const part = log.partitionForCleaning('c', 0);
     let appendsDuring = 0;
     let done = false;
-    const pass = compactPartition(part, config, { now: T0, yieldBytes: 1024 }).finally(() => (done = true));
+    const pass = compactPartition(part, config, { now: T0 }).finally(() => (done = true));
     let i = 3000;
     while (!done) {
       await setImmediate(); // let the pass run between appends (an append alone never yields a macrotask)
@@ -185,6 +185,56 @@ describe('compaction', () => {
       assert.equal(lastByKey.get(key)?.offset, offset);
       assert.equal(lastByKey.get(key)?.value?.toString(), value);
     }
+  });
+
+  test('a pass reads and rewrites on the compaction thread, leaving the event loop idle', async (t) => {
+    const log = await open(t, tempDir(t));
+    const config = { ...CONFIG, segmentBytes: 1024 * 1024 };
+    await log.createTopic('c', config);
+    const value = Buffer.alloc(100, 0x61);
+    for (let b = 0; b < 60; b++) {
+      const records = [];
+      for (let i = 0; i < 1000; i++) records.push({ key: Buffer.from(`k${(b * 1000 + i) % 20_000}`), value });
+      await log.append('c', 0, records);
+    }
+    const part = log.partitionForCleaning('c', 0);
+    const before = performance.eventLoopUtilization();
+    const result = await compactPartition(part, config, { now: T0 });
+    const elu = performance.eventLoopUtilization(before);
+    assert.equal(
+      result.recordsRead,
+      60_000 - ((await log.endOffset('c', 0)) - part.listSegments().at(-1)!.baseOffset),
+    );
+    assert.equal(result.recordsKept, 20_000);
+    // In-process, decoding and rewriting 60k records keeps the loop busy nearly all the pass long.
+    assert.ok(elu.utilization < 0.5, `event loop utilization during the pass: ${elu.utilization.toFixed(2)}`);
+  });
+
+  test('an aborted pass stops on the compaction thread and leaves the partition as it was', async (t) => {
+    const dir = tempDir(t);
+    const log = await openEmbeddedLog({ dir, fsync: 'os', cleaner: null });
+    const config = { ...CONFIG, segmentBytes: 64 * 1024 };
+    await log.createTopic('c', config);
+    const latest = await fill(log, 'c', 20_000, 500);
+    const part = log.partitionForCleaning('c', 0);
+    const controller = new AbortController();
+    const pass = compactPartition(part, config, { now: T0, signal: controller.signal });
+    await setImmediate(); // the map request is on its way to the thread
+    controller.abort();
+    await assert.rejects(pass, { name: 'AbortedError' });
+    await log.close();
+    const reopened = await open(t, dir);
+    const lastByKey = new Map<string, LogRecord>();
+    for (const r of await readAll(reopened, 'c')) lastByKey.set(r.key!.toString(), r);
+    for (const [key, { offset, value }] of latest) {
+      assert.equal(lastByKey.get(key)?.offset, offset);
+      assert.equal(lastByKey.get(key)?.value?.toString(), value);
+    }
+    assert.deepEqual(
+      readdirSync(`${dir}/topics/c/0`).filter((f) => f.endsWith('.cleaned')),
+      [],
+      'no cleaned leftovers after reopening',
+    );
   });
 
   test('a bounded key map cleans part of the log per pass and the next pass continues', async (t) => {

@@ -11,14 +11,15 @@
  *    million 16-byte keys). When the map is full at a segment boundary the pass cleans only up to
  *    there (at least one dirty segment) and a later pass continues.
  * 3. Every segment of the range is rewritten, in groups whose input fits in `segmentBytes`, into one
- *    replacement segment per group (`Partition.createCleanedSegment`). A record is dropped when the
+ *    replacement segment per group (`Segment.createCleaned`). A record is dropped when the
  *    map holds a newer offset for its key, or when it is a tombstone whose timestamp is older than
  *    `now - deleteRetentionMs`; records with a null key are always kept. Survivors keep their
  *    offsets; each output batch covers the offsets of the input batches it came from, and the last
  *    batch of a group ends at the group's last offset, so the segment boundaries do not move.
  * 4. `Partition.replaceSegments` swaps each group atomically (see partition.ts: fsync, `swap.json`
- *    commit point, renames; recovery on open completes or discards it). The directory is fsynced
- *    before the swap so the cleaned files' names are durable before the manifest names them.
+ *    commit point, renames; recovery on open completes or discards it). The cleaned segment and
+ *    the directory are fsynced before the swap so the cleaned files are durable before the
+ *    manifest names them.
  * 5. The checkpoint moves to the end of the mapped range (atomic write); segments below it hold
  *    each key at most once, so the next pass maps only newer segments.
  *
@@ -27,20 +28,22 @@
  * deletes; a crash after it is completed by open. A crash before the checkpoint is written only
  * makes the next pass map more. At every instant each key's latest record is on disk.
  *
- * Not stalling appends: segment I/O is synchronous, so the pass yields to the event loop after
- * every `yieldBytes` of input (default 1 MiB); appends and reads run in between. Only one pass per
- * partition runs at a time (also when called directly, outside the log's cleaner chain).
+ * Off the event loop: steps 2 and 3 (all the reading, decoding, encoding and writing) run on the
+ * compaction thread (`compaction-thread.ts`, `compaction-work.ts`); this module only plans the pass,
+ * swaps the cleaned segments in and writes the checkpoint, so a pass does not take the job's event
+ * loop from its appends and reads. Only one pass per partition runs at a time (also when called
+ * directly, outside the log's cleaner chain). `signal` (the log's, aborted when it closes) stops a
+ * pass at the next batch with an `AbortedError`; what was swapped in stays.
  */
 
 import { join } from 'node:path';
-import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import { InvalidArgumentError } from '../../util/errors.js';
-import type { LogRecord, TopicConfig } from '../types.js';
+import { AbortedError, InvalidArgumentError } from '../../util/errors.js';
+import type { TopicConfig } from '../types.js';
+import { CompactionPass } from './compaction-thread.js';
 import type { EmbeddedLog } from './embedded-log.js';
-import { fsyncDir, readJsonIfExists, writeFileAtomic } from './fs-util.js';
+import { readJsonIfExists, writeFileAtomic } from './fs-util.js';
 import type { Partition, SegmentInfo } from './partition.js';
-import { BATCH_HEADER_SIZE, decodeRecords, encodeBatch, type ReadBudget } from './record-batch.js';
-import type { Segment } from './segment.js';
+import { Segment } from './segment.js';
 
 /** The per-partition file that remembers how far the partition is clean. */
 export const CLEANER_CHECKPOINT_FILE = 'cleaner-checkpoint.json';
@@ -50,12 +53,12 @@ export interface CompactionOptions {
   now?: number;
   /** Memory bound of the key map, estimated at 64 bytes + key length per key; default 64 MiB. */
   maxKeyMapBytes?: number;
-  /** Yield to the event loop after this many bytes of input; default 1 MiB. */
-  yieldBytes?: number;
   /** Target size of the output batches; default 256 KiB. */
   outputBatchBytes?: number;
   /** fsync the directory before each swap (default true; the log passes false under `fsync: 'os'`). */
   durable?: boolean;
+  /** Stops the pass at the next batch (`AbortedError`); the log passes its own, aborted on close. */
+  signal?: AbortSignal;
 }
 
 export interface CompactionResult {
@@ -82,10 +85,8 @@ export interface CleanerCheckpoint {
 
 const DEFAULTS = {
   maxKeyMapBytes: 64 * 1024 * 1024,
-  yieldBytes: 1024 * 1024,
   outputBatchBytes: 256 * 1024,
 } as const;
-const KEY_ENTRY_OVERHEAD = 64;
 
 const running = new WeakMap<Partition, Promise<unknown>>();
 
@@ -176,7 +177,7 @@ async function runPass(
   options: CompactionOptions,
 ): Promise<CompactionResult> {
   const now = options.now ?? Date.now();
-  const yieldBytes = options.yieldBytes ?? DEFAULTS.yieldBytes;
+  const checkpoint = readCleanerCheckpoint(partition);
   const result: CompactionResult = {
     segmentsCleaned: 0,
     recordsRead: 0,
@@ -185,226 +186,97 @@ async function runPass(
     bytesBefore: 0,
     bytesAfter: 0,
     keysMapped: 0,
-    cleanedUpTo: readCleanerCheckpoint(partition).cleanUpTo,
+    cleanedUpTo: checkpoint.cleanUpTo,
   };
   const segments = cleanableSegments(partition);
   if (segments.length === 0) return result;
-  const checkpoint = readCleanerCheckpoint(partition);
+  const signal = options.signal;
+  if (signal?.aborted) throw new AbortedError('compaction pass aborted (the log is closing)');
+  const pass = new CompactionPass();
+  const abort = (): void => pass.abort();
+  signal?.addEventListener('abort', abort, { once: true });
+  try {
+    // 2. The key map over the dirty segments (on the compaction thread).
+    const mapped = await pass.mapKeys({
+      dir: partition.dir,
+      segments: segments.map((s) => ({ baseOffset: s.baseOffset, nextOffset: s.nextOffset })),
+      cleanUpTo: checkpoint.cleanUpTo,
+      maxKeyMapBytes: options.maxKeyMapBytes ?? DEFAULTS.maxKeyMapBytes,
+    });
+    result.keysMapped = mapped.keysMapped;
+    const range = segments.filter((s) => s.nextOffset <= mapped.mappedUpTo);
+    if (range.length === 0) return result;
 
-  // 2. The key map over the dirty segments, whole segments only, within the memory bound.
-  const keyMap = new Map<string, number>();
-  let mapBytes = 0;
-  let mappedUpTo = Math.max(checkpoint.cleanUpTo, segments[0].baseOffset);
-  let sinceYield = 0;
-  const maxMapBytes = options.maxKeyMapBytes ?? DEFAULTS.maxKeyMapBytes;
-  for (const s of segments) {
-    if (s.nextOffset <= mappedUpTo) continue;
-    if (mapBytes > maxMapBytes && mappedUpTo > checkpoint.cleanUpTo) break;
-    for (const batch of partition.readSegmentBatches(s.baseOffset)) {
-      mapBytes += mapKeys(batch.bytes, keyMap);
-      sinceYield += batch.bytes.length;
-      if (sinceYield >= yieldBytes) {
-        sinceYield = 0;
-        await yieldToLoop();
+    // 3 + 4. Rewrite in groups (on the compaction thread), swapping each here.
+    let tombstoneExpiresAt: number | null = null;
+    for (const group of groupsOf(range, config.segmentBytes)) {
+      if (pass.aborted) throw new AbortedError('compaction pass aborted (the log is closing)');
+      const bases = group.map((s) => s.baseOffset);
+      const cleaned = await pass.clean({
+        dir: partition.dir,
+        bases,
+        groupEnd: group[group.length - 1].nextOffset,
+        now,
+        deleteRetentionMs: config.deleteRetentionMs,
+        outputBatchBytes: options.outputBatchBytes ?? DEFAULTS.outputBatchBytes,
+        durable: options.durable !== false,
+      });
+      try {
+        await partition.replaceSegments(bases, bases[0]);
+      } catch (err) {
+        // Refused before anything changed (the segments moved meanwhile): drop the cleaned copy. Any
+        // other failure may have happened after the swap manifest was written: the cleaned files are
+        // then the only copy and stay for recovery on the next open.
+        if (err instanceof InvalidArgumentError) Segment.deleteCleaned(partition.dir, bases[0]);
+        throw err;
       }
+      for (const s of group) result.bytesBefore += s.size;
+      result.recordsRead += cleaned.recordsRead;
+      result.recordsKept += cleaned.recordsKept;
+      result.tombstonesDropped += cleaned.tombstonesDropped;
+      result.bytesAfter += cleaned.bytesAfter;
+      const expires = cleaned.tombstoneExpiresAt;
+      if (expires !== null && (tombstoneExpiresAt === null || expires < tombstoneExpiresAt)) {
+        tombstoneExpiresAt = expires;
+      }
+      result.segmentsCleaned += group.length;
     }
-    mappedUpTo = s.nextOffset;
-  }
-  result.keysMapped = keyMap.size;
-  const range = segments.filter((s) => s.nextOffset <= mappedUpTo);
-  if (range.length === 0) return result;
 
-  // 3 + 4. Rewrite in groups, swapping each.
-  const tombstoneCutoff = now - config.deleteRetentionMs;
-  let tombstoneExpiresAt: number | null = null;
-  const outputBatchBytes = options.outputBatchBytes ?? DEFAULTS.outputBatchBytes;
+    // 5. The checkpoint.
+    const next: CleanerCheckpoint = { cleanUpTo: mapped.mappedUpTo, tombstoneExpiresAt };
+    writeFileAtomic(
+      join(partition.dir, CLEANER_CHECKPOINT_FILE),
+      JSON.stringify(next),
+      options.durable !== false,
+    );
+    result.cleanedUpTo = mapped.mappedUpTo;
+    return result;
+  } finally {
+    signal?.removeEventListener('abort', abort);
+    pass.end();
+  }
+}
+
+/**
+ * Splits the range into groups of contiguous segments whose input fits in `segmentBytes` (and whose
+ * offsets fit a segment's 32-bit relative offsets); each group becomes one cleaned segment.
+ */
+function groupsOf(range: readonly SegmentInfo[], segmentBytes: number): SegmentInfo[][] {
+  const groups: SegmentInfo[][] = [];
   let i = 0;
   while (i < range.length) {
     const group: SegmentInfo[] = [range[i]];
     let inputBytes = range[i].size;
     while (
       i + group.length < range.length &&
-      inputBytes + range[i + group.length].size <= config.segmentBytes &&
+      inputBytes + range[i + group.length].size <= segmentBytes &&
       range[i + group.length].nextOffset - range[i].baseOffset < 0xffff_ffff
     ) {
       inputBytes += range[i + group.length].size;
       group.push(range[i + group.length]);
     }
-    const groupEnd = group[group.length - 1].nextOffset;
-    const cleaned = partition.createCleanedSegment(group[0].baseOffset);
-    try {
-      const out = new BatchWriter(cleaned, now, outputBatchBytes);
-      for (const s of group) {
-        result.bytesBefore += s.size;
-        for (const batch of partition.readSegmentBatches(s.baseOffset)) {
-          const records = decodeAll(batch.bytes);
-          result.recordsRead += records.length;
-          for (const r of records) {
-            if (r.key !== null) {
-              const latest = keyMap.get(r.key.toString('latin1'));
-              if (latest !== undefined && latest > r.offset) continue;
-              if (r.value === null) {
-                if (r.timestamp < tombstoneCutoff) {
-                  result.tombstonesDropped++;
-                  continue;
-                }
-                const expires = r.timestamp + config.deleteRetentionMs;
-                if (tombstoneExpiresAt === null || expires < tombstoneExpiresAt) tombstoneExpiresAt = expires;
-              }
-            }
-            out.add(r);
-            result.recordsKept++;
-          }
-          out.coverUpTo(batch.header.baseOffset + batch.header.lastOffsetDelta);
-          sinceYield += batch.bytes.length;
-          if (sinceYield >= yieldBytes) {
-            sinceYield = 0;
-            await yieldToLoop();
-          }
-        }
-      }
-      out.finish(groupEnd - 1);
-      result.bytesAfter += cleaned.size;
-      if (options.durable !== false) fsyncDir(partition.dir);
-    } catch (err) {
-      await cleaned.delete().catch(() => undefined);
-      throw err;
-    }
-    try {
-      await partition.replaceSegments(
-        group.map((s) => s.baseOffset),
-        cleaned,
-      );
-    } catch (err) {
-      // Refused before anything changed (the segments moved meanwhile): drop the cleaned copy. Any
-      // other failure may have happened after the swap manifest was written: the cleaned files are
-      // then the only copy and stay for recovery on the next open.
-      if (err instanceof InvalidArgumentError) await cleaned.delete().catch(() => undefined);
-      throw err;
-    }
-    result.segmentsCleaned += group.length;
+    groups.push(group);
     i += group.length;
-    await yieldToLoop();
   }
-
-  // 5. The checkpoint.
-  const next: CleanerCheckpoint = { cleanUpTo: mappedUpTo, tombstoneExpiresAt };
-  writeFileAtomic(
-    join(partition.dir, CLEANER_CHECKPOINT_FILE),
-    JSON.stringify(next),
-    options.durable !== false,
-  );
-  result.cleanedUpTo = mappedUpTo;
-  return result;
-}
-
-/**
- * Adds the keys of one batch to the map (offset of the latest occurrence) without decoding values
- * or headers; returns the estimated bytes the map grew by.
- */
-function mapKeys(buf: Buffer, keyMap: Map<string, number>): number {
-  const baseOffset = buf.readUInt32LE(8) + buf.readUInt32LE(12) * 0x1_0000_0000;
-  const count = buf.readUInt32LE(24);
-  let pos = BATCH_HEADER_SIZE;
-  let grew = 0;
-  for (let n = 0; n < count; n++) {
-    // bodyLength
-    let b = buf[pos++];
-    let bodyLength = b & 127;
-    let mul = 128;
-    while (b >= 128) {
-      b = buf[pos++];
-      bodyLength += (b & 127) * mul;
-      mul *= 128;
-    }
-    const bodyEnd = pos + bodyLength;
-    // offsetDelta
-    b = buf[pos++];
-    let delta = b & 127;
-    mul = 128;
-    while (b >= 128) {
-      b = buf[pos++];
-      delta += (b & 127) * mul;
-      mul *= 128;
-    }
-    // timestampDelta (skipped)
-    while (buf[pos++] >= 128);
-    // keyLength + 1
-    b = buf[pos++];
-    let keyLen1 = b & 127;
-    mul = 128;
-    while (b >= 128) {
-      b = buf[pos++];
-      keyLen1 += (b & 127) * mul;
-      mul *= 128;
-    }
-    if (keyLen1 > 0) {
-      const key = buf.toString('latin1', pos, pos + keyLen1 - 1);
-      if (!keyMap.has(key)) grew += KEY_ENTRY_OVERHEAD + keyLen1;
-      keyMap.set(key, baseOffset + delta);
-    }
-    pos = bodyEnd;
-  }
-  return grew;
-}
-
-function decodeAll(buf: Buffer): LogRecord[] {
-  const out: LogRecord[] = [];
-  const budget: ReadBudget = {
-    records: Number.MAX_SAFE_INTEGER,
-    bytes: Number.MAX_SAFE_INTEGER,
-    tookAny: false,
-  };
-  decodeRecords(buf, 0, 0, Number.MAX_SAFE_INTEGER, budget, out);
-  return out;
-}
-
-/**
- * Collects surviving records into output batches of about `targetBytes`. Each batch's base offset is
- * the first offset it covers (the end of the previous batch + 1), so the batches tile the group's
- * offsets without holes in coverage.
- */
-class BatchWriter {
-  private pending: LogRecord[] = [];
-  private pendingBytes = 0;
-  /** The first offset the next batch covers. */
-  private nextBase: number;
-  /** The last offset covered by input seen so far. */
-  private covered: number;
-
-  constructor(
-    private readonly segment: Segment,
-    private readonly now: number,
-    private readonly targetBytes: number,
-  ) {
-    this.nextBase = segment.baseOffset;
-    this.covered = segment.baseOffset - 1;
-  }
-
-  add(r: LogRecord): void {
-    this.pending.push(r);
-    this.pendingBytes += (r.key?.length ?? 0) + (r.value?.length ?? 0) + 24;
-  }
-
-  /** Input up to `lastOffset` has been seen; writes a batch when enough is pending. */
-  coverUpTo(lastOffset: number): void {
-    this.covered = lastOffset;
-    if (this.pendingBytes >= this.targetBytes) this.flush(lastOffset);
-  }
-
-  /** Writes what is pending, the last batch covering up to `lastOffset` (even when empty). */
-  finish(lastOffset: number): void {
-    if (this.pending.length > 0 || this.nextBase <= lastOffset)
-      this.flush(Math.max(lastOffset, this.covered));
-  }
-
-  private flush(lastOffset: number): void {
-    if (this.pending.length === 0 && lastOffset < this.nextBase) return;
-    const batch = encodeBatch(this.nextBase, this.pending, { now: this.now, keepOffsets: true, lastOffset });
-    const maxTimestamp = batch.readUInt32LE(36) + batch.readUInt32LE(40) * 0x1_0000_0000;
-    this.segment.append(batch, this.nextBase, lastOffset + 1, maxTimestamp);
-    this.nextBase = lastOffset + 1;
-    this.pending = [];
-    this.pendingBytes = 0;
-  }
+  return groups;
 }

@@ -13,7 +13,7 @@ import { type CompactionOptions, compactPartition, dirtyRatio, readCleanerCheckp
 import type { Partition } from './partition.js';
 import { applyRetention } from './retention.js';
 
-export interface DefaultCleanerOptions extends Omit<CompactionOptions, 'now'> {
+export interface DefaultCleanerOptions extends Omit<CompactionOptions, 'now' | 'signal'> {
   /** Compact when at least this share of the closed bytes is dirty; default 0.5. */
   minCleanableRatio?: number;
 }
@@ -22,11 +22,16 @@ export interface DefaultCleanerOptions extends Omit<CompactionOptions, 'now'> {
 export function createDefaultCleaner(options: DefaultCleanerOptions = {}): PartitionCleaner {
   const minRatio = options.minCleanableRatio ?? 0.5;
   return {
-    async maybeCompact(partition: Partition, config: Readonly<TopicConfig>, now: number): Promise<void> {
+    async maybeCompact(
+      partition: Partition,
+      config: Readonly<TopicConfig>,
+      now: number,
+      signal?: AbortSignal,
+    ): Promise<void> {
       const { tombstoneExpiresAt } = readCleanerCheckpoint(partition);
       const tombstonesDue = tombstoneExpiresAt !== null && tombstoneExpiresAt <= now;
       if (!tombstonesDue && dirtyRatio(partition) < minRatio) return;
-      await compactPartition(partition, config, { ...options, now });
+      await compactPartition(partition, config, { ...options, now, signal });
     },
     async maybeRetain(partition: Partition, config: Readonly<TopicConfig>, now: number): Promise<void> {
       await applyRetention(partition, config, now);

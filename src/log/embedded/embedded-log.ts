@@ -29,6 +29,7 @@
 import { mkdirSync } from 'node:fs';
 import { DirLock } from '../../util/dir-lock.js';
 import {
+  AbortedError,
   InvalidArgumentError,
   LogClosedError,
   TopicExistsError,
@@ -418,9 +419,11 @@ export class EmbeddedLog implements Log {
       if (this.closing !== null || t === undefined || t.partitions[part.partition] !== part) return;
       if (part.txnStart !== null) return;
       try {
-        if (t.config.cleanup === 'compact') await cleaner.maybeCompact(part, t.config, this.now());
-        else await cleaner.maybeRetain(part, t.config, this.now());
+        if (t.config.cleanup === 'compact') {
+          await cleaner.maybeCompact(part, t.config, this.now(), this.closeController.signal);
+        } else await cleaner.maybeRetain(part, t.config, this.now());
       } catch (err) {
+        if (err instanceof AbortedError && this.closing !== null) return; // stopped by close
         const report =
           this.options.onCleanerError ??
           ((e: unknown) =>

@@ -8,8 +8,8 @@
  * `txnStart` until commit.
  *
  * Segment replacement (the compaction and retention API, crash-safe): the cleaner writes the
- * replacement segment with {@link Partition.createCleanedSegment} (`<base>.log.cleaned`), then calls
- * {@link Partition.replaceSegments}: fsync the new files, write `swap.json` atomically (the commit
+ * replacement segment with `Segment.createCleaned` (`<base>.log.cleaned`; on the compaction thread),
+ * seals and fsyncs it, then calls {@link Partition.replaceSegments}: write `swap.json` atomically (the commit
  * point: `{ remove: [bases], add: base | null }`), delete the old files, rename the new ones into
  * place, fsync the directory, delete `swap.json`. Open completes a swap whose `swap.json` exists and
  * deletes `*.cleaned` leftovers of swaps that never reached it.
@@ -319,40 +319,24 @@ export class Partition {
   }
 
   /**
-   * A new segment under temporary names (`<base>.log.cleaned`), for `replaceSegments`. Write
-   * batches with `append(batch, baseOffset, nextOffset, maxTimestamp)` (encode them with
-   * `encodeBatch(…, { keepOffsets: true, lastOffset })`). Delete it with `delete()` to give up.
-   */
-  createCleanedSegment(baseOffset: number): Segment {
-    unlinkIfExists(join(this.dir, `${segmentFileName(baseOffset, '.log')}.cleaned`));
-    unlinkIfExists(join(this.dir, `${segmentFileName(baseOffset, '.index')}.cleaned`));
-    return Segment.create(this.dir, baseOffset, '.cleaned');
-  }
-
-  /**
-   * Replaces the contiguous, non-active segments with base offsets `remove` by `replacement` (from
-   * `createCleanedSegment`, base offset = the first removed one) or by nothing (retention; then
+   * Replaces the contiguous, non-active segments with base offsets `remove` by the cleaned segment
+   * based at `add` (written under temporary names with `Segment.createCleaned`, base offset = the
+   * first removed one, already sealed, synced and closed) or by nothing (`add` null: retention; then
    * `remove` must start with the first segment). Crash-safe (see the file header).
    */
-  async replaceSegments(remove: readonly number[], replacement: Segment | null): Promise<void> {
+  async replaceSegments(remove: readonly number[], add: number | null): Promise<void> {
     const first = this.segments.findIndex((s) => s.baseOffset === remove[0]);
     const ok =
       remove.length > 0 &&
       first >= 0 &&
       first + remove.length < this.segments.length &&
       remove.every((b, i) => this.segments[first + i].baseOffset === b) &&
-      (replacement === null ? first === 0 : replacement.baseOffset === remove[0]);
+      (add === null ? first === 0 : add === remove[0]);
     if (!ok) {
       throw new InvalidArgumentError(
         `cannot replace segments [${remove.join(', ')}] of ${this.dir}: they must be contiguous, not the active one, ` +
           'and the replacement must start at the first of them (or, to delete, they must be the oldest)',
       );
-    }
-    const add = replacement?.baseOffset ?? null;
-    if (replacement !== null) {
-      replacement.seal();
-      await replacement.sync();
-      await replacement.close();
     }
     writeFileAtomic(join(this.dir, 'swap.json'), JSON.stringify({ remove, add }), true);
     const olds = this.segments.splice(first, remove.length);

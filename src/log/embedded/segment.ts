@@ -148,6 +148,28 @@ export class Segment {
     return s;
   }
 
+  /**
+   * Creates the replacement segment of a compaction under temporary names (`<base>.log.cleaned`),
+   * deleting leftovers of an earlier attempt first. Write batches with `append` (encoded with
+   * `encodeBatch(…, { keepOffsets: true, lastOffset })`), then `seal`, `sync` and `close` it before
+   * `Partition.replaceSegments`; `delete` it to give up.
+   */
+  static createCleaned(dir: string, baseOffset: number): Segment {
+    Segment.deleteCleaned(dir, baseOffset);
+    return Segment.create(dir, baseOffset, '.cleaned');
+  }
+
+  /** Deletes the files of a cleaned segment that will not be swapped in (absent files are fine). */
+  static deleteCleaned(dir: string, baseOffset: number): void {
+    for (const ext of ['.log', '.index'] as const) {
+      try {
+        unlinkSync(`${join(dir, segmentFileName(baseOffset, ext))}.cleaned`);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+    }
+  }
+
   /** Opens an existing segment, repairing its index; returns the tail cut when `recover` made one. */
   static open(
     dir: string,
