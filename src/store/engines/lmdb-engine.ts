@@ -23,7 +23,8 @@
  * - `flush()` still asks the environment to sync, so it is correct under any future option.
  *
  * Write path: one `transactionSync` whose callback `putSync`s the batch, the fastest way lmdb-js
- * offers to write a batch synchronously. lmdb-js's asynchronous `put`s (queued, committed as one
+ * offers to write a batch synchronously; a batch of 256 ops or more is written in key order
+ * (`keyOrder`). lmdb-js's asynchronous `put`s (queued, committed as one
  * transaction on its write thread, awaited with `db.committed`) were measured against it by
  * `bench/store` at 1M keys with the same 10k ops per transaction: the same rate within noise (36.0k
  * vs 37.0k puts/s), because both are bound by lmdb's own work, the B+tree inserts and the commit
@@ -66,6 +67,34 @@ export interface LmdbEngineOptions {
 }
 
 type BinaryDb = Database<Buffer, Buffer>;
+
+/** Batches of at least this many ops are written in (about) key order. */
+const SORT_FROM = 256;
+/** 2^21: room for the op's index below a 32-bit key prefix in one float64 (2^53). */
+const INDEX_SPAN = 2_097_152;
+
+/**
+ * The order to write a batch in: by the first 4 bytes of each key, ties in batch order. A B+tree
+ * takes random keys faster in key order: consecutive puts descend to neighbouring leaves while the
+ * path is still in the CPU cache, instead of one cold descent per key (raw LMDB, 100k random keys
+ * per transaction into a 1M-key tree: 1.07 s instead of 2.08 s of puts per million; in the runtime
+ * benchmark the engine's writes took 4.2 s instead of 4.6 s). The result is the same: ops on one key
+ * share a prefix, so they keep their order. Native Float64Array sort, no comparator calls: ~20 ms
+ * per 100k ops.
+ */
+function keyOrder(ops: readonly WriteOp<Uint8Array, Uint8Array>[]): Float64Array | undefined {
+  const n = ops.length;
+  if (n >= INDEX_SPAN) return undefined;
+  const order = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const k = ops[i].key;
+    const prefix = (k[0] ?? 0) * 0x1000000 + ((k[1] ?? 0) << 16) + ((k[2] ?? 0) << 8) + (k[3] ?? 0);
+    order[i] = prefix * INDEX_SPAN + i;
+  }
+  order.sort();
+  for (let i = 0; i < n; i++) order[i] %= INDEX_SPAN;
+  return order;
+}
 type RangeIterator = Iterator<{ key: Buffer; value: Buffer }>;
 
 /** A cursor over one LMDB read transaction. */
@@ -119,8 +148,9 @@ export class LmdbEngine implements StorageEngine {
   readonly #applyBatch = (): void => {
     const data = this.#data;
     const ops = this.#ops;
+    const order = ops.length >= SORT_FROM ? keyOrder(ops) : undefined;
     for (let i = 0; i < ops.length; i++) {
-      const op = ops[i];
+      const op = ops[order === undefined ? i : order[i]];
       if (op.value === null) data.removeSync(asBuffer(op.key));
       else data.putSync(asBuffer(op.key), asBuffer(op.value));
     }
