@@ -9,6 +9,10 @@
  * The input is written first (not timed); the time is from the container's start (restore included,
  * nothing to restore) until every input message is processed and committed.
  *
+ * After scenario 3 on LMDB it also runs `lmdb-js alone` (`lmdbFloor`): scenario 3's store work on
+ * lmdb-js called directly, nothing else. It is the ceiling of scenario 3 on the machine at hand:
+ * whatever Eddy costs comes on top of it.
+ *
  * Usage: node --import tsx bench/runtime.ts [--messages N] [--keys K] [--partitions P]
  *          [--scenario S] [--engine memory|lmdb|rocksdb] [--brokers HOST:PORT,… (on Kafka)]
  */
@@ -24,6 +28,7 @@ import { type Codec, defineJob, type JobStoreSpec } from '../src/runtime/job.js'
 import type { StreamTask } from '../src/runtime/task.js';
 import { ENGINE_KINDS, type EngineKind } from '../src/store/engines/index.js';
 import type { KeyValueStore } from '../src/store/types.js';
+import { openRawLmdb } from './store-engines.js';
 
 export const SCENARIOS = ['message-passing', 'store-only', 'store-changelog'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
@@ -40,7 +45,7 @@ export interface RuntimeBenchOptions {
 }
 
 export interface RuntimeBenchResult {
-  scenario: Scenario;
+  scenario: Scenario | 'lmdb-floor';
   messages: number;
   seconds: number;
   perSecond: number;
@@ -51,27 +56,81 @@ const bytes: Codec<unknown> = {
   decode: (b) => b,
 };
 
+/** The input keys of partition `p`, in order: 8 bytes, a key out of `o.keys` and the partition. */
+function* inputKeys(o: RuntimeBenchOptions, p: number, state: { seed: number }): Generator<Buffer> {
+  const perPartition = Math.ceil(o.messages / o.partitions);
+  for (let i = 0; i < perPartition; i++) {
+    state.seed = (Math.imul(state.seed, 1103515245) + 12345) >>> 0;
+    const k = Buffer.allocUnsafe(8);
+    k.writeUInt32BE(state.seed % o.keys, 0);
+    k.writeUInt32BE(p, 4);
+    yield k;
+  }
+}
+
+const SEED = 12345;
+
 async function feed(log: Log, input: string, o: RuntimeBenchOptions): Promise<void> {
   await log.createTopic(input, { partitions: o.partitions });
   const value = Buffer.alloc(100, 0x61);
-  const perPartition = Math.ceil(o.messages / o.partitions);
-  let seed = 12345;
+  const state = { seed: SEED };
   for (let p = 0; p < o.partitions; p++) {
-    for (let done = 0; done < perPartition; ) {
-      const n = Math.min(5000, perPartition - done); // under Kafka's default 1 MB batch limit
-      const batch = new Array(n);
-      for (let i = 0; i < n; i++) {
-        seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-        const k = Buffer.allocUnsafe(8);
-        k.writeUInt32BE(seed % o.keys, 0);
-        k.writeUInt32BE(p, 4);
-        batch[i] = { key: k, value };
+    let batch: { key: Buffer; value: Buffer }[] = [];
+    for (const key of inputKeys(o, p, state)) {
+      batch.push({ key, value });
+      if (batch.length === 5000) {
+        await log.append(input, p, batch); // under Kafka's default 1 MB batch limit
+        batch = [];
       }
-      await log.append(input, p, batch);
-      done += n;
     }
+    if (batch.length > 0) await log.append(input, p, batch);
   }
   await log.flush();
+}
+
+/**
+ * The floor under scenario 3 on LMDB: the same keys, the same work on lmdb-js called directly, and
+ * nothing else (no log, no changelog, no Eddy layers): a get per message (from memory for a key
+ * written since the last flush), and per 100k distinct keys one synchronous transaction putting
+ * each of them once, in key order (as the cache and the engine write them). What the runtime
+ * reaches can only be lower.
+ */
+export async function lmdbFloor(o: RuntimeBenchOptions): Promise<RuntimeBenchResult> {
+  const dir = mkdtempSync(join(tmpdir(), 'eddy-bench-lmdb-floor-'));
+  const { env, db } = openRawLmdb(join(dir, 'data.mdb'));
+  const value = Buffer.alloc(100, 0x61);
+  try {
+    const keys: Buffer[] = [];
+    const state = { seed: SEED };
+    for (let p = 0; p < o.partitions; p++) for (const k of inputKeys(o, p, state)) keys.push(k);
+    const started = performance.now();
+    const pending = new Map<string, Buffer>();
+    const flush = (): void => {
+      const batch = [...pending.values()].sort(Buffer.compare);
+      pending.clear();
+      db.transactionSync(() => {
+        for (const k of batch) db.putSync(k, value);
+      });
+    };
+    let found = 0;
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i];
+      const id = key.toString('latin1');
+      // read-modify-write: a key written since the last flush is read from memory (as the cache does)
+      if (pending.has(id) || db.getBinary(key) !== undefined) found++;
+      pending.set(id, key);
+      if (pending.size === 100_000) flush();
+    }
+    flush();
+    const seconds = (performance.now() - started) / 1000;
+    const distinct = new Set(keys.map((k) => k.toString('latin1'))).size;
+    if (found !== keys.length - distinct)
+      throw new Error(`lmdb floor: ${found} reads found a key, expected ${keys.length - distinct}`);
+    return { scenario: 'lmdb-floor', messages: keys.length, seconds, perSecond: keys.length / seconds };
+  } finally {
+    await env.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 function task(scenario: Scenario, output: string): () => StreamTask {
@@ -149,12 +208,16 @@ export async function runRuntimeBench(
   say(
     `runtime benchmark: ${o.messages.toLocaleString('en-US')} messages of 100 bytes, ${o.keys.toLocaleString('en-US')} keys, ${o.partitions} partitions, ${o.engine ?? 'lmdb'} stores, ${o.brokers === undefined ? 'embedded log' : `Kafka at ${o.brokers.join(',')}`}, one process`,
   );
-  for (const s of scenarios) {
-    const r = await runScenario(s, o);
+  const report = (r: RuntimeBenchResult, label: string): void => {
     results.push(r);
     say(
-      `  ${s.padEnd(12)} ${Math.round(r.perSecond).toLocaleString('en-US').padStart(10)} msgs/s  (${r.messages.toLocaleString('en-US')} in ${r.seconds.toFixed(2)} s)`,
+      `  ${label.padEnd(15)} ${Math.round(r.perSecond).toLocaleString('en-US').padStart(10)} msgs/s  (${r.messages.toLocaleString('en-US')} in ${r.seconds.toFixed(2)} s)`,
     );
+  };
+  for (const s of scenarios) report(await runScenario(s, o), s);
+  if (scenarios.includes('store-changelog') && (o.engine ?? 'lmdb') === 'lmdb' && o.brokers === undefined) {
+    // what lmdb-js alone does with scenario 3's keys: the ceiling of scenario 3 on this machine
+    report(await lmdbFloor(o), 'lmdb-js alone');
   }
   return results;
 }

@@ -131,7 +131,7 @@ export async function measureRows(rows: readonly Row[], n: number, gets: number)
   return out;
 }
 
-function openRawLmdb(path: string) {
+export function openRawLmdb(path: string) {
   const env = open<Buffer, Buffer>({
     path,
     keyEncoding: 'binary',
