@@ -149,6 +149,21 @@ export function engineSuite(options: EngineSuiteOptions): void {
         assert.equal(hex(engine.get(new Uint8Array([1, 2, 3]))), '0908');
       });
 
+      it('a returned value stays intact through later gets, small and large', async (t) => {
+        const { engine } = await fresh(t);
+        const big = Buffer.alloc(300_000, 0x62);
+        engine.write([put(s('a'), s('first')), put(s('b'), s('second')), put(s('big'), big)]);
+        const a = engine.get(s('a'));
+        const gotBig = engine.get(s('big'));
+        assert.equal(hex(engine.get(s('b'))), hex(s('second')));
+        assert.equal(engine.get(s('missing')), undefined);
+        assert.equal(hex(a), hex(s('first')), 'a later get must not change a returned buffer');
+        assert.ok(
+          gotBig !== undefined && Buffer.from(gotBig).equals(big),
+          'a large value survives later gets',
+        );
+      });
+
       it('returned byte arrays belong to the caller, and written ones are copied', async (t) => {
         const { engine } = await fresh(t);
         const key = s('key');
