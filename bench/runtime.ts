@@ -106,11 +106,11 @@ export async function lmdbFloor(o: RuntimeBenchOptions): Promise<RuntimeBenchRes
     const started = performance.now();
     const pending = new Map<string, Buffer>();
     const flush = (): void => {
-      const batch = [...pending.values()].sort(Buffer.compare);
-      pending.clear();
+      const ids = [...pending.keys()].sort(); // latin1 ids sort as their bytes do
       db.transactionSync(() => {
-        for (const k of batch) db.putSync(k, value);
+        for (const id of ids) db.putSync(pending.get(id) as Buffer, value);
       });
+      pending.clear();
     };
     let found = 0;
     for (let i = 0; i < keys.length; i++) {
