@@ -8,9 +8,9 @@
  * - Optional features are gated on `supports` (declared by the factory and checked against the
  *   log's own `supports`), never on the backend's name; a skipped test says why. A backend can skip
  *   single tests by name with a reason (`skip: [{ reason, tests }]`).
- * - Kafka-safe: every test uses its own topic name; topic creation and deletion may become visible
- *   eventually (`eventually` retries the check until `settleMs`); no test depends on timing tighter
- *   than `waitForData`'s own timeouts.
+ * - Kafka-safe: every test uses its own topic name; topic creation and deletion, and a committed
+ *   transaction's records on Kafka, may become visible eventually (`eventually` retries the check
+ *   until `settleMs`); no test depends on timing tighter than `waitForData`'s own timeouts.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it as nodeIt, type TestContext } from 'node:test';
@@ -540,7 +540,8 @@ export function logSuite(options: LogSuiteOptions): void {
         await rejectsWithCode(txn.append(t, 0, records(1)), 'EDDY_INVALID_ARGUMENT');
         await rejectsWithCode(txn.commit(), 'EDDY_INVALID_ARGUMENT');
         await log.append(t, 0, records(1));
-        assert.equal((await readAll(log, t, 0)).length, 2);
+        // on Kafka the commit markers land just after commit() resolves (transaction.ts)
+        await eventually(async () => assert.equal((await readAll(log, t, 0)).length, 2));
       });
 
       it('rejects plain appends to a partition the open transaction wrote, not to others', async () => {
