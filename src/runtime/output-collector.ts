@@ -89,11 +89,6 @@ export class OutputCollector implements TaskOutputs {
     if (++this.buffered === this.maxBuffered) this.onFull();
   }
 
-  /** Registers an output that is not among the job's declared outputs (the dead-letter topic). */
-  addTopic(out: OutputTopic): void {
-    this.topics.set(out.topic, out);
-  }
-
   partitionsOf(topic: string): number | undefined {
     return this.topics.get(topic)?.partitions;
   }

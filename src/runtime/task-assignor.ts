@@ -135,7 +135,7 @@ export function assignTasks(input: AssignTasksInput): AssignTasksResult {
   /** Members that may not hold a standby of t: its owner and a member still running it. */
   const excludedFrom = (t: number): Set<string> => {
     const excluded = new Set<string>();
-    const o = owner.get(t) ?? claimedBy.get(t);
+    const o = owner.get(t);
     if (o !== undefined) excluded.add(o);
     const c = claimedBy.get(t);
     if (c !== undefined) excluded.add(c);
