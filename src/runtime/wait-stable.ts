@@ -10,19 +10,8 @@
  * from an older checkpoint than their stores: duplicates. So a worker waits until the stable offset
  * has reached the high watermark it saw first: every transaction open at that moment has ended.
  */
-import { FetchIsolationLevels } from '@platformatic/kafka';
 import type { KafkaLog } from '../log/kafka/kafka-log.js';
 import { AbortedError } from '../util/errors.js';
-
-async function highWatermark(log: KafkaLog, topic: string, partition: number): Promise<number> {
-  const listed = await log.admin.client.listOffsets({
-    topics: [{ name: topic, partitions: [{ partitionIndex: partition, timestamp: -1n }] }],
-    isolationLevel: FetchIsolationLevels.READ_UNCOMMITTED,
-  });
-  for (const t of listed)
-    for (const p of t.partitions) if (p.partitionIndex === partition) return Number(p.offset);
-  return 0;
-}
 
 /** Resolves once every transaction open on `topic/partition` at the call has committed or aborted. */
 export async function waitStable(
@@ -31,7 +20,7 @@ export async function waitStable(
   partition: number,
   signal?: AbortSignal,
 ): Promise<void> {
-  const target = await highWatermark(log, topic, partition);
+  const target = await log.highWatermark(topic, partition);
   for (let delay = 20; ; delay = Math.min(500, delay * 2)) {
     if (signal?.aborted) throw new AbortedError();
     if ((await log.endOffset(topic, partition)) >= target) return;

@@ -170,18 +170,22 @@ export class TopicAdmin {
 
   /**
    * Earliest and end offsets of some partitions: the end is the last stable offset (read_committed:
-   * below any open transaction).
+   * below any open transaction), or with `uncommitted` the high watermark (past open transactions).
    */
   async offsets(
     topic: string,
     partitions: readonly number[],
+    uncommitted = false,
   ): Promise<{ earliest: number[]; end: number[] }> {
+    const isolationLevel = uncommitted
+      ? FetchIsolationLevels.READ_UNCOMMITTED
+      : FetchIsolationLevels.READ_COMMITTED;
     const ask = async (timestamp: bigint): Promise<number[]> => {
       const listed = await this.client.listOffsets({
         topics: [
           { name: topic, partitions: partitions.map((partitionIndex) => ({ partitionIndex, timestamp })) },
         ],
-        isolationLevel: FetchIsolationLevels.READ_COMMITTED,
+        isolationLevel,
       });
       const out = partitions.map(() => -1);
       for (const t of listed) {

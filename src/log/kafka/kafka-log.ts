@@ -241,6 +241,15 @@ export class KafkaLog implements Log {
     return (await this.admin.offsets(topic, [partition])).end[0];
   }
 
+  /**
+   * The high watermark: one past the last record written, open transactions' records included
+   * (`endOffset` stops below them). Kafka-only; the coordinator waits for the two to meet.
+   */
+  async highWatermark(topic: string, partition: number): Promise<number> {
+    await this.checkPartition(topic, partition);
+    return (await this.admin.offsets(topic, [partition], true)).end[0];
+  }
+
   async waitForData(
     topic: string,
     partition: number,
