@@ -25,7 +25,6 @@ import { EventEmitter } from 'node:events';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Log, LogRecord, LogTransaction, TransactionOptions } from '../log/types.js';
-import { openStore } from '../store/open-store.js';
 import type { KeyValueStore } from '../store/types.js';
 import { JobError, TopicMismatchError } from '../util/errors.js';
 import { type Checkpoint, CheckpointStore, inputKey } from './checkpoint.js';
@@ -36,6 +35,9 @@ import {
   defaultKeyCodec,
   type JobDefinition,
 } from './job.js';
+import { jobStateDir } from './job-lock.js';
+import { openJobStore } from './job-store.js';
+import { ensureChangelogTopics, taskCountOf } from './job-topics.js';
 import { LogChangelogSink } from './log-changelog-sink.js';
 import { OutputCollector, type OutputTopic } from './output-collector.js';
 import { type RestorableStore, type RestoreProgress, restoreStore } from './restore.js';
@@ -150,12 +152,7 @@ export class Container extends EventEmitter {
     this.started = true;
     const job = this.job;
     const log = this.log;
-    let partitions = 0;
-    for (const input of job.inputs) {
-      const info = await log.describeTopic(input.topic);
-      partitions = Math.max(partitions, info.partitions.length);
-    }
-    const taskCount = job.partitions ?? partitions;
+    const taskCount = await taskCountOf(job, log);
     const created = { partitions: taskCount, replicationFactor: job.replicationFactor };
     const outputs: OutputTopic[] = [];
     for (const out of job.outputs) {
@@ -180,11 +177,7 @@ export class Container extends EventEmitter {
       new OutputCollector(log, outputs, this.options.maxBufferedOutputs, () => {
         this.commitRequested = true;
       });
-    for (const name of Object.keys(job.stores)) {
-      if (job.stores[name].changelog) {
-        await log.ensureTopic(changelogTopic(job.name, name), { ...created, cleanup: 'compact' });
-      }
-    }
+    await ensureChangelogTopics(job, log, taskCount);
     this.checkpoints = new CheckpointStore(log, checkpointTopic(job.name), job.replicationFactor);
     await this.checkpoints.init();
     const saved = await this.checkpoints.readAll();
@@ -207,19 +200,8 @@ export class Container extends EventEmitter {
         const topic = changelogTopic(job.name, name);
         const end = spec.changelog ? await log.endOffset(topic, p) : 0;
         const sink = spec.changelog ? new LogChangelogSink(log, topic, p, end, job.exactlyOnce) : undefined;
-        writeStoreInfo(join(this.options.dataDir, 'stores', job.name, name), spec.engine, spec.changelog);
-        const store = (await openStore({
-          name: `${name}/${p}`,
-          dir: join(this.options.dataDir, 'stores', job.name, name, String(p)),
-          engine: spec.engine,
-          key: spec.key,
-          value: spec.value,
-          cacheSize: spec.cacheSize,
-          writeBatchSize: spec.cacheSize === 0 ? undefined : (spec.writeBatchSize ?? spec.cacheSize),
-          changelog: sink ?? false,
-          ttlMs: spec.ttlMs,
-          maxRecordBytes: spec.maxRecordBytes,
-        } as Parameters<typeof openStore>[0])) as unknown as JobStore;
+        writeStoreInfo(join(jobStateDir(this.options.dataDir, job.name), name), spec.engine, spec.changelog);
+        const store = await openJobStore<JobStore>(job, this.options.dataDir, name, p, sink);
         stores.set(name, store);
         this.stores.push({ task, name, store, sink });
         if (sink) {

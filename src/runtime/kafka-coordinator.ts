@@ -39,10 +39,12 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KafkaLog } from '../log/kafka/kafka-log.js';
 import { AbortedError, FencedError } from '../util/errors.js';
-import { Container, type ContainerMetrics } from './container.js';
+import { CheckpointStore } from './checkpoint.js';
+import { Container } from './container.js';
 import { type GroupGeneration, GroupMember } from './group-member.js';
 import { changelogTopic, checkpointTopic, type JobDefinition } from './job.js';
 import { lockJob } from './job-lock.js';
+import { ensureChangelogTopics, taskCountOf } from './job-topics.js';
 import type { RestoreProgress } from './restore.js';
 import { StandbyTask } from './standby-task.js';
 import type { Logger } from './task.js';
@@ -155,24 +157,10 @@ export async function runJobOnKafka(job: JobDefinition, options: KafkaRunOptions
   };
 
   try {
-    let taskCount = 0;
-    for (const input of job.inputs) {
-      taskCount = Math.max(taskCount, (await log.describeTopic(input.topic)).partitions.length);
-    }
-    taskCount = job.partitions ?? taskCount;
+    const taskCount = await taskCountOf(job, log);
+    await ensureChangelogTopics(job, log, taskCount);
+    await new CheckpointStore(log, checkpointTopic(job.name), job.replicationFactor).init();
     const logged = Object.entries(job.stores).filter(([, s]) => s.changelog);
-    for (const [name] of logged) {
-      await log.ensureTopic(changelogTopic(job.name, name), {
-        partitions: taskCount,
-        cleanup: 'compact',
-        replicationFactor: job.replicationFactor,
-      });
-    }
-    await log.ensureTopic(checkpointTopic(job.name), {
-      partitions: 1,
-      cleanup: 'compact',
-      replicationFactor: job.replicationFactor,
-    });
     const m = new GroupMember({
       brokers: options.brokers,
       groupId: `eddy-${job.name}`,
@@ -306,5 +294,3 @@ export async function runJobOnKafka(job: JobDefinition, options: KafkaRunOptions
     release();
   }
 }
-
-export type { ContainerMetrics };

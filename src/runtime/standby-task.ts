@@ -10,10 +10,9 @@
  * the stores are closed with their marker at the last applied changelog offset, so the container
  * that opens them next sees exactly what they hold. A standby never writes a changelog.
  */
-import { join } from 'node:path';
 import type { Log } from '../log/types.js';
-import { openStore } from '../store/open-store.js';
 import { changelogTopic, type JobDefinition } from './job.js';
+import { openJobStore } from './job-store.js';
 import { LogChangelogSink } from './log-changelog-sink.js';
 import { type RestorableStore, restoreStore } from './restore.js';
 import type { Logger } from './task.js';
@@ -56,17 +55,7 @@ export class StandbyTask {
       const topic = changelogTopic(this.job.name, name);
       const end = await this.log.endOffset(topic, p);
       const sink = new LogChangelogSink(this.log, topic, p, end, false);
-      const store = (await openStore({
-        name: `${name}/${p}`,
-        dir: join(this.dataDir, 'stores', this.job.name, name, String(p)),
-        engine: spec.engine,
-        key: spec.key,
-        value: spec.value,
-        cacheSize: spec.cacheSize,
-        changelog: sink,
-        ttlMs: spec.ttlMs,
-        maxRecordBytes: spec.maxRecordBytes,
-      } as Parameters<typeof openStore>[0])) as unknown as StandbyStore;
+      const store = await openJobStore<StandbyStore>(this.job, this.dataDir, name, p, sink);
       const tail: Tail = { name, topic, store, sink, next: end };
       this.tails.push(tail);
       const result = await restoreStore(store, name, this.log, topic, p, () => {}, { end });
