@@ -229,7 +229,9 @@ export function defineJob(input: JobInput): JobDefinition {
       problems.push(`${at}.cacheSize: expected an integer >= 0`);
     if (spec.writeBatchSize !== undefined && !positiveInt(spec.writeBatchSize)) {
       problems.push(`${at}.writeBatchSize: expected a positive integer`);
-    } else if (spec.writeBatchSize !== undefined && cacheSize > 0 && spec.writeBatchSize > cacheSize) {
+    } else if (spec.writeBatchSize !== undefined && cacheSize === 0) {
+      problems.push(`${at}.writeBatchSize: has no effect with cacheSize 0 (no cache); remove one of them`);
+    } else if (spec.writeBatchSize !== undefined && spec.writeBatchSize > cacheSize) {
       problems.push(`${at}.writeBatchSize: ${spec.writeBatchSize} is more than cacheSize ${cacheSize}`);
     }
     if (spec.ttlMs !== undefined && !positiveInt(spec.ttlMs))

@@ -394,4 +394,24 @@ describe('defineJob', () => {
       },
     );
   });
+
+  it('a store with writeBatchSize but no cache is refused, naming the key', () => {
+    assert.throws(
+      () =>
+        defineJob({
+          name: 'nocache',
+          inputs: [{ topic: 'in', key: serdes.string, value: serdes.string }],
+          task: () => ({ process() {} }),
+          stores: { s: { key: serdes.string, value: serdes.string, cacheSize: 0, writeBatchSize: 10 } },
+        }),
+      (err: Error & { code?: string; problems?: string[] }) => {
+        assert.equal(err.code, 'EDDY_INVALID_CONFIG');
+        assert.match(
+          err.problems?.join('\n') ?? '',
+          /stores\.s\.writeBatchSize: has no effect with cacheSize 0/,
+        );
+        return true;
+      },
+    );
+  });
 });
