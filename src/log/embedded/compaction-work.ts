@@ -15,7 +15,7 @@ import { BATCH_HEADER_SIZE, decodeRecords, encodeBatch, type ReadBudget } from '
 import { Segment } from './segment.js';
 
 /** The estimated bytes of one key map entry besides its key. */
-export const KEY_ENTRY_OVERHEAD = 64;
+const KEY_ENTRY_OVERHEAD = 64;
 
 /** Key (latin1) → the offset of its latest record in the mapped segments. */
 export type KeyMap = Map<string, number>;
@@ -162,7 +162,7 @@ export async function cleanGroup(
  * Adds the keys of one batch to the map (offset of the latest occurrence) without decoding values
  * or headers; returns the estimated bytes the map grew by.
  */
-export function mapKeys(buf: Buffer, keyMap: Map<string, number>): number {
+function mapKeys(buf: Buffer, keyMap: Map<string, number>): number {
   const baseOffset = buf.readUInt32LE(8) + buf.readUInt32LE(12) * 0x1_0000_0000;
   const count = buf.readUInt32LE(24);
   let pos = BATCH_HEADER_SIZE;

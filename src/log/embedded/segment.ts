@@ -24,12 +24,12 @@ import {
   openSync,
   readSync,
   renameSync,
-  unlinkSync,
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import { CorruptLogError } from '../../util/errors.js';
 import type { LogRecord } from '../types.js';
+import { unlinkIfExists } from './fs-util.js';
 import { OffsetIndex } from './offset-index.js';
 import {
   BATCH_HEADER_SIZE,
@@ -162,11 +162,7 @@ export class Segment {
   /** Deletes the files of a cleaned segment that will not be swapped in (absent files are fine). */
   static deleteCleaned(dir: string, baseOffset: number): void {
     for (const ext of ['.log', '.index'] as const) {
-      try {
-        unlinkSync(`${join(dir, segmentFileName(baseOffset, ext))}.cleaned`);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      }
+      unlinkIfExists(`${join(dir, segmentFileName(baseOffset, ext))}.cleaned`);
     }
   }
 
@@ -550,12 +546,7 @@ export class Segment {
       this.closed = true;
       this.closeFds();
     }
-    for (const path of [this.logPath, this.indexPath]) {
-      try {
-        unlinkSync(path);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      }
-    }
+    unlinkIfExists(this.logPath);
+    unlinkIfExists(this.indexPath);
   }
 }

@@ -53,11 +53,6 @@ export function isRetriable(err: unknown, depth = 0): boolean {
   return false;
 }
 
-/** True when the broker answered `err` with a fencing error: a newer producer has the transactional id. */
-export function isFencing(err: unknown): boolean {
-  return protocolIds(err).some((id) => FENCED.includes(id));
-}
-
 /**
  * `err` as an Eddy error: Eddy errors unchanged, a fencing answer a `FencedError`, anything else a
  * `KafkaError` about `what`.

@@ -197,10 +197,12 @@ export class KafkaLog implements Log {
       const end = await this.endOffset(topic, partition);
       return { baseOffset: end, nextOffset: end };
     }
-    if ([...this.writers.values()].some((w) => w.transaction?.touches(topic, partition))) {
-      throw new InvalidArgumentError(
-        `${topic}/${partition} is part of the open transaction; append through the transaction or after it ends`,
-      );
+    for (const w of this.writers.values()) {
+      if (w.transaction?.touches(topic, partition)) {
+        throw new InvalidArgumentError(
+          `${topic}/${partition} is part of the open transaction; append through the transaction or after it ends`,
+        );
+      }
     }
     const groups = toMessageGroups(topic, partition, records);
     return this.queue.run(`${topic}\u0000${partition}`, async () => {
