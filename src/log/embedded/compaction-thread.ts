@@ -25,7 +25,8 @@ const IDLE_MS = 10_000;
 export type WorkerRequest =
   | { id: number; op: 'map'; pass: number; abort: Int32Array; request: MapKeysRequest }
   | { id: number; op: 'clean'; pass: number; abort: Int32Array; request: CleanGroupRequest }
-  | { id: number; op: 'end'; pass: number };
+  /** Frees the pass's key map; posted without waiting, the worker does not reply. */
+  | { op: 'end'; pass: number };
 
 export type WorkerReply =
   | { id: number; ok: true; result: unknown }
@@ -75,7 +76,7 @@ class CompactionThread {
     return this.#nextPass++;
   }
 
-  request(msg: DistributiveOmit<WorkerRequest, 'id'>): Promise<unknown> {
+  request(msg: DistributiveOmit<Exclude<WorkerRequest, { op: 'end' }>, 'id'>): Promise<unknown> {
     const worker = this.#ensure();
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
@@ -84,6 +85,11 @@ class CompactionThread {
       clearTimeout(this.#idle);
       worker.postMessage({ ...msg, id });
     });
+  }
+
+  /** Frees a pass's key map, if the worker that holds it is still running (no reply, no new worker). */
+  endPass(pass: number): void {
+    this.#worker?.postMessage({ op: 'end', pass } satisfies WorkerRequest);
   }
 
   #ensure(): Worker {
@@ -168,6 +174,6 @@ export class CompactionPass {
   }
 
   end(): void {
-    thread.request({ op: 'end', pass: this.#id }).catch(() => undefined);
+    thread.endPass(this.#id);
   }
 }

@@ -1,7 +1,7 @@
 /**
  * The compaction thread's entry point (a `worker_threads` worker started by `compaction-thread.ts`).
- * It keeps the key map of each running pass between requests and answers every request with one
- * message: `{ id, ok: true, result }` or `{ id, ok: false, error }`.
+ * It keeps the key map of each running pass between requests and answers every request but `end`
+ * with one message: `{ id, ok: true, result }` or `{ id, ok: false, error }`.
  */
 import { parentPort } from 'node:worker_threads';
 import type { WorkerReply, WorkerRequest } from './compaction-thread.js';
@@ -12,7 +12,7 @@ if (port === null) throw new Error('compaction-worker.ts runs as a worker thread
 
 const keyMaps = new Map<number, KeyMap>();
 
-async function handle(msg: WorkerRequest): Promise<unknown> {
+async function handle(msg: Exclude<WorkerRequest, { op: 'end' }>): Promise<unknown> {
   switch (msg.op) {
     case 'map': {
       const keyMap: KeyMap = new Map();
@@ -24,13 +24,14 @@ async function handle(msg: WorkerRequest): Promise<unknown> {
       if (keyMap === undefined) throw new Error(`compaction pass ${msg.pass} has no key map (map first)`);
       return cleanGroup(msg.request, keyMap, msg.abort);
     }
-    case 'end':
-      keyMaps.delete(msg.pass);
-      return undefined;
   }
 }
 
 port.on('message', (msg: WorkerRequest) => {
+  if (msg.op === 'end') {
+    keyMaps.delete(msg.pass); // no reply: the owner does not wait for it
+    return;
+  }
   handle(msg).then(
     (result) => port.postMessage({ id: msg.id, ok: true, result } satisfies WorkerReply),
     (err: unknown) => {

@@ -32,7 +32,8 @@
  * compaction thread (`compaction-thread.ts`, `compaction-work.ts`); this module only plans the pass,
  * swaps the cleaned segments in and writes the checkpoint, so a pass does not take the job's event
  * loop from its appends and reads. Only one pass per partition runs at a time (also when called
- * directly, outside the log's cleaner chain). `signal` (the log's, aborted when it closes) stops a
+ * directly, outside the log's cleaner chain), and the log's `truncate` of a partition waits for it
+ * (`exclusive`): a swap goes by base offsets, which a truncation and new appends could reuse. `signal` (the log's, aborted when it closes) stops a
  * pass at the next batch with an `AbortedError`; what was swapped in stays.
  */
 
@@ -90,7 +91,7 @@ const DEFAULTS = {
 
 const running = new WeakMap<Partition, Promise<unknown>>();
 
-/** Runs `fn` after any pass already running on `partition` (one cleaner pass per partition). */
+/** Runs `fn` after any pass (or truncation) already running on `partition`: one at a time per partition. */
 export function exclusive<T>(partition: Partition, fn: () => Promise<T>): Promise<T> {
   const prev = running.get(partition) ?? Promise.resolve();
   const next = prev.then(fn, fn);

@@ -50,6 +50,7 @@ import type {
   TopicInfo,
 } from '../types.js';
 import type { PartitionCleaner } from './cleaner.js';
+import { exclusive } from './compactor.js';
 import { createDefaultCleaner } from './default-cleaner.js';
 import { pollUntil } from './follow-poll.js';
 import { refreshTopic, refreshTopics, refreshTransactionLimits } from './follower.js';
@@ -367,7 +368,9 @@ export class EmbeddedLog implements Log {
         `${topic}/${partition} is written by the open transaction; commit or abort it first`,
       );
     }
-    await part.truncate(offset, this.now());
+    // after any compaction pass on the partition: a pass swaps segments by base offset, which a
+    // truncation followed by new appends could give to other data
+    await exclusive(part, () => part.truncate(offset, this.now()));
     if (this.fsync === 'always') await part.sync();
   }
 
