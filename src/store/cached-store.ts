@@ -82,9 +82,9 @@ export class CachedStore extends WrappedStore {
   private misses = 0;
   private evictions = 0;
   private batches = 0;
-  /** Read admission (see `admit`): reads and hits of the current window, and the last window's verdict. */
-  private windowReads = 0;
-  private windowHits = 0;
+  /** Read admission (see `admit`): hits and misses when the current window began; the verdict. */
+  private windowStartHits = 0;
+  private windowStartMisses = 0;
   private thrashing = false;
   private skipped = 0;
 
@@ -116,7 +116,6 @@ export class CachedStore extends WrappedStore {
     const hit = lru.get(id);
     if (hit !== undefined) {
       this.hits++;
-      this.windowHits++;
       if (hit !== this.newest) this.touch(hit);
       return hit.value ?? undefined;
     }
@@ -250,10 +249,13 @@ export class CachedStore extends WrappedStore {
    * hit rate can recover). Writes are always cached: they are the write-back and coalescing.
    */
   private admit(): boolean {
-    if (++this.windowReads >= READ_WINDOW) {
-      this.thrashing = this.windowHits * ADMIT_EVERY < this.windowReads;
-      this.windowReads = 0;
-      this.windowHits = 0;
+    // the window is READ_WINDOW reads (hits and misses); checked on misses only, keeping hits cheap
+    const hits = this.hits - this.windowStartHits;
+    const reads = hits + this.misses - this.windowStartMisses;
+    if (reads >= READ_WINDOW) {
+      this.thrashing = hits * ADMIT_EVERY < reads;
+      this.windowStartHits = this.hits;
+      this.windowStartMisses = this.misses;
     }
     if (!this.thrashing || this.lru.size < this.cacheSize) return true;
     if (++this.skipped < ADMIT_EVERY) return false;
