@@ -22,7 +22,7 @@
  * relogged.
  */
 import type { Log, LogRecord } from '../log/types.js';
-import { asBuffer } from '../util/bytes.js';
+import { latin1Id } from '../util/bytes.js';
 
 /** What the runtime needs of a store beyond `KeyValueStore` (the `Store` that `openStore` returns). */
 export interface RestorableStore {
@@ -111,7 +111,7 @@ export async function restoreStore(
   if (target + 1 < end) {
     const keys = new Map<string, Uint8Array>();
     await scan(log, topic, partition, target + 1, end, (records) => {
-      for (const r of records) if (r.key !== null) keys.set(asBuffer(r.key).toString('latin1'), r.key);
+      for (const r of records) if (r.key !== null) keys.set(latin1Id(r.key), r.key);
     });
     if (keys.size > 0) {
       store.relog(keys.values());

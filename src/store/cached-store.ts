@@ -23,7 +23,7 @@
  * dirty entries included (restore and wipe use it); after `close()` every call throws
  * `StoreClosedError`.
  */
-import { asBuffer } from '../util/bytes.js';
+import { latin1Id } from '../util/bytes.js';
 import { StoreClosedError } from '../util/errors.js';
 import type { KeyValueIterator, WriteOp } from './types.js';
 import { type Bound, type BytesLayer, WrappedStore } from './wrapped-store.js';
@@ -60,11 +60,6 @@ export interface CacheCounters {
 const READ_WINDOW = 4096;
 /** Below a hit rate of 1 in ADMIT_EVERY, one read miss in ADMIT_EVERY is cached. */
 const ADMIT_EVERY = 8;
-
-/** The Map key of a byte key (latin1 maps each byte to one UTF-16 unit: exact and cheap). */
-function idOf(key: Uint8Array): string {
-  return asBuffer(key).toString('latin1');
-}
 
 export class CachedStore extends WrappedStore {
   /** Every entry by id. Recency is a doubly linked list (O(1) touch and evict; a Map's own order
@@ -111,7 +106,7 @@ export class CachedStore extends WrappedStore {
 
   override get(key: Uint8Array): Uint8Array | undefined {
     if (this.closed) throw new StoreClosedError(this.inner.name);
-    const id = idOf(key);
+    const id = latin1Id(key);
     const lru = this.lru;
     const hit = lru.get(id);
     if (hit !== undefined) {
@@ -216,7 +211,7 @@ export class CachedStore extends WrappedStore {
   }
 
   private set(key: Uint8Array, value: Uint8Array | null): void {
-    const id = idOf(key);
+    const id = latin1Id(key);
     const lru = this.lru;
     const entry = lru.get(id);
     if (entry === undefined) {

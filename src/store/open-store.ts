@@ -17,7 +17,14 @@ import { type CounterSource, MeteredStore, type StoreMetrics } from './metered-s
 import { SerializedStore } from './serialized-store.js';
 import { type ResolvedStoreOptions, resolveStoreOptions, type StoreOptions } from './store-options.js';
 import { TtlStore } from './ttl-store.js';
-import type { ChangelogSink, KeyValueIterator, KeyValueStore, StorageEngine, WriteOp } from './types.js';
+import type {
+  ChangelogRecord,
+  ChangelogSink,
+  KeyValueIterator,
+  KeyValueStore,
+  StorageEngine,
+  WriteOp,
+} from './types.js';
 import type { BytesLayer } from './wrapped-store.js';
 
 /** A changelog record to restore: a put, or a delete when `value` is null. */
@@ -241,7 +248,7 @@ export class LayeredStore<K, V> implements Store<K, V> {
   relog(keys: Iterable<Uint8Array>): void {
     if (!this.isOpen) throw new StoreClosedError(this.name);
     if (this.changelog === undefined) return;
-    const records: { key: Uint8Array; value: Uint8Array | null }[] = [];
+    const records: ChangelogRecord[] = [];
     for (const key of keys) records.push({ key, value: this.engineStore.get(key) ?? null });
     if (records.length > 0) this.changelog.send(records);
   }

@@ -5,6 +5,14 @@ export function compareBytes(a: Uint8Array, b: Uint8Array): number {
   return Buffer.compare(a, b);
 }
 
+/**
+ * `data` as a string of one UTF-16 unit per byte (latin1): an exact, cheap Map key for bytes, and
+ * such strings compare with `<` in unsigned byte order.
+ */
+export function latin1Id(data: Uint8Array): string {
+  return asBuffer(data).toString('latin1');
+}
+
 /** A Buffer view of `data` without copying. */
 export function asBuffer(data: Uint8Array): Buffer {
   return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);

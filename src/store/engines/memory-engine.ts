@@ -20,7 +20,7 @@
  * - After `close()` every call throws `StoreClosedError`; `close()` itself is idempotent.
  */
 import sortedBtree from 'sorted-btree';
-import { asBuffer } from '../../util/bytes.js';
+import { latin1Id } from '../../util/bytes.js';
 import { InvalidKeyError, InvalidValueError, StoreClosedError } from '../../util/errors.js';
 import type { EngineCursor, EngineEntry, EngineSupports, StorageEngine, WriteOp } from '../types.js';
 
@@ -40,11 +40,6 @@ function newTree(): Tree {
   return new BTree<string, Buffer>(undefined, compareKeys);
 }
 
-/** The tree's key of a byte key. */
-function keyOf(key: Uint8Array): string {
-  return asBuffer(key).toString('latin1');
-}
-
 function copy(data: Uint8Array): Buffer {
   return Buffer.from(data);
 }
@@ -58,7 +53,7 @@ class TreeCursor implements EngineCursor {
     from: Uint8Array | undefined,
     private readonly to: string | undefined,
   ) {
-    this.iter = tree.entries(from === undefined ? undefined : keyOf(from));
+    this.iter = tree.entries(from === undefined ? undefined : latin1Id(from));
   }
 
   next(): EngineEntry | undefined {
@@ -99,7 +94,7 @@ export class MemoryEngine implements StorageEngine {
 
   get(key: Uint8Array): Uint8Array | undefined {
     this.check();
-    const value = this.tree.get(keyOf(key));
+    const value = this.tree.get(latin1Id(key));
     return value === undefined ? undefined : copy(value);
   }
 
@@ -122,8 +117,8 @@ export class MemoryEngine implements StorageEngine {
     const tree = this.tree;
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i];
-      if (op.value === null) tree.delete(keyOf(op.key));
-      else tree.set(keyOf(op.key), copy(op.value));
+      if (op.value === null) tree.delete(latin1Id(op.key));
+      else tree.set(latin1Id(op.key), copy(op.value));
     }
     if (meta !== undefined) this.meta = copy(meta);
   }
@@ -134,7 +129,7 @@ export class MemoryEngine implements StorageEngine {
 
   snapshot(from: Uint8Array | undefined, to: Uint8Array | undefined): EngineCursor {
     this.check();
-    return new TreeCursor(this.tree.clone(), from, to === undefined ? undefined : keyOf(to));
+    return new TreeCursor(this.tree.clone(), from, to === undefined ? undefined : latin1Id(to));
   }
 
   readMeta(): Uint8Array | undefined {
