@@ -7,6 +7,7 @@ import {
   encodeClaims,
   type MemberClaims,
 } from '../../src/runtime/task-assignor.js';
+import { prng } from '../helpers/prng.js';
 
 const m = (entries: Record<string, Partial<MemberClaims>>) =>
   new Map(
@@ -111,11 +112,8 @@ describe('assignTasks', () => {
 
   it('keeps balance within one over many random claim sets (seed printed)', () => {
     const seed = Date.now() % 100000;
-    let s = seed;
-    const rnd = (n: number) => {
-      s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-      return s % n;
-    };
+    const random = prng(seed);
+    const rnd = (n: number) => Math.floor(random() * n);
     for (let round = 0; round < 200; round++) {
       const taskCount = 1 + rnd(20);
       const ids = Array.from({ length: 1 + rnd(5) }, (_, i) => `m${i}`);
