@@ -28,7 +28,7 @@ import { type Codec, defineJob, type JobStoreSpec } from '../src/runtime/job.js'
 import type { StreamTask } from '../src/runtime/task.js';
 import { ENGINE_KINDS, type EngineKind } from '../src/store/engines/index.js';
 import type { KeyValueStore } from '../src/store/types.js';
-import { openRawLmdb } from './store-engines.js';
+import { openRawLmdb, readCopy } from './store-engines.js';
 
 export const SCENARIOS = ['message-passing', 'store-only', 'store-changelog'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
@@ -117,7 +117,7 @@ export async function lmdbFloor(o: RuntimeBenchOptions): Promise<RuntimeBenchRes
       const key = keys[i];
       const id = key.toString('latin1');
       // read-modify-write: a key written since the last flush is read from memory (as the cache does)
-      if (pending.has(id) || db.getBinary(key) !== undefined) found++;
+      if (pending.has(id) || readCopy(db, key) !== undefined) found++;
       pending.set(id, key);
       if (pending.size === 100_000) flush();
     }

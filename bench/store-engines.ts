@@ -15,7 +15,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { open } from 'lmdb';
+import { type Database, open } from 'lmdb';
 
 export interface RawRates {
   /** Puts per second (batched). */
@@ -131,6 +131,16 @@ export async function measureRows(rows: readonly Row[], n: number, gets: number)
   return out;
 }
 
+/**
+ * lmdb-js's fastest read that hands the caller its own bytes (what Eddy's engine does): the shared
+ * buffer of `getBinaryFast` copied into the Buffer pool. lmdb-js sets that buffer's `length` to the
+ * value's size, so `subarray(0, length)` is the value. (`getBinary` allocates an ArrayBuffer per value.)
+ */
+export function readCopy(db: Database<Buffer, Buffer>, key: Buffer): Buffer | undefined {
+  const shared = db.getBinaryFast(key);
+  return shared === undefined ? undefined : Buffer.from(shared.subarray(0, shared.length));
+}
+
 export function openRawLmdb(path: string) {
   const env = open<Buffer, Buffer>({
     path,
@@ -152,7 +162,7 @@ export function openRawLmdb(path: string) {
  * lmdb called directly, one row per batched write path, both with 10k ops per transaction:
  * `sync`: `transactionSync` of `putSync`s (each transaction commits and fsyncs before it returns,
  * as Eddy's engine does); `async`: `put`s batched by lmdb-js into one transaction on its write
- * thread, then `await db.committed`. Gets are `getBinary` (copying, like the engine), the scan
+ * thread, then `await db.committed`. Gets are `readCopy` (copying, like the engine), the scan
  * `getRange`.
  */
 export function rawLmdbRow(path: string, keys: Buffer[], order: Int32Array, mode: 'sync' | 'async'): Row {
@@ -173,7 +183,7 @@ export function rawLmdbRow(path: string, keys: Buffer[], order: Int32Array, mode
     finishPuts: async () => {},
     getPass() {
       let found = 0;
-      for (let i = 0; i < order.length; i++) if (db.getBinary(keys[order[i]]) !== undefined) found++;
+      for (let i = 0; i < order.length; i++) if (readCopy(db, keys[order[i]]) !== undefined) found++;
       if (found !== order.length) throw new Error(`lmdb bench: ${order.length - found} keys missing`);
     },
     scanPass() {
