@@ -2,7 +2,9 @@
  * Transactional ids on a real broker: an id survives restarts of its writer (InitProducerId as a
  * new producer, not PRODUCER_FENCED), an empty transaction ends without an EndTxn, transactions of
  * different ids are open together on one log, and a newer writer of an id fences the older one
- * (`EDDY_FENCED`), whose open transaction never becomes visible.
+ * (`EDDY_FENCED`), whose open transaction never becomes visible. One transaction appends to many
+ * partitions of several topics at once and commits all of them (each partition joins the transaction
+ * before its first produce: issue 14); one whose append the broker refused cannot commit the rest.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -26,6 +28,56 @@ describe('Kafka transactional ids', () => {
   });
   after(async () => {
     for (const log of logs) await log.close();
+  });
+
+  /** Every record value of `topic`/`partition` from `offset`, read committed. */
+  const values = async (topic: string, partition: number, offset = 0): Promise<string[]> =>
+    (await reader.read(topic, partition, offset, { maxRecords: 10_000 })).map((r) => String(r.value));
+
+  it('commits one transaction appending to many partitions of several topics at once', async () => {
+    await reader.createTopic('wide-a', { partitions: 6 });
+    await reader.createTopic('wide-b', { partitions: 3 });
+    const targets = [
+      ...Array.from({ length: 6 }, (_, p) => ['wide-a', p] as const),
+      ...Array.from({ length: 3 }, (_, p) => ['wide-b', p] as const),
+    ];
+    const log = await open('wide-1');
+    for (let round = 0; round < 3; round++) {
+      const t = await log.beginTransaction();
+      // every first append to a partition at once, then a second wave while the first is in flight
+      const appends = targets.flatMap(([topic, p]) => [
+        t.append(topic, p, [{ key: b('k'), value: b(`${round}-${p}-a`) }]),
+        t.append(topic, p, [{ key: b('k'), value: b(`${round}-${p}-b`) }]),
+      ]);
+      await Promise.all(appends);
+      await t.commit();
+    }
+    for (const [topic, p] of targets) {
+      assert.ok(await reader.waitForData(topic, p, 0, 10_000), `${topic}/${p}`);
+      const want = [0, 1, 2].flatMap((round) => [`${round}-${p}-a`, `${round}-${p}-b`]);
+      // the last commit's markers may trail commit() by a few ms
+      for (let i = 0; i < 100 && (await values(topic, p)).length < want.length; i++)
+        await new Promise((r) => setTimeout(r, 100));
+      assert.deepEqual(await values(topic, p), want, `${topic}/${p}`);
+    }
+  });
+
+  it('refuses to commit a transaction an append of which the broker refused, and aborts it', async () => {
+    // a record over the topic's max.message.bytes (1 MiB by default): MESSAGE_TOO_LARGE
+    await reader.createTopic('refused', { partitions: 2 });
+    const log = await open('refused-1');
+    const t = await log.beginTransaction();
+    await t.append('refused', 0, [{ key: b('k'), value: b('ok') }]);
+    await assert.rejects(t.append('refused', 1, [{ key: b('k'), value: Buffer.alloc(2 << 20) }]), {
+      code: 'EDDY_KAFKA',
+    });
+    await assert.rejects(t.commit(), { code: 'EDDY_KAFKA' });
+    // the id goes on; what it commits next is all that shows
+    const t2 = await log.beginTransaction();
+    await t2.append('refused', 0, [{ key: b('k'), value: b('next') }]);
+    await t2.commit();
+    assert.ok(await reader.waitForData('refused', 0, 0, 10_000));
+    assert.deepEqual(await values('refused', 0), ['next']);
   });
 
   it('ends a transaction that appended nothing (commit and abort)', async () => {

@@ -44,9 +44,10 @@ import { type KafkaLogOptions, type ResolvedKafkaLogOptions, resolveKafkaLogOpti
 import { PartitionReader } from './partition-reader.js';
 import { sendGroups, toMessageGroups } from './produce.js';
 import { SerialQueue } from './serial-queue.js';
-import { KafkaTransaction, type Transaction } from './transaction.js';
+import { KafkaTransaction, type TopicPartition, type Transaction } from './transaction.js';
 
 const DEFAULT_MAX_RECORDS = 1000;
+const EMPTY = Buffer.alloc(0);
 
 /** The transactional producer of one transactional id. */
 interface TransactionalWriter {
@@ -289,6 +290,7 @@ export class KafkaLog implements Log {
     const w = writer;
     const transaction = new KafkaTransaction(tx, {
       checkPartition: (topic, partition) => this.checkPartition(topic, partition),
+      addPartitions: (t, partitions) => this.addPartitions(w.producer, t, partitions),
       appendIn: (t, topic, partition, records) => this.appendIn(t, topic, partition, records),
       ended: (error) => {
         if (w.transaction === transaction) w.transaction = undefined;
@@ -367,6 +369,29 @@ export class KafkaLog implements Log {
     writer.transaction = undefined;
     writer.producer.close().catch(() => {});
     return error;
+  }
+
+  /**
+   * Adds `partitions` to `tx` at the coordinator (AddPartitionsToTxn), through the client's
+   * transaction, which records them: its sends to them then add nothing more. The client needs the
+   * topics' metadata (it checks the partition numbers against their counts); it is cached.
+   */
+  private async addPartitions(
+    producer: Producer<Buffer, Buffer, Buffer, Buffer>,
+    tx: Transaction,
+    partitions: readonly TopicPartition[],
+  ): Promise<void> {
+    const topics = [...new Set(partitions.map((p) => p.topic))];
+    try {
+      const metadata = await producer.metadata({ topics });
+      await tx.addPartitions(
+        metadata,
+        partitions.map(({ topic, partition }) => ({ topic, partition, value: EMPTY })),
+      );
+    } catch (err) {
+      const names = partitions.map((p) => `${p.topic}/${p.partition}`).join(', ');
+      throw toEddyError(err, `adding ${names} to the Kafka transaction (transactionalId "${tx.id}")`);
+    }
   }
 
   private appendIn(
