@@ -9,6 +9,9 @@
  * - run: keeps one read in flight per input partition that has nothing buffered, and goes round the
  *   tasks, giving each at most `batchSize` messages before moving on (fair among ready partitions);
  *   with nothing to do it waits for new data, the next commit or the next window — never a busy loop;
+ * - outputs: at-least-once, a task's outputs are appended when the loop runs out of input or
+ *   `lingerMs` after the oldest of them was sent (low latency; the commit makes them durable before
+ *   the checkpoint). Exactly-once, they wait for the commit's transaction.
  * - commit (every `commitMs`, on `coord.commit()`, when the output buffer is full, and at stop):
  *   flush every store (changelog appended, then the engine and its marker), flush the outputs, then
  *   write the checkpoint of every task (input offsets and changelog offsets). With `exactlyOnce`
@@ -19,7 +22,9 @@
  *   fences this one (the Kafka coordinator); the tasks' transactions run concurrently. Each task
  *   has its own output buffer for that reason.
  * - stop: commits, closes the tasks and the stores. After a task failure (`onError: 'fail'`) it does
- *   NOT commit: nothing past the last commit is kept.
+ *   NOT commit: no state or input offset past the last commit is kept, and the outputs still
+ *   buffered are dropped (at-least-once outputs that already lingered out stay: they belong to
+ *   messages before the failure, and come again when those are replayed).
  */
 import { EventEmitter } from 'node:events';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -122,6 +127,12 @@ export class Container extends EventEmitter {
   private stopped = false;
   private started = false;
   private wake: (() => void) | undefined;
+  /**
+   * Set by `notify()` (a read completed, new data arrived, a stop was asked): the loop rescans
+   * before it sleeps, so a notification that came while it was busy (awaiting a commit, a window or
+   * an output append) is never lost.
+   */
+  private notified = false;
   private failure: unknown;
   private readonly counters = { commits: 0, lastCommitMs: 0, restoredRecords: 0, restoreMs: 0 };
 
@@ -309,12 +320,12 @@ export class Container extends EventEmitter {
           } else {
             c.ahead = records;
           }
-          this.wake?.();
+          this.notify();
         },
         (err: unknown) => {
           c.fetching = undefined;
           this.failure ??= err;
-          this.wake?.();
+          this.notify();
         },
       );
   }
@@ -338,6 +349,7 @@ export class Container extends EventEmitter {
     const { batchSize } = this.options;
     const commitMs = this.job.commitMs;
     const windowMs = this.job.windowMs;
+    const lingerMs = this.job.lingerMs;
     let nextCommit = performance.now() + commitMs;
     let nextWindow = windowMs === undefined ? Number.POSITIVE_INFINITY : performance.now() + windowMs;
     const waiters = new Map<InputCursor, Promise<boolean>>();
@@ -347,6 +359,7 @@ export class Container extends EventEmitter {
     try {
       while (!this.stopped && !this.shutdownRequested) {
         if (this.failure !== undefined) throw this.failure;
+        this.notified = false;
         let worked = false;
         let caughtUp = true;
         for (const c of this.cursors) {
@@ -360,7 +373,7 @@ export class Container extends EventEmitter {
                   (more) => {
                     waiters.delete(c);
                     if (more) c.atEnd = false;
-                    this.wake?.();
+                    this.notify();
                   },
                   () => waiters.delete(c),
                 );
@@ -393,12 +406,14 @@ export class Container extends EventEmitter {
           for (const task of this.tasks) if (task.hasWindow) await task.window();
           nextWindow = now + (windowMs as number);
         }
+        // at-least-once: outputs go out when the loop runs dry or after lingerMs, not at the commit
+        if (lingerMs !== undefined) await this.lingerOutputs(now, !worked, lingerMs);
         if (this.commitRequested || now >= nextCommit) {
           await this.commit();
           nextCommit = performance.now() + commitMs;
         }
         if (options.untilCaughtUp && caughtUp && this.cursors.every((c) => c.atEnd && !c.fetching)) break;
-        if (!worked) {
+        if (!worked && !this.notified) {
           const pendingFetch = this.cursors.some((c) => c.fetching);
           const until = Math.max(0, Math.min(nextCommit, nextWindow) - performance.now());
           await new Promise<void>((resolve) => {
@@ -412,7 +427,7 @@ export class Container extends EventEmitter {
               Promise.race(this.cursors.map((c) => c.fetching).filter(Boolean)).then(done, done);
           });
           this.wake = undefined;
-        } else {
+        } else if (worked) {
           // let reads that completed meanwhile deliver their records (one macrotask per round)
           await new Promise<void>((resolve) => setImmediate(resolve));
         }
@@ -424,10 +439,30 @@ export class Container extends EventEmitter {
     }
   }
 
+  /**
+   * At-least-once: appends the buffered outputs of every task whose oldest output has waited
+   * `lingerMs`, or of every task when the loop is `idle`. The next commit makes them durable before
+   * it writes the checkpoint that covers their inputs, so a crash can only repeat them, never lose
+   * them.
+   */
+  private async lingerOutputs(now: number, idle: boolean, lingerMs: number): Promise<void> {
+    let pending: Promise<void>[] | undefined;
+    for (const c of this.collectors.values()) {
+      if (c.pending > 0 && (idle || c.waitedMs(now) >= lingerMs)) (pending ??= []).push(c.flush());
+    }
+    if (pending) await Promise.all(pending);
+  }
+
+  /** Wakes the run loop, or makes its next sleep return at once. */
+  private notify(): void {
+    this.notified = true;
+    this.wake?.();
+  }
+
   /** Asks the run loop to commit and return. */
   requestStop(): void {
     this.stopped = true;
-    this.wake?.();
+    this.notify();
   }
 
   /**

@@ -47,8 +47,20 @@ export interface JobInput {
   outputs?: (string | StreamSpec)[];
   stores?: Record<string, JobStoreSpec>;
   task: () => StreamTask;
-  /** Commit interval (default 1000 ms). */
+  /**
+   * Commit interval: how often stores, outputs and input offsets are made durable together (default
+   * 1000 ms; 100 ms with `exactlyOnce`, where outputs become visible at the commit, as Kafka Streams'
+   * default under exactly-once).
+   */
   commitMs?: number;
+  /**
+   * At-least-once: how long a task's outputs may wait in its buffer before they are appended to
+   * their topics (default 5 ms, Kafka's producer `linger.ms`); the loop also appends them as soon as
+   * it runs out of input, so at low load an output is out within a few milliseconds, not at the next
+   * commit. The commit still makes them durable before the checkpoint that covers their inputs.
+   * Not for `exactlyOnce` jobs: their outputs are appended in the commit's transaction.
+   */
+  lingerMs?: number;
   /** Window interval; no window calls when unset. */
   windowMs?: number;
   /** State, outputs and input offsets move together (default false: at-least-once). */
@@ -69,9 +81,13 @@ const JOB_MARK: unique symbol = Symbol.for('eddy.job') as never;
 
 export interface JobDefinition
   extends Readonly<
-    Required<Omit<JobInput, 'windowMs' | 'partitions' | 'serdes' | 'inputs' | 'outputs' | 'stores'>>
+    Required<
+      Omit<JobInput, 'windowMs' | 'partitions' | 'serdes' | 'inputs' | 'outputs' | 'stores' | 'lingerMs'>
+    >
   > {
   readonly windowMs: number | undefined;
+  /** At-least-once linger of outputs; `undefined` for exactly-once jobs (outputs go out at commit). */
+  readonly lingerMs: number | undefined;
   readonly partitions: number | undefined;
   readonly inputs: readonly Required<StreamSpec>[];
   readonly outputs: readonly Required<StreamSpec>[];
@@ -88,6 +104,7 @@ const KNOWN_KEYS = new Set<keyof JobInput>([
   'stores',
   'task',
   'commitMs',
+  'lingerMs',
   'windowMs',
   'exactlyOnce',
   'onError',
@@ -180,9 +197,17 @@ export function defineJob(input: JobInput): JobDefinition {
   if (Array.isArray(input.inputs) && input.inputs.length === 0)
     problems.push('inputs: at least one input topic');
   const outputs = streams('outputs', input.outputs ?? [], problems, key, value);
-  const commitMs = input.commitMs ?? 1000;
+  const commitMs = input.commitMs ?? (input.exactlyOnce === true ? 100 : 1000);
   if (!positiveInt(commitMs))
     problems.push(`commitMs: expected a positive integer of milliseconds, got ${commitMs}`);
+  const lingerMs = input.exactlyOnce === true ? undefined : (input.lingerMs ?? 5);
+  if (input.lingerMs !== undefined && input.exactlyOnce === true) {
+    problems.push(
+      'lingerMs: has no effect with exactlyOnce (outputs are appended in the commit transaction); remove it, or lower commitMs',
+    );
+  } else if (lingerMs !== undefined && !(Number.isInteger(lingerMs) && lingerMs >= 0)) {
+    problems.push(`lingerMs: expected an integer of milliseconds >= 0, got ${lingerMs}`);
+  }
   if (input.windowMs !== undefined && !positiveInt(input.windowMs)) {
     problems.push(`windowMs: expected a positive integer of milliseconds, got ${input.windowMs}`);
   }
@@ -251,6 +276,7 @@ export function defineJob(input: JobInput): JobDefinition {
     stores,
     task: input.task,
     commitMs,
+    lingerMs,
     windowMs: input.windowMs,
     exactlyOnce: input.exactlyOnce ?? false,
     onError,

@@ -1,9 +1,10 @@
 /**
  * The `MessageCollector` of a container: encodes each message with its output's serdes, routes it
  * (explicit partition, else Kafka's murmur2 over the encoded key, else round-robin), and buffers it
- * per partition until the next commit appends the buffers — inside the commit's log transaction when
- * the job is exactly-once. The buffer is bounded: past `maxBuffered` messages the collector asks for
- * an early commit, so a burst never grows memory without limit.
+ * per partition until it is flushed: by the container's linger (at-least-once: when the loop runs out
+ * of input, or `lingerMs` after the oldest buffered message) or by the next commit — inside the
+ * commit's log transaction when the job is exactly-once. The buffer is bounded: past `maxBuffered`
+ * messages the collector asks for an early commit, so a burst never grows memory without limit.
  */
 import type { AppendRecord, Log, LogTransaction } from '../log/types.js';
 import { JobError } from '../util/errors.js';
@@ -47,6 +48,8 @@ export class OutputCollector implements TaskOutputs {
   private readonly topics = new Map<string, OutputTopic>();
   private readonly buffers = new Map<string, { topic: string; partition: number; records: AppendRecord[] }>();
   private buffered = 0;
+  /** `performance.now()` when the oldest buffered message was sent (meaningful while `pending > 0`). */
+  private firstAt = 0;
   roundRobin = 0;
   /** Messages sent since the container started. */
   sent = 0;
@@ -86,7 +89,18 @@ export class OutputCollector implements TaskOutputs {
     }
     buf.records.push(record);
     this.sent++;
+    if (this.buffered === 0) this.firstAt = performance.now();
     if (++this.buffered === this.maxBuffered) this.onFull();
+  }
+
+  /** Messages buffered and not yet appended. */
+  get pending(): number {
+    return this.buffered;
+  }
+
+  /** How long the oldest buffered message has waited, in ms (0 with nothing buffered). */
+  waitedMs(now: number): number {
+    return this.buffered === 0 ? 0 : now - this.firstAt;
   }
 
   partitionsOf(topic: string): number | undefined {

@@ -364,6 +364,62 @@ describe('the container', () => {
   });
 });
 
+/** Polls `check` every 10 ms until it holds (at most `ms`); the last result. */
+async function until(check: () => Promise<boolean>, ms: number): Promise<boolean> {
+  const deadline = performance.now() + ms;
+  for (;;) {
+    if (await check()) return true;
+    if (performance.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describe('output latency', () => {
+  it('at-least-once: outputs are appended when the loop runs dry, long before the next commit', async (t) => {
+    const log = new MemoryLog();
+    await log.createTopic('amounts', { partitions: 2 });
+    const container = new Container(sumJob({ commitMs: 600_000 }), { log, dataDir: tempDir(t) });
+    const stop = new AbortController();
+    const running = container.run({ signal: stop.signal });
+    await produce(log, 'amounts', [
+      ['a', { amount: 1 }],
+      ['b', { amount: 2 }],
+      ['a', { amount: 3 }],
+    ]);
+    const out = await until(async () => (await readAll(log, 'sums-out')).length === 3, 10_000);
+    const commits = container.metrics().commits;
+    stop.abort();
+    await running;
+    await container.close();
+    assert.ok(out, 'the three outputs are visible');
+    assert.equal(commits, 0, 'before any commit');
+    const sums = (await readAll(log, 'sums-out')).map((r) => `${r.key}=${r.value}`).sort();
+    assert.deepEqual(sums, ['a=1', 'a=4', 'b=2']);
+    await log.close();
+  });
+
+  it('exactly-once: outputs stay invisible until the commit', async (t) => {
+    const log = new MemoryLog();
+    await log.createTopic('amounts', { partitions: 1 });
+    const container = new Container(sumJob({ commitMs: 600_000, exactlyOnce: true }), {
+      log,
+      dataDir: tempDir(t),
+    });
+    const stop = new AbortController();
+    const running = container.run({ signal: stop.signal });
+    await produce(log, 'amounts', [['a', { amount: 1 }]]);
+    assert.ok(await until(async () => container.metrics().processed === 1, 10_000), 'processed');
+    await new Promise((r) => setTimeout(r, 100)); // a few rounds of the idle loop
+    const before = (await readAll(log, 'sums-out')).length;
+    stop.abort();
+    await running; // commits at stop
+    await container.close();
+    assert.equal(before, 0, 'nothing visible before the commit');
+    assert.equal((await readAll(log, 'sums-out')).length, 1, 'the output is there after it');
+    await log.close();
+  });
+});
+
 describe('defineJob', () => {
   it('reports every bad key at once, naming each', () => {
     assert.throws(
@@ -393,6 +449,32 @@ describe('defineJob', () => {
         return true;
       },
     );
+  });
+
+  it('commits every 1000 ms by default, every 100 ms with exactlyOnce, and lingers outputs 5 ms', () => {
+    const base = { name: 'd', inputs: ['in'], task: () => ({ process() {} }) };
+    assert.equal(defineJob(base).commitMs, 1000);
+    assert.equal(defineJob(base).lingerMs, 5);
+    assert.equal(defineJob({ ...base, exactlyOnce: true }).commitMs, 100);
+    assert.equal(defineJob({ ...base, exactlyOnce: true }).lingerMs, undefined);
+    assert.equal(defineJob({ ...base, exactlyOnce: true, commitMs: 2000 }).commitMs, 2000);
+  });
+
+  it('lingerMs with exactlyOnce, or a negative lingerMs, is refused, naming the key', () => {
+    const base = { name: 'd', inputs: ['in'], task: () => ({ process() {} }) };
+    for (const [input, pattern] of [
+      [{ ...base, exactlyOnce: true, lingerMs: 5 }, /lingerMs: has no effect with exactlyOnce/],
+      [{ ...base, lingerMs: -1 }, /lingerMs: expected an integer of milliseconds >= 0, got -1/],
+    ] as const) {
+      assert.throws(
+        () => defineJob(input),
+        (err: Error & { code?: string; problems?: string[] }) => {
+          assert.equal(err.code, 'EDDY_INVALID_CONFIG');
+          assert.match(err.problems?.join('\n') ?? '', pattern);
+          return true;
+        },
+      );
+    }
   });
 
   it('a store with writeBatchSize but no cache is refused, naming the key', () => {
