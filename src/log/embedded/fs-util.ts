@@ -4,6 +4,7 @@
  * of the directory), and JSON reads that tell "absent" from "unreadable".
  */
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { open, rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 /** fsyncs a directory, making entries created, renamed or removed in it durable. */
@@ -28,6 +29,45 @@ export function writeFileAtomic(path: string, data: string | Buffer, durable: bo
   }
   renameSync(tmp, path);
   if (durable) fsyncDir(dirname(path));
+}
+
+/** `fsyncDir` off the event loop (the fsync runs on libuv's thread pool). */
+export async function fsyncDirAsync(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** `writeFileAtomic` off the event loop: the same steps, each awaited. */
+export async function writeFileAtomicAsync(
+  path: string,
+  data: string | Buffer,
+  durable: boolean,
+): Promise<void> {
+  const tmp = `${path}.tmp`;
+  const handle = await open(tmp, 'w');
+  try {
+    await handle.writeFile(data);
+    if (durable) await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await rename(tmp, path);
+  if (durable) await fsyncDirAsync(dirname(path));
+}
+
+/** `unlinkIfExists` off the event loop. */
+export async function unlinkIfExistsAsync(path: string): Promise<boolean> {
+  try {
+    await unlink(path);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
 }
 
 /** Parsed JSON of `path`, or undefined when it does not exist. */

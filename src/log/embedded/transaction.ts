@@ -5,6 +5,8 @@
  * - The first append of a transaction to a partition records `{ topic, partition, start }` (the
  *   partition's end offset then) in `<dir>/transaction.json`, written atomically (and fsynced under
  *   the `always` and `commit` policies) BEFORE any record of the transaction reaches that partition.
+ *   The partitions first touched in one burst of appends (a commit appends to all of its
+ *   partitions at once) share one write, done off the event loop.
  * - Appends are written to disk at once, as usual, but stay invisible: the partition's visible end
  *   (`read`, `endOffset`, `waitForData`) stays at `start` until commit.
  * - `commit()`: fsync the touched partitions (unless the policy is `os`), then delete
@@ -21,7 +23,7 @@
 import { join } from 'node:path';
 import { InvalidArgumentError } from '../../util/errors.js';
 import type { AppendRecord, AppendResult, LogTransaction } from '../types.js';
-import { fsyncDir, unlinkIfExists, writeFileAtomic } from './fs-util.js';
+import { fsyncDirAsync, unlinkIfExists, unlinkIfExistsAsync, writeFileAtomicAsync } from './fs-util.js';
 import type { Partition } from './partition.js';
 import { ATTR_TRANSACTIONAL } from './record-batch.js';
 
@@ -49,6 +51,9 @@ export const TRANSACTION_FILE = 'transaction.json';
 export class EmbeddedTransaction implements LogTransaction {
   private readonly touched: { part: Partition; start: number }[] = [];
   private state: 'open' | 'ending' | 'over' = 'open';
+  /** The latest `transaction.json` write (chained after the ones before it). */
+  private manifest: Promise<void> | undefined;
+  private manifestScheduled = false;
 
   constructor(private readonly host: TransactionHost) {}
 
@@ -61,34 +66,51 @@ export class EmbeddedTransaction implements LogTransaction {
     this.checkOpen();
     const part = this.host.partitionFor(topic, partition);
     if (part.txnStart === null) {
-      const start = part.endOffset;
-      this.touched.push({ part, start });
-      this.writePending();
-      part.txnStart = start;
+      // invisible from now on; its records reach the file only once the manifest names it
+      part.txnStart = part.endOffset;
+      this.touched.push({ part, start: part.txnStart });
+      this.scheduleManifest();
     }
+    // Every append waits for the manifest write in flight (writes are chained), so a partition's
+    // records are never written before the manifest that names it, and appends keep their order.
+    if (this.manifest !== undefined) await this.manifest;
+    this.checkOpen();
     return part.append(records, this.host.now(), ATTR_TRANSACTIONAL);
   }
 
-  private writePending(): void {
-    const pending: PendingPartition[] = this.touched.map((t) => ({
-      topic: t.part.topic,
-      partition: t.part.partition,
-      start: t.start,
-    }));
-    writeFileAtomic(
-      join(this.host.dir, TRANSACTION_FILE),
-      JSON.stringify({ partitions: pending }),
-      this.host.durable,
-    );
+  /**
+   * Schedules one write of `transaction.json` naming every partition touched so far, after the
+   * appends of the current burst (a commit appends to all its partitions at once): one atomic,
+   * fsynced write per burst instead of one per partition, off the event loop.
+   */
+  private scheduleManifest(): void {
+    if (this.manifestScheduled) return;
+    this.manifestScheduled = true;
+    const previous = this.manifest ?? Promise.resolve();
+    this.manifest = previous.then(async () => {
+      await Promise.resolve(); // let the rest of the burst register its partitions
+      this.manifestScheduled = false;
+      const pending: PendingPartition[] = this.touched.map((t) => ({
+        topic: t.part.topic,
+        partition: t.part.partition,
+        start: t.start,
+      }));
+      await writeFileAtomicAsync(
+        join(this.host.dir, TRANSACTION_FILE),
+        JSON.stringify({ partitions: pending }),
+        this.host.durable,
+      );
+    });
   }
 
   async commit(): Promise<void> {
     this.checkOpen();
     this.state = 'ending';
     try {
+      if (this.manifest !== undefined) await this.manifest;
       if (this.host.durable) await Promise.all(this.touched.map((t) => t.part.sync()));
-      unlinkIfExists(join(this.host.dir, TRANSACTION_FILE));
-      if (this.host.durable) fsyncDir(this.host.dir);
+      await unlinkIfExistsAsync(join(this.host.dir, TRANSACTION_FILE));
+      if (this.host.durable) await fsyncDirAsync(this.host.dir);
     } catch (err) {
       await this.rollBack();
       throw err;
@@ -109,6 +131,8 @@ export class EmbeddedTransaction implements LogTransaction {
   /** Truncates the touched partitions back and removes the pending file. */
   async rollBack(): Promise<void> {
     try {
+      // a manifest write still in flight must land before the file is removed
+      if (this.manifest !== undefined) await this.manifest.catch(() => undefined);
       for (const t of this.touched) {
         await t.part.truncate(t.start, this.host.now());
         t.part.txnStart = null;
