@@ -26,6 +26,8 @@ Runs a benchmark of bench/ and prints its figures. Benchmarks: ${names.join(', '
   eddy bench store [--keys N] [--gets N] [--engines lmdb,rocksdb,memory]
   eddy bench log [--rounds N]
   eddy bench kafka [--keys N] [--fo-keys N] [--skip-restore] [--skip-failover]  (its own broker)
+  eddy bench latency [--rates 10000,100000] [--seconds N] [--modes at-least-once,exactly-once]
+                     [--partitions N] [--commit-ms N]  (produce -> output visible, p50/p99/max)
 `;
 
 export async function benchCommand(args: string[], io: CommandIO): Promise<number> {
