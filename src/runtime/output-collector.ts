@@ -44,9 +44,14 @@ export function encodeMessage(
   return { key, value, partition };
 }
 
+/** An output topic and its per-partition buffers, indexed by partition (no routing string per message). */
+interface OutputState {
+  readonly spec: OutputTopic;
+  readonly buffers: (AppendRecord[] | undefined)[];
+}
+
 export class OutputCollector implements TaskOutputs {
-  private readonly topics = new Map<string, OutputTopic>();
-  private readonly buffers = new Map<string, { topic: string; partition: number; records: AppendRecord[] }>();
+  private readonly topics = new Map<string, OutputState>();
   private buffered = 0;
   /** `performance.now()` when the oldest buffered message was sent (meaningful while `pending > 0`). */
   private firstAt = 0;
@@ -60,34 +65,31 @@ export class OutputCollector implements TaskOutputs {
     private readonly maxBuffered: number,
     private readonly onFull: () => void,
   ) {
-    for (const o of outputs) this.topics.set(o.topic, o);
+    for (const o of outputs) this.topics.set(o.topic, { spec: o, buffers: [] });
   }
 
   send<K = unknown, V = unknown>(message: OutgoingMessage<K, V>): void {
-    const out = this.topics.get(message.topic);
-    if (!out) {
+    const state = this.topics.get(message.topic);
+    if (!state) {
       throw new JobError(
         `message sent to "${message.topic}", which is not among the job's outputs (${[...this.topics.keys()].join(', ')}); add it to outputs`,
       );
     }
-    const { key, value, partition } = encodeMessage(message, out, this);
-    this.appendRaw(out.topic, partition, {
-      key,
-      value,
-      headers: message.headers,
-      timestamp: message.timestamp,
-    });
+    const { key, value, partition } = encodeMessage(message, state.spec, this);
+    this.push(state, partition, { key, value, headers: message.headers, timestamp: message.timestamp });
   }
 
   /** Buffers an already-encoded record (dead letters use it). */
   appendRaw(topic: string, partition: number, record: AppendRecord): void {
-    const id = `${topic}\u0000${partition}`;
-    let buf = this.buffers.get(id);
-    if (!buf) {
-      buf = { topic, partition, records: [] };
-      this.buffers.set(id, buf);
-    }
-    buf.records.push(record);
+    const state = this.topics.get(topic);
+    if (!state) throw new JobError(`"${topic}" is not among the job's outputs`);
+    this.push(state, partition, record);
+  }
+
+  private push(state: OutputState, partition: number, record: AppendRecord): void {
+    const records = state.buffers[partition];
+    if (records === undefined) state.buffers[partition] = [record];
+    else records.push(record);
     this.sent++;
     if (this.buffered === 0) this.firstAt = performance.now();
     if (++this.buffered === this.maxBuffered) this.onFull();
@@ -104,22 +106,20 @@ export class OutputCollector implements TaskOutputs {
   }
 
   partitionsOf(topic: string): number | undefined {
-    return this.topics.get(topic)?.partitions;
+    return this.topics.get(topic)?.spec.partitions;
   }
 
   /** Appends every buffered message (in `txn` when given). */
   async flush(txn?: LogTransaction): Promise<void> {
     if (this.buffered === 0) return;
     const pending: Promise<unknown>[] = [];
-    for (const buf of this.buffers.values()) {
-      if (buf.records.length === 0) continue;
-      const records = buf.records;
-      buf.records = [];
-      pending.push(
-        txn
-          ? txn.append(buf.topic, buf.partition, records)
-          : this.log.append(buf.topic, buf.partition, records),
-      );
+    for (const { spec, buffers } of this.topics.values()) {
+      for (let p = 0; p < buffers.length; p++) {
+        const records = buffers[p];
+        if (records === undefined || records.length === 0) continue;
+        buffers[p] = undefined;
+        pending.push(txn ? txn.append(spec.topic, p, records) : this.log.append(spec.topic, p, records));
+      }
     }
     this.buffered = 0;
     await Promise.all(pending);
@@ -127,7 +127,7 @@ export class OutputCollector implements TaskOutputs {
 
   /** Drops every buffered message (after a failure: nothing past the last commit goes out). */
   discard(): void {
-    for (const buf of this.buffers.values()) buf.records = [];
+    for (const { buffers } of this.topics.values()) buffers.fill(undefined);
     this.buffered = 0;
   }
 }
