@@ -16,7 +16,7 @@ registerCommand(
 );
 registerCommand(
   'store',
-  "read a stopped job's local stores (get, range, dump, stats)",
+  "read a job's local stores (get, range, dump, stats)",
   async () => (await import('./store-command.js')).storeCommand,
 );
 registerCommand(

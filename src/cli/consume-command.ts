@@ -6,9 +6,8 @@
  * for new records (through `Log.waitForData`, no polling loop) until SIGINT or `--max` records;
  * partitions are read round-robin, each up to its end, in offset order within a partition.
  *
- * Limitation: the embedded log locks its data directory for one process, so while `consume` runs,
- * `eddy produce` or `eddy run` on the same directory fail with `EDDY_LOCKED` (and the other way
- * round). Following a running job's topics needs a lock-free read-only reader (not built yet).
+ * Next to a running job (another process holds the log) it reads the log as a read-only follower
+ * (open-log.ts), which `--follow` wakes on the owner's writes to the partition's files.
  */
 import type { Log, LogRecord } from '../log/types.js';
 import { isEddyError } from '../util/errors.js';
@@ -121,7 +120,7 @@ export async function consume(
     }
     return 0;
   };
-  return log !== undefined ? run(log) : withLog(dataDirOf(values), {}, run);
+  return log !== undefined ? run(log) : withLog(dataDirOf(values), { follow: true }, run);
 }
 
 /**

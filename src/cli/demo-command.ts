@@ -97,6 +97,7 @@ export async function demoCommand(args: string[], io: CommandIO): Promise<number
       log,
       dataDir,
       untilCaughtUp: true,
+      controlSocket: keep, // with --data-dir, the shell tools work next to the demo
       onRestore: (p) => (p.done ? progress.done(restoreLine(p)) : progress.update(restoreLine(p))),
       onStarted: (c) => {
         container = c;

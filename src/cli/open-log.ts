@@ -5,16 +5,25 @@
  * Commands that only read (`topics list|describe`, `consume`) refuse a data directory that does not
  * exist, instead of creating an empty one at a mistyped path; `topics create` and `produce` create
  * it. The embedded log is loaded lazily so `eddy --help` stays fast.
+ *
+ * Next to a running job (another process holds the log's lock): with `follow`, the read commands
+ * open the log as a read-only follower (no lock, the writer's files read as they grow); the write
+ * commands go through the owner's control socket (`withLogWriter` in live-log.ts).
  */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { EmbeddedLog } from '../log/embedded/embedded-log.js';
-import { InvalidArgumentError } from '../util/errors.js';
+import { InvalidArgumentError, isEddyError } from '../util/errors.js';
 import { embeddedLogDir } from './backend.js';
 
 export interface OpenLogOptions {
   /** Create the data directory when missing (default false: a missing directory is an error). */
   create?: boolean;
+  /**
+   * When another process owns the log (`EDDY_LOCKED`), open it as a read-only follower instead:
+   * every read sees what the owner wrote, and writes reject.
+   */
+  follow?: boolean;
 }
 
 /** Opens the embedded log in `dataDir`; the caller closes it. */
@@ -26,7 +35,13 @@ export async function openCliLog(dataDir: string, options: OpenLogOptions = {}):
   }
   const { openEmbeddedLog } = await import('../log/embedded/embedded-log.js');
   // The same place `eddy run` keeps its log, so the commands see a job's topics.
-  return openEmbeddedLog({ dir: embeddedLogDir(dataDir), fsync: 'commit' });
+  const dir = embeddedLogDir(dataDir);
+  try {
+    return await openEmbeddedLog({ dir, fsync: 'commit' });
+  } catch (err) {
+    if (options.follow !== true || !isEddyError(err, 'EDDY_LOCKED')) throw err;
+    return openEmbeddedLog({ dir, readOnly: true });
+  }
 }
 
 /** Runs `fn` with the log open and closes it afterwards, also when `fn` throws. */

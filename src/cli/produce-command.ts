@@ -5,16 +5,16 @@
  * memory, so the input must fit in memory; the raw lines are not kept twice), and only then
  * appended; a bad line is an `InvalidArgumentError` naming its line number and what is wrong, and
  * the topic is left untouched. The appends go in one transaction when the log supports them (the
- * embedded log does), in chunks of at most `CHUNK_RECORDS` records / `CHUNK_BYTES` bytes per
- * partition, so a crash midway leaves nothing either. Without transactions a failure midway can
- * leave the earlier chunks written; the message then says so.
+ * embedded log does; `appendAll` in log/append-all.ts), so a crash midway leaves nothing either.
+ * Next to a running job the records go through its control socket (live-log.ts), into the same
+ * kind of transaction in the job's process.
  *
  * Routing: a line's own `partition` (JSON), else `--partition`, else the key's partition by Kafka's
  * murmur2 partitioner, else (null key) round-robin over the partitions.
  */
 import { readFileSync } from 'node:fs';
-import type { AppendRecord, Log } from '../log/types.js';
-import { EddyError, InvalidArgumentError } from '../util/errors.js';
+import type { AppendRecord } from '../log/types.js';
+import { InvalidArgumentError } from '../util/errors.js';
 import { partitionForKey } from '../util/murmur2.js';
 import {
   choiceOption,
@@ -25,8 +25,8 @@ import {
   intOption,
   parseCommandArgs,
 } from './args.js';
+import { withLogWriter } from './live-log.js';
 import type { CommandIO } from './main.js';
-import { withLog } from './open-log.js';
 import { type ParsedLine, parseJsonLine, parseTsvLine } from './record-format.js';
 
 const HELP = `Usage: eddy produce TOPIC [--partition P] [--format tsv|json] [--file PATH]
@@ -60,11 +60,6 @@ const OPTIONS = {
   file: { type: 'string' },
 } as const;
 
-/** Records per append call (and so per batch of the embedded log). */
-export const CHUNK_RECORDS = 10_000;
-/** About this many key+value bytes per append call. */
-export const CHUNK_BYTES = 4 * 1024 * 1024;
-
 interface InputLine extends ParsedLine {
   line: number;
 }
@@ -93,10 +88,10 @@ export async function produce(
     typeof values.file === 'string' ? [readFileSync(values.file)] : stdin;
   const lines = await readInput(input, format);
 
-  return withLog(dataDir, { create: false }, async (log) => {
+  return withLogWriter(dataDir, { create: false }, async (log) => {
     const { config } = await log.describeTopic(topic);
     const byPartition = route(lines, config.partitions, fixedPartition, topic);
-    const results = await appendAll(log, topic, byPartition);
+    const results = await log.appendAll(topic, byPartition);
     const total = lines.length;
     io.out(`produced ${total} record(s) to topic ${topic}\n`);
     for (const [partition, r] of [...results].sort((a, b) => a[0] - b[0])) {
@@ -169,65 +164,4 @@ function route(
     list.push(record);
   }
   return byPartition;
-}
-
-interface PartitionResult {
-  count: number;
-  first: number;
-  last: number;
-}
-
-/** Appends every partition's records, in one transaction when the log has them. */
-async function appendAll(
-  log: Log,
-  topic: string,
-  byPartition: Map<number, AppendRecord[]>,
-): Promise<Map<number, PartitionResult>> {
-  const results = new Map<number, PartitionResult>();
-  const tx = log.supports.transactions && log.beginTransaction ? await log.beginTransaction() : undefined;
-  let wrote = false;
-  try {
-    for (const [partition, records] of byPartition) {
-      for (const chunk of chunks(records)) {
-        const r = tx ? await tx.append(topic, partition, chunk) : await log.append(topic, partition, chunk);
-        wrote = true;
-        const prev = results.get(partition);
-        if (prev === undefined)
-          results.set(partition, { count: chunk.length, first: r.baseOffset, last: r.nextOffset - 1 });
-        else {
-          prev.count += chunk.length;
-          prev.last = r.nextOffset - 1;
-        }
-      }
-    }
-    if (tx) await tx.commit();
-    else await log.flush();
-  } catch (err) {
-    if (tx) {
-      await tx.abort().catch(() => undefined);
-      throw err;
-    }
-    if (!wrote) throw err;
-    const done = [...results].map(([p, r]) => `partition ${p}: ${r.count}`).join(', ');
-    const message = `append failed after some records were written (${done}): ${(err as Error).message}`;
-    throw err instanceof EddyError
-      ? new EddyError(err.code, message, { cause: err })
-      : new Error(message, { cause: err });
-  }
-  return results;
-}
-
-function* chunks(records: readonly AppendRecord[]): Generator<AppendRecord[]> {
-  let start = 0;
-  let bytes = 0;
-  for (let i = 0; i < records.length; i++) {
-    const r = records[i];
-    bytes += (r.key?.length ?? 0) + (r.value?.length ?? 0) + 16;
-    if (i + 1 - start >= CHUNK_RECORDS || bytes >= CHUNK_BYTES) {
-      yield records.slice(start, i + 1);
-      start = i + 1;
-      bytes = 0;
-    }
-  }
-  if (start < records.length) yield records.slice(start);
 }

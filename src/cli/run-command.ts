@@ -121,6 +121,7 @@ export async function runCommand(args: string[], io: CommandIO): Promise<number>
       dataDir: config.dataDir,
       signal: controller.signal,
       untilCaughtUp: values['until-caught-up'] === true,
+      controlSocket: true, // the shell tools next to the job (runtime/control-server.ts)
       logger: {
         info: (m) => io.err(`${m}\n`),
         warn: (m) => io.err(`warning: ${m}\n`),

@@ -1,6 +1,7 @@
 /**
  * `eddy store get|range|dump|stats`: reads a job's local stores, straight from the engine, while the
- * job is stopped (a running job holds the `LOCK` of `<dataDir>/stores/<job>`; reading then is refused).
+ * job is stopped. A running job (it holds the `LOCK` of `<dataDir>/stores/<job>`) is asked through
+ * its control socket instead (live-store.ts): its current values, never its engine files.
  *
  * Keys on the command line are UTF-8 text (or hex with --hex). Keys and values print as text when
  * they are printable UTF-8, else as 0x-hex; a JSON value prints as it is.
@@ -11,9 +12,11 @@ import { jobStateDir, runningPid } from '../runtime/job-lock.js';
 import { openEngineAsync } from '../store/engines/index.js';
 import type { StorageEngine } from '../store/types.js';
 import { describeBytes } from '../util/bytes.js';
-import { InvalidArgumentError, LockedError } from '../util/errors.js';
+import { InvalidArgumentError } from '../util/errors.js';
 import { dataDirOf, expectPositionals, intOption, parseCommandArgs } from './args.js';
+import { liveStoreCommand } from './live-store.js';
 import type { CommandIO } from './main.js';
+import { show } from './store-format.js';
 
 const HELP = `Usage:
   eddy store get KEY --job NAME --store NAME [--partition P]
@@ -21,8 +24,9 @@ const HELP = `Usage:
   eddy store dump --job NAME --store NAME [--partition P] [--limit N]
   eddy store stats --job NAME --store NAME
 
-Reads a job's local stores while the job is stopped. Without --partition, get/range/dump look in
-every partition. Keys are UTF-8 text (--hex: hexadecimal bytes). Output: key<TAB>value lines.
+Reads a job's local stores: from its files while the job is stopped, through the job itself while
+it runs (its current values, including writes not committed yet). Without --partition,
+get/range/dump look in every partition. Keys are UTF-8 text (--hex: hexadecimal bytes). Output: key<TAB>value lines.
 
 Options:
   --job NAME        the job's name
@@ -42,18 +46,6 @@ const OPTIONS = {
   hex: { type: 'boolean' },
   'data-dir': { type: 'string' },
 } as const;
-
-function show(bytes: Uint8Array): string {
-  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const text = buf.toString('utf8');
-  let printable = Buffer.byteLength(text) === buf.length;
-  for (let i = 0; printable && i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c < 0x20 && c !== 0x09 && c !== 0x0a) printable = false;
-  }
-  if (printable) return text.replace(/\n/g, '\\n');
-  return `0x${buf.toString('hex')}`;
-}
 
 function dirSize(path: string): number {
   let total = 0;
@@ -79,9 +71,9 @@ export async function storeCommand(args: string[], io: CommandIO): Promise<numbe
   }
   const dataDir = dataDirOf(values);
   const pid = runningPid(dataDir, job);
-  if (pid !== undefined) {
-    throw new LockedError(`job "${job}" is running (process ${pid}); stop it before reading its stores`);
-  }
+  // a running job answers through its control socket, never by opening its engine files here
+  if (pid !== undefined)
+    return liveStoreCommand({ action, rest, values, dataDir, job, store: storeName, pid, io });
   const root = join(jobStateDir(dataDir, job), storeName);
   if (!existsSync(root)) {
     throw new InvalidArgumentError(

@@ -17,6 +17,7 @@ import {
   intOption,
   parseCommandArgs,
 } from './args.js';
+import { withLogWriter } from './live-log.js';
 import type { CommandIO } from './main.js';
 import { withLog } from './open-log.js';
 
@@ -88,7 +89,7 @@ export async function topicsCommand(args: string[], io: CommandIO): Promise<numb
     case 'create': {
       const [name] = expectPositionals('topics create', rest, ['NAME']);
       const config = createConfig(values);
-      const info = await withLog(dataDir, { create: true }, (log) => log.createTopic(name, config));
+      const info = await withLogWriter(dataDir, { create: true }, (log) => log.createTopic(name, config));
       io.out(
         `created topic ${info.name} with ${info.config.partitions} partition(s), cleanup ${info.config.cleanup}\n`,
       );
@@ -96,19 +97,19 @@ export async function topicsCommand(args: string[], io: CommandIO): Promise<numb
     }
     case 'list': {
       expectPositionals('topics list', rest, []);
-      const names = await withLog(dataDir, {}, (log) => log.listTopics());
+      const names = await withLog(dataDir, { follow: true }, (log) => log.listTopics());
       for (const name of [...names].sort()) io.out(`${name}\n`);
       return 0;
     }
     case 'describe': {
       const [name] = expectPositionals('topics describe', rest, ['NAME']);
-      const info = await withLog(dataDir, {}, (log) => log.describeTopic(name));
+      const info = await withLog(dataDir, { follow: true }, (log) => log.describeTopic(name));
       io.out(formatTopic(info));
       return 0;
     }
     case 'delete': {
       const [name] = expectPositionals('topics delete', rest, ['NAME']);
-      await withLog(dataDir, {}, (log) => log.deleteTopic(name));
+      await withLogWriter(dataDir, {}, (log) => log.deleteTopic(name));
       io.out(`deleted topic ${name}\n`);
       return 0;
     }

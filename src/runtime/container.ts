@@ -189,6 +189,7 @@ export class Container extends EventEmitter {
         this.commitRequested = true;
       });
     await ensureChangelogTopics(job, log, taskCount);
+    this.emit('partitions', taskCount);
     this.checkpoints = new CheckpointStore(log, checkpointTopic(job.name), job.replicationFactor);
     await this.checkpoints.init();
     const saved = await this.checkpoints.readAll();
@@ -215,6 +216,8 @@ export class Container extends EventEmitter {
         const store = await openJobStore<JobStore>(job, this.options.dataDir, name, p, sink);
         stores.set(name, store);
         this.stores.push({ task, name, store, sink });
+        // for interactive queries (store-queries.ts), which answer while the store restores
+        this.emit('store-open', { name, partition: p, store, sink, restoring: sink !== undefined });
         if (sink) {
           // restore to what the checkpoint covers (no checkpoint: the inputs start over, so does the state)
           const covered = checkpoint?.changelogs[name] ?? -1;
@@ -543,6 +546,7 @@ export class Container extends EventEmitter {
       }
     }
     for (const s of this.stores) {
+      this.emit('store-close', { name: s.name, partition: s.task.partition });
       if (!commit) s.sink?.abandon();
       await s.store.close().catch((err) => {
         if (commit) throw err;

@@ -186,6 +186,14 @@ export class LayeredStore<K, V> implements Store<K, V> {
     return this.stack.metered.metrics();
   }
 
+  /**
+   * The byte view right below the serde layer (metrics, ttl, cache, changelog, engine): what the
+   * runtime's interactive queries read, so they see the task's unflushed writes and count as reads.
+   */
+  get bytes(): BytesLayer {
+    return this.stack.metered;
+  }
+
   changelogPosition(): ChangelogMarker | undefined {
     const marker = this.engineStore.changelogMarker();
     return marker === undefined ? undefined : { offset: marker.offset, clean: marker.clean };

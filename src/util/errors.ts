@@ -32,6 +32,9 @@ export const ERROR_CODES = [
   'EDDY_FENCED',
   'EDDY_TIMEOUT',
   'EDDY_ABORTED',
+  'EDDY_UNKNOWN_STORE',
+  'EDDY_UNAVAILABLE',
+  'EDDY_CONTROL',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -238,6 +241,33 @@ export class TimeoutError extends EddyError {
 export class AbortedError extends EddyError {
   constructor(message = 'the operation was aborted') {
     super('EDDY_ABORTED', message);
+  }
+}
+
+/** A job has no store of that name (interactive queries, `eddy store` against a running job). */
+export class UnknownStoreError extends EddyError {
+  constructor(store: string, known: readonly string[]) {
+    super(
+      'EDDY_UNKNOWN_STORE',
+      `store "${store}" does not exist in this job; its stores: ${known.length > 0 ? known.join(', ') : '(none)'}`,
+    );
+  }
+}
+
+/**
+ * The answer cannot be given now, but may be soon: the job is shutting down, or the store's
+ * partition is not open yet, or its owner cannot be reached. Retriable.
+ */
+export class UnavailableError extends EddyError {
+  constructor(message: string, options?: EddyErrorOptions) {
+    super('EDDY_UNAVAILABLE', message, { retriable: true, ...options });
+  }
+}
+
+/** The control socket of a running job failed: unreachable, closed midway, or a bad frame. */
+export class ControlError extends EddyError {
+  constructor(message: string, options?: EddyErrorOptions) {
+    super('EDDY_CONTROL', message, options);
   }
 }
 

@@ -355,7 +355,14 @@ export class EmbeddedLog implements Log {
       const every = this.options.followPollMs ?? 100;
       const stop = this.closeController.signal;
       const both = signal === undefined ? stop : AbortSignal.any([signal, stop]);
-      return pollUntil(() => this.partition(topic, partition).visibleEnd > offset, timeoutMs, both, every);
+      const wakeOn = [this.store.partitionDir(topic, partition), this.dir];
+      return pollUntil(
+        () => this.partition(topic, partition).visibleEnd > offset,
+        timeoutMs,
+        both,
+        every,
+        wakeOn,
+      );
     }
     return part.waiters.wait(offset, timeoutMs, signal);
   }
