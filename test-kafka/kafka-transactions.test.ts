@@ -5,11 +5,19 @@
  * (`EDDY_FENCED`), whose open transaction never becomes visible. One transaction appends to many
  * partitions of several topics at once and commits all of them (each partition joins the transaction
  * before its first produce: issue 14); one whose append the broker refused cannot commit the rest.
+ * Exactly-once jobs in this process whose commits span partitions: outputs re-keyed away from the
+ * task's partition, a dead-letter topic, several output topics.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type KafkaLog, openKafkaLog } from '../src/log/index.js';
+import { deadLetterTopic, runJob } from '../src/runtime/index.js';
+import { type CountJobOptions, countJob, countOutputs } from './fixtures/count-job.js';
 import { startBroker } from './helpers/broker.js';
+import { checkExactlyOnce, outputsByKey, type Placement, produceCounts } from './helpers/outputs.js';
 
 const b = (s: string): Buffer => Buffer.from(s);
 
@@ -142,5 +150,56 @@ describe('Kafka transactional ids', () => {
     const t2 = await next.beginTransaction({ id: 'task-7' });
     await t2.append('t', 0, [{ key: b('x'), value: b('x') }]).catch(() => undefined);
     await assert.rejects(t2.commit(), { code: 'EDDY_FENCED' });
+  });
+
+  describe('exactly-once jobs whose commits span partitions', () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'eddy-ktx-job-'));
+    after(() => rmSync(dataDir, { recursive: true, force: true }));
+
+    /**
+     * Runs the count job of `o` in this process (one transaction per commit, for every task) over
+     * 6000 messages on an input of `partitions` placed by `placement`, each 20th bad when
+     * dead-lettering, in two runs (the second resumes from the first's commits); checks every output
+     * topic exactly-once, and every bad message dead-lettered once.
+     */
+    const runCounts = async (
+      o: CountJobOptions & { suffix: string },
+      partitions: number,
+      placement: Placement,
+    ): Promise<void> => {
+      const input = `kcount${o.suffix}-in`;
+      await reader.createTopic(input, { partitions });
+      const model = new Map<string, number>();
+      const bad = o.deadLetter ? (i: number) => i % 20 === 7 : undefined;
+      const job = countJob({ ...o, exactlyOnce: true, commitMs: 100 });
+      const log = await open(`kcount${o.suffix}`);
+      const produce = (from: number, count: number) =>
+        produceCounts(reader, { topic: input, partitions, keys: 300, placement, from, count, model, bad });
+      await produce(0, 3000);
+      await runJob(job, { log, dataDir, untilCaughtUp: true });
+      await produce(3000, 3000);
+      await runJob(job, { log, dataDir, untilCaughtUp: true });
+      for (const topic of countOutputs(o.suffix, o.outputs)) await checkExactlyOnce(reader, topic, model);
+      if (bad) {
+        const dead = await outputsByKey(reader, deadLetterTopic(job.name));
+        let n = 0;
+        for (const values of dead.values()) n += values.filter((v) => v === 'bad').length;
+        assert.equal(n, 300, 'every bad message dead-lettered once');
+      }
+    };
+
+    it('re-keys outputs to other partitions than the task’s (input placed by explicit partition)', async () => {
+      await runCounts({ suffix: '-tx-rekey' }, 6, 'explicit');
+    });
+
+    // one task (a 1-partition input, its outputs created alike): only the second topic makes the
+    // commit's transaction span partitions
+    it('dead-letters into the commit’s transaction beside the outputs', async () => {
+      await runCounts({ suffix: '-tx-dlq', deadLetter: true }, 1, 'murmur2');
+    });
+
+    it('writes several output topics in one transaction', async () => {
+      await runCounts({ suffix: '-tx-multi', outputs: 3 }, 1, 'murmur2');
+    });
   });
 });
