@@ -6,6 +6,11 @@
  * owner from the local standby copy: a replay of a few records, not a rebuild. A worker paused past
  * its session (SIGSTOP: a zombie) finds its tasks' transactional ids claimed by their new owners when
  * it wakes: its commit is fenced, it stops those tasks and rejoins, and exactly-once still holds.
+ *
+ * The outputs are keyed by murmur2 over the output topic, so each task's transaction writes to
+ * several output partitions (issue 14): the inputs are placed by explicit partition (not murmur2),
+ * or by murmur2 with an output topic of another partition count (4); one run also dead-letters and
+ * writes two output topics.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -14,9 +19,11 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type KafkaLog, openKafkaLog } from '../src/log/kafka/kafka-log.js';
 import { CheckpointStore, inputKey } from '../src/runtime/checkpoint.js';
-import { partitionForKey } from '../src/util/murmur2.js';
+import { deadLetterTopic } from '../src/runtime/job.js';
+import { countOutputs } from './fixtures/count-job.js';
 import { type Broker, startBroker } from './helpers/broker.js';
 import { type EddyProcess, spawnEddy, waitUntil } from './helpers/eddy-process.js';
+import { checkExactlyOnce, outputsByKey, type Placement, produceCounts } from './helpers/outputs.js';
 
 const JOB = new URL('./fixtures/count-job.ts', import.meta.url).pathname;
 const PARTITIONS = 6;
@@ -36,32 +43,6 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** Appends `count` messages round the keys, routed by key; returns the model's counts. */
-async function produce(
-  topic: string,
-  from: number,
-  count: number,
-  model: Map<string, number>,
-): Promise<void> {
-  const batches: Buffer[][] = Array.from({ length: PARTITIONS }, () => []);
-  for (let i = from; i < from + count; i++) {
-    const key = `k${i % KEYS}`;
-    model.set(key, (model.get(key) ?? 0) + 1);
-    batches[partitionForKey(Buffer.from(key), PARTITIONS)].push(Buffer.from(key));
-  }
-  await Promise.all(
-    batches.map(async (keys, p) => {
-      for (let i = 0; i < keys.length; i += 5000) {
-        await log.append(
-          topic,
-          p,
-          keys.slice(i, i + 5000).map((key) => ({ key, value: Buffer.from('1') })),
-        );
-      }
-    }),
-  );
-}
-
 async function caughtUp(job: string, input: string): Promise<boolean> {
   const cps = await new CheckpointStore(log, `__eddy-${job}-checkpoints`).readAll().catch(() => undefined);
   if (!cps) return false;
@@ -73,57 +54,44 @@ async function caughtUp(job: string, input: string): Promise<boolean> {
   return true;
 }
 
-/** Every output record per key: the sequence of counts emitted. */
-async function outputs(topic: string): Promise<Map<string, number[]>> {
-  const out = new Map<string, number[]>();
-  const info = await log.describeTopic(topic);
-  for (const part of info.partitions) {
-    let offset = part.earliestOffset;
-    while (offset < part.endOffset) {
-      const records = await log.read(topic, part.partition, offset, {
-        maxRecords: 10_000,
-        maxBytes: 8 << 20,
-      });
-      if (records.length === 0) break;
-      for (const r of records) {
-        const key = (r.key as Buffer).toString();
-        let list = out.get(key);
-        if (!list) out.set(key, (list = []));
-        list.push(JSON.parse((r.value as Buffer).toString()) as number);
-      }
-      offset = records[records.length - 1].offset + 1;
-    }
-  }
-  return out;
-}
-
 /** The last `generation …` line a worker printed (`worker` is its id). */
 function lastGen(p: EddyProcess, worker: string): string {
   return p.lines.filter((l) => l.startsWith('generation') && l.endsWith(`(worker ${worker})`)).pop() ?? '';
 }
 
-/** Every key's output sequence must be exactly 1..n for its n messages: no duplicate, no gap. */
-async function checkExactlyOnce(topic: string, model: Map<string, number>): Promise<void> {
-  const out = await outputs(topic);
-  const problems: string[] = [];
-  for (const [key, n] of model) {
-    const seq = (out.get(key) ?? []).slice().sort((a, b) => a - b);
-    if (seq.length !== n || seq.some((v, i) => v !== i + 1))
-      problems.push(`${key}: ${seq.length} outputs for ${n} messages (max ${seq[seq.length - 1]})`);
-  }
-  assert.deepEqual(problems.slice(0, 10), [], `${problems.length} keys differ from the model`);
+/** A count-job run's input: its topic, the inputs' placement and every key's count so far. */
+interface Input {
+  topic: string;
+  placement: Placement;
+  model: Map<string, number>;
+  /** Messages whose value is "bad" (dead-lettered, not counted). */
+  bad?: (i: number) => boolean;
 }
 
-/** The input topic of the job run with SUFFIX `suffix`, created with its first `count` messages. */
+/** Appends messages `from` to `from + count - 1` of `input` (keys round `KEYS`, placed by its placement). */
+const produce = (input: Input, from: number, count: number): Promise<void> =>
+  produceCounts(log, { ...input, partitions: PARTITIONS, keys: KEYS, from, count });
+
+/**
+ * The input topic of the job run with SUFFIX `suffix`, created with its first `count` messages
+ * placed by `placement`; its output topics created first with `outPartitions` partitions when given
+ * (else the job creates them with the input's).
+ */
 async function startInput(
   suffix: string,
   count: number,
-): Promise<{ input: string; model: Map<string, number> }> {
-  const input = `kcount${suffix}-in`;
-  await log.createTopic(input, { partitions: PARTITIONS });
-  const model = new Map<string, number>();
-  await produce(input, 0, count, model);
-  return { input, model };
+  placement: Placement,
+  o: { outPartitions?: number; outputs?: number; bad?: (i: number) => boolean } = {},
+): Promise<Input> {
+  const topic = `kcount${suffix}-in`;
+  await log.createTopic(topic, { partitions: PARTITIONS });
+  if (o.outPartitions !== undefined) {
+    for (const out of countOutputs(suffix, o.outputs))
+      await log.createTopic(out, { partitions: o.outPartitions });
+  }
+  const input: Input = { topic, placement, model: new Map(), bad: o.bad };
+  await produce(input, 0, count);
+  return input;
 }
 
 /** `eddy run` arguments of the count job on the test broker, then `extra`. */
@@ -137,48 +105,70 @@ const runArgs = (...extra: string[]): string[] => [
   ...extra,
 ];
 
-describe('kafka coordinator: many worker processes', { timeout: 400_000 }, () => {
-  it('three workers, one SIGKILLed mid-stream: exactly-once counts and outputs', async () => {
-    const suffix = '-eos';
-    const { input, model } = await startInput(suffix, 20_000);
-    const total = 100_000;
-    const sup = spawnEddy(runArgs('--workers', '3', '--data-dir', join(dir, 'eos')), {
-      EXACTLY_ONCE: '1',
-      SUFFIX: suffix,
-    });
-    await waitUntil('three workers', () => sup.workers.size === 3, 30_000, 100);
-    for (let sent = 20_000; sent < total; sent += 10_000) {
-      await produce(input, sent, 10_000, model);
-      if (sent === 50_000) {
-        // kill worker 1 while it runs tasks (not before it got any), mid-stream
-        await waitUntil('worker 1 running tasks', () => /tasks \[\d/.test(lastGen(sup, '1')), 60_000, 100);
-        await new Promise((r) => setTimeout(r, 1000));
-        process.kill(sup.workers.get(1) as number, 'SIGKILL');
-      }
-      await new Promise((r) => setTimeout(r, 300));
+/**
+ * Three workers under the supervisor count `total` messages of the job of `suffix` (exactly-once,
+ * with `env`) while worker 1 is SIGKILLed mid-stream; then every output topic is exactly-once.
+ */
+async function killOneOfThree(suffix: string, input: Input, total: number, env: Record<string, string> = {}) {
+  const sup = spawnEddy(runArgs('--workers', '3', '--data-dir', join(dir, suffix)), {
+    EXACTLY_ONCE: '1',
+    SUFFIX: suffix,
+    ...env,
+  });
+  await waitUntil('three workers', () => sup.workers.size === 3, 30_000, 100);
+  const step = total / 10;
+  for (let sent = 2 * step; sent < total; sent += step) {
+    await produce(input, sent, step);
+    if (sent === 5 * step) {
+      // kill worker 1 while it runs tasks (not before it got any), mid-stream
+      await waitUntil('worker 1 running tasks', () => /tasks \[\d/.test(lastGen(sup, '1')), 60_000, 100);
+      await new Promise((r) => setTimeout(r, 1000));
+      process.kill(sup.workers.get(1) as number, 'SIGKILL');
     }
-    await waitUntil(
-      'worker 1 restarted',
-      () => sup.lines.some((l) => /worker 1 started/.test(l) && sup.lines.indexOf(l) > 3),
-      30_000,
-    );
-    await waitUntil('every task caught up', () => caughtUp(`kcount${suffix}`, input), 240_000, 1000);
-    await checkExactlyOnce(`kcount${suffix}-out`, model);
-    assert.equal(await sup.stop(60_000), 0);
-    assert.ok(sup.lines.some((l) => /worker 1 exited \(code null, signal SIGKILL\)/.test(l)));
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  await waitUntil(
+    'worker 1 restarted',
+    () => sup.lines.some((l) => /worker 1 started/.test(l) && sup.lines.indexOf(l) > 3),
+    30_000,
+  );
+  await waitUntil('every task caught up', () => caughtUp(`kcount${suffix}`, input.topic), 240_000, 1000);
+  for (const out of countOutputs(suffix, Number(env.OUTPUTS ?? 1)))
+    await checkExactlyOnce(log, out, input.model);
+  assert.equal(await sup.stop(60_000), 0);
+  assert.ok(sup.lines.some((l) => /worker 1 exited \(code null, signal SIGKILL\)/.test(l)));
+  assert.ok(!sup.lines.some((l) => /TRANSACTION_ABORTABLE/.test(l)), 'no transaction refused');
+}
+
+describe('kafka coordinator: many worker processes', { timeout: 600_000 }, () => {
+  it('three workers, one SIGKILLed mid-stream: exactly-once counts and outputs (inputs placed by explicit partition)', async () => {
+    const suffix = '-eos';
+    const input = await startInput(suffix, 20_000, 'explicit');
+    await killOneOfThree(suffix, input, 100_000);
+  });
+
+  it('the same with murmur2-placed inputs, outputs over 4 partitions, two output topics and dead letters', async () => {
+    const suffix = '-eos4';
+    const bad = (i: number) => i % 50 === 3;
+    const input = await startInput(suffix, 8000, 'murmur2', { outPartitions: 4, outputs: 2, bad });
+    await killOneOfThree(suffix, input, 40_000, { OUTPUTS: '2', DEAD_LETTER: '1' });
+    const dead = await outputsByKey(log, deadLetterTopic(`kcount${suffix}`));
+    let n = 0;
+    for (const values of dead.values()) n += values.filter((v) => v === 'bad').length;
+    assert.equal(n, 40_000 / 50, 'every bad message dead-lettered once');
   });
 
   it('with a standby, a killed worker’s tasks are replayed from the standby copy, not rebuilt', async () => {
     const suffix = '-sb';
-    const { input, model } = await startInput(suffix, 60_000);
+    const input = await startInput(suffix, 60_000, 'explicit', { outPartitions: 4 });
     const workers = [0, 1, 2].map((i) =>
       spawnEddy(
         // --session-timeout at the broker's group.min.session.timeout.ms: the kill is noticed sooner
         runArgs('--standbys', '1', '--session-timeout', '6000', '--data-dir', join(dir, `sb-${i}`)),
-        { SUFFIX: suffix, EDDY_WORKER_ID: `sb-${i}` },
+        { SUFFIX: suffix, EDDY_WORKER_ID: `sb-${i}`, EXACTLY_ONCE: '1' },
       ),
     );
-    await waitUntil('every task caught up', () => caughtUp(`kcount${suffix}`, input), 180_000, 1000);
+    await waitUntil('every task caught up', () => caughtUp(`kcount${suffix}`, input.topic), 180_000, 1000);
     await waitUntil(
       'standbys assigned',
       () => workers.every((w, i) => /standby \[\d/.test(lastGen(w, `sb-${i}`))),
@@ -192,7 +182,7 @@ describe('kafka coordinator: many worker processes', { timeout: 400_000 }, () =>
     assert.ok(tasks0.length > 0, lastGen(workers[0], 'sb-0'));
     const mark = workers.map((w) => w.lines.length);
     workers[0].child.kill('SIGKILL');
-    await produce(input, 60_000, 600, model);
+    await produce(input, 60_000, 600);
     const restores = () =>
       workers
         .slice(1)
@@ -203,7 +193,7 @@ describe('kafka coordinator: many worker processes', { timeout: 400_000 }, () =>
       () => tasks0.every((p) => restoredTasks().has(p)),
       120_000,
     );
-    await waitUntil('every task caught up', () => caughtUp(`kcount${suffix}`, input), 120_000, 1000);
+    await waitUntil('every task caught up', () => caughtUp(`kcount${suffix}`, input.topic), 120_000, 1000);
     for (const p of tasks0) {
       const line = restores().find((l) => l.startsWith(`restored counts/${p}:`)) as string;
       const m = /: (\w+) (\d+) records/.exec(line);
@@ -212,13 +202,12 @@ describe('kafka coordinator: many worker processes', { timeout: 400_000 }, () =>
       // a full rebuild would read every key of the partition (~KEYS / PARTITIONS live records, more before compaction)
       assert.ok(Number(m[2]) < 60, line);
     }
-    const out = await outputs(`kcount${suffix}-out`);
-    for (const [key, n] of model) assert.ok(Math.max(...(out.get(key) ?? [0])) >= n, key);
+    await checkExactlyOnce(log, `kcount${suffix}-out`, input.model);
     for (const w of workers.slice(1)) assert.equal(await w.stop(60_000), 0);
   });
   it('a paused worker (a zombie) is fenced when it wakes: it stops its tasks and rejoins, exactly-once holds', async () => {
     const suffix = '-zombie';
-    const { input, model } = await startInput(suffix, 20_000);
+    const input = await startInput(suffix, 20_000, 'murmur2', { outPartitions: 4 });
     const workers = [0, 1, 2].map((i) =>
       spawnEddy(runArgs('--data-dir', join(dir, `z-${i}`)), {
         EXACTLY_ONCE: '1',
@@ -240,20 +229,20 @@ describe('kafka coordinator: many worker processes', { timeout: 400_000 }, () =>
     process.kill(pid, 'SIGSTOP');
     const resumeAt = performance.now() + 16_000;
     for (let sent = 20_000; sent < 60_000; sent += 5_000) {
-      await produce(input, sent, 5_000, model);
+      await produce(input, sent, 5_000);
       if (performance.now() < resumeAt) await new Promise((r) => setTimeout(r, 1500));
     }
     await new Promise((r) => setTimeout(r, Math.max(0, resumeAt - performance.now())));
     const mark = zombie.lines.length;
     process.kill(pid, 'SIGCONT');
-    await produce(input, 60_000, 10_000, model);
+    await produce(input, 60_000, 10_000);
     await waitUntil(
       'the zombie fenced and back in the group',
       () => zombie.lines.slice(mark).some((l) => l.startsWith('generation')),
       60_000,
     );
-    await waitUntil('every task caught up', () => caughtUp(`kcount${suffix}`, input), 180_000, 1000);
-    await checkExactlyOnce(`kcount${suffix}-out`, model);
+    await waitUntil('every task caught up', () => caughtUp(`kcount${suffix}`, input.topic), 180_000, 1000);
+    await checkExactlyOnce(log, `kcount${suffix}-out`, input.model);
     assert.ok(
       zombie.lines.slice(mark).some((l) => /^warning: tasks \[[\d,]+\] fenced/.test(l)),
       zombie.lines.slice(mark).join('\n'),
