@@ -1,28 +1,30 @@
 /**
  * Kafka transactions as `LogTransaction`s, over the client's transactional producer.
  *
- * - Appends inside the transaction go to their partitions at once, after their partitions joined the
+ * - Appends inside the transaction go to their partitions at once, once their partitions joined the
  *   transaction: the broker (Kafka 3.6+, KIP-890) refuses a transactional produce to a partition the
  *   coordinator has not added (`TRANSACTION_ABORTABLE`). This class adds the partitions itself, one
  *   `AddPartitionsToTxn` request at a time, each for every partition asked for meanwhile (as the
  *   Java client batches them), and sends to a partition only once its request has answered. The
- *   client's own add inside `send` cannot be left to: it deduplicates concurrent adds by operation
+ *   client's own add inside `send` cannot be relied on: it deduplicates concurrent adds by operation
  *   name, not by partitions, so the second of two concurrent first sends to different partitions
  *   rode on the first one's request and went out unadded (issue 14).
+ * - read_committed readers (this log's `read`, `endOffset`, `waitForData`) see the appends only
+ *   after `commit()`, never after `abort()`. Their offsets are final if the transaction commits. An
+ *   aborted transaction's records and every transaction's commit or abort marker still take
+ *   offsets: Kafka offsets have gaps that readers skip.
  * - A transaction an append of which failed at the broker cannot commit: `commit()` aborts it and
  *   rejects with that append's error (an append refused before it was sent, a malformed record or an
- *   unknown partition, does not count). Otherwise the records of the other partitions would commit
- *   without it. read_committed readers (this log's `read`, `endOffset`, `waitForData`) see
- *   them only after `commit()`, never after `abort()`. Their offsets are final if the transaction
- *   commits. An aborted transaction's records and every transaction's commit or abort marker still
- *   take offsets: Kafka offsets have gaps that readers skip.
+ *   unknown partition, does not count). Otherwise the other partitions' records would commit
+ *   without it. The log then replaces the id's producer.
  * - Fencing: the producer's `transactionalId` identifies the writer across restarts. A producer
  *   started with the same id (a restarted or duplicated task, the task's new owner) bumps the epoch:
  *   the broker aborts the old producer's open transaction (or lets it finish its commit first), and
  *   the old producer's next append, commit or abort fails with a `FencedError` (`EDDY_FENCED`). A
  *   fenced process must stop writing for that id.
- * - A transaction that appended nothing (no partition joined) ends locally: Kafka has no transaction to end then (its
- *   state is still Empty; an EndTxn would fail with `INVALID_TXN_STATE`), as the Java client does.
+ * - A transaction that appended nothing (no partition joined it) ends locally: Kafka has no
+ *   transaction to end then (its state is still Empty; an EndTxn would fail with
+ *   `INVALID_TXN_STATE`), as the Java client does.
  * - `commit()` resolves once the broker has decided the outcome (EndTxn); it writes the commit
  *   markers right after, so read_committed readers see the records a few milliseconds later, not
  *   necessarily at once. A writer that claims the transactional id (`fenceTransactions`) waits for
