@@ -133,9 +133,16 @@ async function killOneOfThree(suffix: string, input: Input, total: number, env: 
     30_000,
   );
   await waitUntil('every task caught up', () => caughtUp(`kcount${suffix}`, input.topic), 240_000, 1000);
+  // and the restarted worker back in the group (a SIGTERM while it still starts up kills it: exit 1)
+  const restart = sup.lines.findLastIndex((l) => /worker 1 started/.test(l));
+  await waitUntil(
+    'worker 1 back in the group',
+    () => sup.lines.slice(restart).some((l) => /^generation \d+: .*\(worker 1\)$/.test(l)),
+    60_000,
+  );
   for (const out of countOutputs(suffix, Number(env.OUTPUTS ?? 1)))
     await checkExactlyOnce(log, out, input.model);
-  assert.equal(await sup.stop(60_000), 0);
+  assert.equal(await sup.stop(60_000), 0, sup.lines.slice(-40).join('\n'));
   assert.ok(sup.lines.some((l) => /worker 1 exited \(code null, signal SIGKILL\)/.test(l)));
   assert.ok(!sup.lines.some((l) => /TRANSACTION_ABORTABLE/.test(l)), 'no transaction refused');
 }
