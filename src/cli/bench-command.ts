@@ -28,6 +28,8 @@ Runs a benchmark of bench/ and prints its figures. Benchmarks: ${names.join(', '
   eddy bench kafka [--keys N] [--fo-keys N] [--skip-restore] [--skip-failover]  (its own broker)
   eddy bench latency [--rates 10000,100000] [--seconds N] [--modes at-least-once,exactly-once]
                      [--partitions N] [--commit-ms N]  (produce -> output visible, p50/p99/max)
+  eddy bench query [--lookups 10000] [--keys 100000] [--rate 20000] [--partitions 4]
+                     (key lookups over HTTP and the control socket while the job processes, p50/p99)
 `;
 
 export async function benchCommand(args: string[], io: CommandIO): Promise<number> {

@@ -6,8 +6,9 @@
  * for new records (through `Log.waitForData`, no polling loop) until SIGINT or `--max` records;
  * partitions are read round-robin, each up to its end, in offset order within a partition.
  *
- * Next to a running job (another process holds the log) it reads the log as a read-only follower
- * (open-log.ts), which `--follow` wakes on the owner's writes to the partition's files.
+ * It reads the log as a read-only follower (open-log.ts) and takes no lock, so it works next to a
+ * running job, and a job can start while it follows; `--follow` wakes on the writer's changes to
+ * the partition's files.
  */
 import type { Log, LogRecord } from '../log/types.js';
 import { isEddyError } from '../util/errors.js';
@@ -120,7 +121,7 @@ export async function consume(
     }
     return 0;
   };
-  return log !== undefined ? run(log) : withLog(dataDirOf(values), { follow: true }, run);
+  return log !== undefined ? run(log) : withLog(dataDirOf(values), { follow: 'always' }, run);
 }
 
 /**

@@ -21,9 +21,10 @@ export interface OpenLogOptions {
   create?: boolean;
   /**
    * When another process owns the log (`EDDY_LOCKED`), open it as a read-only follower instead:
-   * every read sees what the owner wrote, and writes reject.
+   * every read sees what the owner wrote, and writes reject. `'always'`: open it read-only even
+   * when nobody owns it (`consume` takes no lock, so a job can start while it follows).
    */
-  follow?: boolean;
+  follow?: boolean | 'always';
 }
 
 /** Opens the embedded log in `dataDir`; the caller closes it. */
@@ -36,6 +37,7 @@ export async function openCliLog(dataDir: string, options: OpenLogOptions = {}):
   const { openEmbeddedLog } = await import('../log/embedded/embedded-log.js');
   // The same place `eddy run` keeps its log, so the commands see a job's topics.
   const dir = embeddedLogDir(dataDir);
+  if (options.follow === 'always' && existsSync(dir)) return openEmbeddedLog({ dir, readOnly: true });
   try {
     return await openEmbeddedLog({ dir, fsync: 'commit' });
   } catch (err) {

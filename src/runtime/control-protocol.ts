@@ -62,7 +62,7 @@ export class FrameReader {
       } catch (err) {
         throw new ControlError('control frame header is not JSON', { cause: err });
       }
-      if (header === null || typeof header !== 'object') {
+      if (header === null || typeof header !== 'object' || Array.isArray(header)) {
         throw new ControlError('control frame header is not an object');
       }
       frames.push({

@@ -134,6 +134,10 @@ test('a control socket left by a SIGKILLed job is replaced by the next run', asy
   const dir = tempDir(t);
   const at = ['--data-dir', dir];
   assert.equal(eddySync(['topics', 'create', 'clicks', '--partitions', '1', ...at]).status, 0);
+  // a consumer that follows first does not keep the job from starting (it takes no lock)
+  assert.equal(eddySync(['produce', 'clicks', ...at], 'zed\t{}\n').status, 0);
+  const follow = startEddy(t, ['consume', 'clicks', '--from-beginning', '--follow', ...at]);
+  await follow.waitFor(/zed\t\{\}\n/, 'stdout', 30_000);
   const first = startEddy(t, ['run', JOB, ...at]);
   await first.waitFor(/started 1 tasks/);
   first.child.kill('SIGKILL');
@@ -148,6 +152,9 @@ test('a control socket left by a SIGKILLed job is replaced by the next run', asy
     const r = eddySync(['store', 'get', 'erin', '--job', 'live', '--store', 'counts', ...at]);
     return r.stdout === '1\n' ? true : undefined;
   }, 'erin counted by the second run');
+  await follow.waitFor(/erin\t\{\}\n/, 'stdout', 30_000);
+  follow.child.kill('SIGINT');
+  assert.equal(await follow.exited, 0);
   second.child.kill('SIGTERM');
   assert.equal(await second.exited, 0, second.stderr());
 });
