@@ -10,7 +10,8 @@
  *   same transaction: from then on the engine holds writes no changelog ack covers yet;
  * - `markClean(N)` writes `{ offset: N, clean: true }` alone (the store's `commit()` calls it once
  *   the changelog acknowledged every record of every engine write so far; `writes` lets it check
- *   that no engine write slipped in while it waited);
+ *   that no engine write slipped in while it waited), then tells the engine it holds a commit
+ *   point (`commitPoint`, where the memory engine may start a snapshot file);
  * - `restore` batches carry `{ offset: last of the batch, clean: true }`.
  *
  * Corner cases: after `close()` (idempotent) every call throws `StoreClosedError`, and open
@@ -129,6 +130,7 @@ export class EngineStore implements StoreLayer<Uint8Array, Uint8Array>, Iterator
     this.engine.write([], encodeMarker(clean));
     this.marker = clean;
     this.writes++;
+    this.engine.commitPoint?.();
   }
 
   /** Applies restored changelog records with the marker of `offset`, in one engine transaction. */

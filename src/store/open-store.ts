@@ -277,7 +277,9 @@ export async function openStore<K, V>(options: StoreOptions<K, V>): Promise<Stor
   const o = resolveStoreOptions(options);
   const engine = await openEngineAsync(o.engine, {
     name: o.name,
-    ...(o.dir === undefined || o.engine === 'memory' ? {} : { dir: o.dir }),
+    ...(o.dir === undefined || (o.engine === 'memory' && o.snapshotMs === undefined) ? {} : { dir: o.dir }),
+    ...(o.expectedKeys === undefined ? {} : { expectedKeys: o.expectedKeys }),
+    ...(o.snapshotMs === undefined ? {} : { snapshotMs: o.snapshotMs }),
   });
   return new LayeredStore(buildStack(engine, o), o.changelog);
 }

@@ -12,11 +12,18 @@ export interface StoreOptions<K, V> {
   readonly name?: string;
   /** The store's directory; required by `lmdb` and `rocksdb`. */
   readonly dir?: string;
-  /** Default `lmdb`. `memory` keeps nothing across close. */
+  /**
+   * Default `lmdb`. `memory` holds everything in process memory; with a `dir` and a changelog it
+   * keeps local snapshot files there (see `snapshotMs`), otherwise nothing survives close.
+   */
   readonly engine?: EngineKind;
   readonly key: Serde<K>;
   readonly value: Serde<V>;
-  /** Entries the write-back cache keeps; 0 turns the cache off. Default 10,000. */
+  /**
+   * Entries the write-back cache keeps; 0 turns the cache off. Default 10,000, and 0 with the
+   * `memory` engine (its reads cost a hash probe, less than the cache's own bookkeeping; set it to
+   * coalesce the changelog records of hot keys between commits).
+   */
   readonly cacheSize?: number;
   /** Dirty cache entries written down as one batch once reached. Default 1,000 (≤ cacheSize). */
   readonly writeBatchSize?: number;
@@ -28,12 +35,24 @@ export interface StoreOptions<K, V> {
   readonly maxRecordBytes?: number;
   /** The clock of the TTL (ms). Default `Date.now`. */
   readonly now?: () => number;
+  /** `memory` engine only: keys expected, to size its index up front. */
+  readonly expectedKeys?: number;
+  /**
+   * `memory` engine with a `dir` and a changelog only: the least time between two local snapshot
+   * files, each written in the background at a commit (0: at every commit), so a restart loads
+   * the snapshot and replays only the changelog after it. `false` keeps no snapshot (a restart
+   * replays the whole changelog). Default 10,000 ms.
+   */
+  readonly snapshotMs?: number | false;
 }
 
 export const defaults = {
   engine: 'lmdb' as EngineKind,
   cacheSize: 10_000,
+  /** The cache of a `memory` engine store: none (see `StoreOptions.cacheSize`). */
+  memoryCacheSize: 0,
   writeBatchSize: 1_000,
+  snapshotMs: 10_000,
   maxRecordBytes: 1 << 20,
   now: Date.now,
 };
@@ -51,6 +70,9 @@ export interface ResolvedStoreOptions<K, V> {
   readonly ttlMs: number | undefined;
   readonly maxRecordBytes: number;
   readonly now: () => number;
+  readonly expectedKeys: number | undefined;
+  /** Snapshot interval of a `memory` engine store with a dir and a changelog; undefined: none. */
+  readonly snapshotMs: number | undefined;
 }
 
 const KNOWN = new Set([
@@ -65,6 +87,8 @@ const KNOWN = new Set([
   'ttlMs',
   'maxRecordBytes',
   'now',
+  'expectedKeys',
+  'snapshotMs',
 ]);
 
 function isCount(x: unknown, min: number): x is number {
@@ -96,7 +120,7 @@ export function resolveStoreOptions<K, V>(options: StoreOptions<K, V>): Resolved
   }
   if (!isSerde(o.key)) problems.push('key: must be a serde ({ encode, decode }), e.g. serdes.string');
   if (!isSerde(o.value)) problems.push('value: must be a serde ({ encode, decode }), e.g. serdes.json()');
-  const cacheSize = o.cacheSize ?? defaults.cacheSize;
+  const cacheSize = o.cacheSize ?? (engine === 'memory' ? defaults.memoryCacheSize : defaults.cacheSize);
   if (!isCount(cacheSize, 0)) problems.push(`cacheSize: must be an integer >= 0, got ${String(cacheSize)}`);
   const batchDefault = isCount(cacheSize, 1)
     ? Math.min(defaults.writeBatchSize, cacheSize)
@@ -132,6 +156,24 @@ export function resolveStoreOptions<K, V>(options: StoreOptions<K, V>): Resolved
   if (!isCount(maxRecordBytes, 1)) {
     problems.push(`maxRecordBytes: must be an integer >= 1, got ${String(maxRecordBytes)}`);
   }
+  if (o.expectedKeys !== undefined) {
+    if (!isCount(o.expectedKeys, 0)) {
+      problems.push(`expectedKeys: must be an integer >= 0, got ${String(o.expectedKeys)}`);
+    } else if (engine !== 'memory') {
+      problems.push(`expectedKeys: sizes the memory engine's index; the ${String(engine)} engine has none`);
+    }
+  }
+  if (o.snapshotMs !== undefined && o.snapshotMs !== false) {
+    if (!isCount(o.snapshotMs, 0)) {
+      problems.push(`snapshotMs: must be an integer of ms >= 0 or false, got ${String(o.snapshotMs)}`);
+    } else if (engine !== 'memory') {
+      problems.push(
+        `snapshotMs: the ${String(engine)} engine keeps its data on disk itself; only memory takes snapshots`,
+      );
+    }
+  }
+  const snapshots =
+    engine === 'memory' && o.dir !== undefined && changelog !== false && o.snapshotMs !== false;
   if (problems.length > 0)
     throw new ConfigError(`options of store ${JSON.stringify(o.name ?? o.dir ?? '')}`, problems);
   return {
@@ -149,5 +191,7 @@ export function resolveStoreOptions<K, V>(options: StoreOptions<K, V>): Resolved
     ttlMs: o.ttlMs as number | undefined,
     maxRecordBytes: maxRecordBytes as number,
     now: (o.now as (() => number) | undefined) ?? defaults.now,
+    expectedKeys: o.expectedKeys as number | undefined,
+    snapshotMs: snapshots ? ((o.snapshotMs as number | undefined) ?? defaults.snapshotMs) : undefined,
   };
 }

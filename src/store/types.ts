@@ -140,6 +140,12 @@ export interface StorageEngine {
   clear(): void;
   /** Resolves when everything written is durable on disk (no-op for memory). */
   flush(): Promise<void>;
+  /**
+   * Optional. The store calls it right after it recorded in the metadata that the engine holds a
+   * state its changelog fully covers (a commit point): an engine that keeps local copies in the
+   * background (the memory engine's snapshot files) may start one here. Returns at once.
+   */
+  commitPoint?(): void;
   /** Idempotent. */
   close(): Promise<void>;
 }

@@ -16,12 +16,16 @@ import type { StorageEngine } from '../types.js';
 import { LmdbEngine } from './lmdb-engine.js';
 import { MemoryEngine } from './memory-engine.js';
 import { RocksDbEngine } from './rocksdb-engine.js';
+import { SnapshottedMemoryEngine } from './snapshotted-memory-engine.js';
 
 export const ENGINE_KINDS = ['memory', 'lmdb', 'rocksdb'] as const;
 export type EngineKind = (typeof ENGINE_KINDS)[number];
 
 export interface OpenEngineOptions {
-  /** The store's directory; required by `lmdb` and `rocksdb`, ignored by `memory`. */
+  /**
+   * The store's directory; required by `lmdb` and `rocksdb`. `memory` keeps its snapshot files
+   * there when `snapshotMs` is set too (and ignores it otherwise).
+   */
   readonly dir?: string;
   /** The store's name, used in errors. Defaults to the kind. */
   readonly name?: string;
@@ -29,10 +33,17 @@ export interface OpenEngineOptions {
   readonly mapSize?: number;
   /** `rocksdb` only: the block cache size in bytes. */
   readonly cacheSize?: number;
+  /** `memory` only: keys expected, to size the index up front. */
+  readonly expectedKeys?: number;
+  /**
+   * `memory` only, with `dir`: load `<dir>/memory.snapshot` on open, and write one at a commit
+   * point at most every `snapshotMs` (0: at every one). See `SnapshottedMemoryEngine`.
+   */
+  readonly snapshotMs?: number;
 }
 
 const KNOWN_OPTIONS: Record<EngineKind, readonly string[]> = {
-  memory: ['dir', 'name'],
+  memory: ['dir', 'name', 'expectedKeys', 'snapshotMs'],
   lmdb: ['dir', 'name', 'mapSize'],
   rocksdb: ['dir', 'name', 'cacheSize'],
 };
@@ -59,6 +70,20 @@ function validate(kind: unknown, options: OpenEngineOptions): EngineKind {
   }
   if (kind !== 'memory' && (typeof options.dir !== 'string' || options.dir.length === 0)) {
     problems.push(`dir: the ${kind} engine is persistent and needs a directory`);
+  }
+  if (kind === 'memory' && options.snapshotMs !== undefined) {
+    if (!Number.isSafeInteger(options.snapshotMs) || options.snapshotMs < 0) {
+      problems.push(`snapshotMs: must be an integer of ms >= 0, got ${String(options.snapshotMs)}`);
+    }
+    if (typeof options.dir !== 'string' || options.dir.length === 0) {
+      problems.push('snapshotMs: snapshot files need a directory (dir)');
+    }
+  }
+  if (
+    options.expectedKeys !== undefined &&
+    (!Number.isSafeInteger(options.expectedKeys) || options.expectedKeys < 0)
+  ) {
+    problems.push(`expectedKeys: must be an integer >= 0, got ${String(options.expectedKeys)}`);
   }
   for (const key of ['mapSize', 'cacheSize'] as const) {
     const value = options[key];
@@ -98,7 +123,17 @@ export function openEngine(kind: EngineKind | string, options: OpenEngineOptions
 }
 
 function openChecked(kind: 'memory' | 'lmdb', options: OpenEngineOptions): StorageEngine {
-  if (kind === 'memory') return new MemoryEngine(options.name ?? kind);
+  if (kind === 'memory') {
+    const name = options.name ?? kind;
+    const expectedKeys = options.expectedKeys;
+    if (options.snapshotMs === undefined) return new MemoryEngine(name, { expectedKeys });
+    return SnapshottedMemoryEngine.open({
+      dir: options.dir as string,
+      name,
+      intervalMs: options.snapshotMs,
+      expectedKeys,
+    });
+  }
   return LmdbEngine.open({
     dir: options.dir as string,
     name: options.name ?? kind,
@@ -107,5 +142,7 @@ function openChecked(kind: 'memory' | 'lmdb', options: OpenEngineOptions): Stora
 }
 
 export type { LmdbEngineOptions } from './lmdb-engine.js';
+export type { MemoryEngineOptions } from './memory-engine.js';
 export type { RocksDbEngineOptions } from './rocksdb-engine.js';
-export { LmdbEngine, MemoryEngine, RocksDbEngine };
+export type { SnapshotLoad, SnapshottedMemoryEngineOptions } from './snapshotted-memory-engine.js';
+export { LmdbEngine, MemoryEngine, RocksDbEngine, SnapshottedMemoryEngine };

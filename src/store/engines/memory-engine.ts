@@ -1,106 +1,225 @@
 /**
- * The memory engine: a sorted B+ tree (`sorted-btree`) of byte keys, ordered by unsigned bytes.
- * For tests and small state; nothing survives `close()`.
+ * The memory engine: a hash table of byte keys whose keys and values live off the JS heap, in the
+ * chunks of a `RecordArena`, with the key order kept on the side and built only when an ordered
+ * read asks for it. Nothing survives `close()` (the `SnapshottedMemoryEngine` next to it adds local
+ * snapshot files).
  *
- * Keys are held as latin1 strings (one UTF-16 unit per byte, 0-255), compared with JS `<`: UTF-16
- * unit order of such strings IS unsigned byte order, and the compare runs inline in JIT code. A
- * `Buffer.compare` comparator costs a native call per node visited (about 20 per lookup at 1M keys,
- * the memory engine's top self-time at 1M keys), and a million small strings are much cheaper for
- * the garbage collector than a million `Buffer` views.
+ * Layout, all typed arrays (no JS object per entry):
+ * - entries by id: `refs[id]` is the arena ref of the entry's current record (`NO_REF`: deleted);
+ * - the index: open addressing with linear probing, `slots[i]` = id + 1 (0: empty) and
+ *   `hashes[i]` the key's 32-bit hash, at most 70% full; deletion shifts the probe run back (no
+ *   tombstones);
+ * - the order: `run`, ids sorted by key; `delta`, ids of keys inserted since the run was built,
+ *   sorted; `tail`, ids inserted since the last ordered read, unsorted. A point write never touches
+ *   them beyond appending a new key's id to `tail` (an overwrite keeps its id, so its place).
+ *   An ordered read sorts the tail into the delta (O(t log t + d)), and the delta is merged into
+ *   the run (O(n)) only once it passes an eighth of it, so the run is rebuilt once per n/8 new keys
+ *   at most, never per call. Deleted ids stay in place (skipped) until a merge or a purge drops and
+ *   frees them.
  *
- * Corner cases:
- * - Keys and values are copied on the way in and out (a key becomes a string, a value is copied),
- *   so neither the caller nor the engine can change the other's bytes by mutating an array it holds.
- * - `range` and `snapshot` both iterate an O(1) copy-on-write `clone()` of the tree taken when
- *   they are created: a cursor is never disturbed by writes made while it is open (it does not see
- *   them either; the `KeyValueStore` contract only promises earlier writes to `range`).
- * - `write` checks every op before applying any, so a bad batch writes nothing (synchronous and
- *   single-threaded, it is atomic otherwise); the metadata is kept in a field,
- *   apart from the keys, so no range ever shows it.
- * - After `close()` every call throws `StoreClosedError`; `close()` itself is idempotent.
+ * Reads and views:
+ * - `get` hashes the key, probes, and copies the value out: the caller owns every returned array.
+ * - `range` and `snapshot` are both stable views: they find their bounds by binary search and copy
+ *   the refs of the entries in `[from, to)` (4 bytes each, no key or value copied), plus the chunk
+ *   list. Records a view can see are never changed: while any view is open an overwrite appends a
+ *   new record instead of writing in place, and dropped chunks are never reused. So a cursor is
+ *   never disturbed by writes made while it is open, and does not see them.
+ * - An overwrite with a value of the same length, while no view is open, writes in place.
+ *
+ * Space: overwritten and deleted records are dead space in the arena; once it passes a quarter of
+ * the arena, each write batch moves the live records of the chunk with most dead bytes and drops
+ * it (at most 16 MiB moved per batch). `expectedKeys` pre-sizes the index and the first chunk.
+ *
+ * Corner cases: `write` checks every op before applying any, so a bad batch writes nothing; the
+ * metadata is a field apart from the keys; after `close()` every call throws `StoreClosedError`,
+ * `close()` itself is idempotent.
  */
-import sortedBtree from 'sorted-btree';
-import { latin1Id } from '../../util/bytes.js';
 import { InvalidKeyError, InvalidValueError, StoreClosedError } from '../../util/errors.js';
 import type { EngineCursor, EngineEntry, EngineSupports, StorageEngine, WriteOp } from '../types.js';
+import { chunkOf, HEADER, NO_REF, offsetOf, RecordArena, readU32 } from './record-arena.js';
 
-// sorted-btree is CommonJS with `exports.default`: under Node's ESM the default import is the
-// whole `module.exports`, so the class is its `.default` (a CommonJS build sees the class itself).
-type TreeClass = typeof sortedBtree.default;
-const BTree: TreeClass =
-  (sortedBtree as unknown as { default?: TreeClass }).default ?? (sortedBtree as unknown as TreeClass);
-type Tree = import('sorted-btree').default<string, Buffer>;
-
-/** Unsigned byte order of two latin1 keys. */
-function compareKeys(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
+export interface MemoryEngineOptions {
+  /** Keys the engine is expected to hold: sizes the index up front (no rehash up to there). */
+  readonly expectedKeys?: number;
 }
 
-function newTree(): Tree {
-  return new BTree<string, Buffer>(undefined, compareKeys);
+const MAX_LOAD = 0.7;
+/** The delta is merged into the run once it is longer than this, or an eighth of the run. */
+const MIN_DELTA = 4096;
+
+/** FNV-1a over `n` bytes of `b` from `at`, finished with murmur3's avalanche. */
+function hashBytes(b: Uint8Array, at: number, n: number): number {
+  let h = 0x811c9dc5 ^ n;
+  for (let i = 0; i < n; i++) h = Math.imul(h ^ b[at + i], 0x01000193);
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
 }
 
-function copy(data: Uint8Array): Buffer {
-  return Buffer.from(data);
+function pow2AtLeast(n: number): number {
+  let p = 16;
+  while (p < n) p *= 2;
+  return p;
 }
 
-/** A cursor over `[from, to)` of a tree that nobody else writes to. */
-class TreeCursor implements EngineCursor {
-  private iter: Iterator<[string, Buffer]> | undefined;
+/** A stable list of records: a cursor over it, or the raw stream a snapshot file is written from. */
+export class MemoryView implements EngineCursor {
+  private pos = 0;
+  private done = false;
 
   constructor(
-    tree: Tree,
-    from: Uint8Array | undefined,
-    private readonly to: string | undefined,
-  ) {
-    this.iter = tree.entries(from === undefined ? undefined : latin1Id(from));
-  }
+    private readonly owner: MemoryEngine,
+    private readonly generation: number,
+    private readonly refs: Uint32Array,
+    /** Records in the view. */
+    readonly count: number,
+    private readonly chunks: readonly (Buffer | undefined)[],
+    /** True when the records come in key order. */
+    readonly sorted: boolean,
+  ) {}
 
   next(): EngineEntry | undefined {
-    const iter = this.iter;
-    if (iter === undefined) return undefined;
-    const step = iter.next();
-    if (step.done) {
-      this.iter = undefined;
+    if (this.done || this.pos >= this.count) {
+      this.close();
       return undefined;
     }
-    const [key, value] = step.value;
-    if (this.to !== undefined && key >= this.to) {
-      this.iter = undefined;
-      return undefined;
+    const ref = this.refs[this.pos++];
+    const b = this.chunks[chunkOf(ref)] as Buffer;
+    const at = offsetOf(ref);
+    const kl = readU32(b, at + 4);
+    const vl = readU32(b, at + 8);
+    const key = Buffer.allocUnsafe(kl);
+    b.copy(key, 0, at + HEADER, at + HEADER + kl);
+    const value = Buffer.allocUnsafe(vl);
+    b.copy(value, 0, at + HEADER + kl, at + HEADER + kl + vl);
+    return { key, value };
+  }
+
+  /**
+   * Copies the next records, as `[key length u32][value length u32][key][value]`, into `out` from
+   * `at` for as long as they fit; returns where it stopped. A record larger than `out` is never
+   * copied: check `largestRecord` first.
+   */
+  fill(out: Buffer, at: number): number {
+    if (this.done) return at;
+    let pos = at;
+    const refs = this.refs;
+    const chunks = this.chunks;
+    while (this.pos < this.count) {
+      const ref = refs[this.pos];
+      const b = chunks[ref >>> 24] as Buffer;
+      const from = ref & 0xffffff;
+      const size = HEADER + readU32(b, from + 4) + readU32(b, from + 8);
+      if (pos + size - 4 > out.length) break;
+      b.copy(out, pos, from + 4, from + size);
+      pos += size - 4;
+      this.pos++;
     }
-    return { key: Buffer.from(key, 'latin1'), value: copy(value) };
+    return pos;
+  }
+
+  /** Bytes of the largest record of the view in the `fill` format. */
+  largestRecord(): number {
+    let most = 0;
+    for (let i = 0; i < this.count; i++) {
+      const ref = this.refs[i];
+      const b = this.chunks[ref >>> 24] as Buffer;
+      const size = HEADER - 4 + readU32(b, (ref & 0xffffff) + 4) + readU32(b, (ref & 0xffffff) + 8);
+      if (size > most) most = size;
+    }
+    return most;
+  }
+
+  /** True once every record was read or filled. */
+  get exhausted(): boolean {
+    return this.pos >= this.count;
   }
 
   close(): void {
-    this.iter = undefined;
+    if (this.done) return;
+    this.done = true;
+    this.owner.releaseView(this.generation);
   }
 }
 
-/** A sorted, in-memory `StorageEngine`. */
+/** The hash-table `StorageEngine` held in memory. */
 export class MemoryEngine implements StorageEngine {
   readonly kind = 'memory';
   readonly supports: EngineSupports = { persistent: false };
-  private tree: Tree = newTree();
+  private arena: RecordArena;
+  private refs: Uint32Array;
+  private idTop = 0;
+  private freeIds: number[] = [];
+  private slots: Int32Array;
+  private hashes: Uint32Array;
+  private mask: number;
+  private count = 0;
+  private run = new Uint32Array(0);
+  private runLen = 0;
+  private delta = new Uint32Array(0);
+  private deltaLen = 0;
+  private tail: Uint32Array;
+  private tailLen = 0;
+  /** Deleted ids still in run, delta or tail (freed when a merge or purge drops them). */
+  private deletedPending = 0;
+  /** Open views of the current generation: while any is open, nothing is written in place. */
+  private views = 0;
+  private generation = 0;
   private meta: Buffer | undefined;
   private closed = false;
+  private readonly expectedKeys: number;
 
-  constructor(readonly name = 'memory') {}
+  constructor(
+    readonly name = 'memory',
+    options: MemoryEngineOptions = {},
+  ) {
+    this.expectedKeys = Math.max(0, Math.floor(options.expectedKeys ?? 0));
+    this.arena = new RecordArena(name, this.expectedKeys * 64);
+    const slots = pow2AtLeast(Math.ceil(this.expectedKeys / MAX_LOAD) + 1);
+    this.slots = new Int32Array(slots);
+    this.hashes = new Uint32Array(slots);
+    this.mask = slots - 1;
+    this.refs = new Uint32Array(Math.max(16, this.expectedKeys));
+    this.tail = new Uint32Array(Math.max(16, this.expectedKeys));
+  }
 
   /** Number of keys held (for tests and stats). */
   get size(): number {
-    return this.tree.size;
+    return this.count;
+  }
+
+  /** Bytes held off the JS heap: the arena's chunks and the typed arrays of the index and order. */
+  memoryStats(): { arenaBytes: number; liveBytes: number; deadBytes: number; indexBytes: number } {
+    const a = this.arena;
+    const indexBytes =
+      this.slots.byteLength +
+      this.hashes.byteLength +
+      this.refs.byteLength +
+      this.run.byteLength +
+      this.delta.byteLength +
+      this.tail.byteLength;
+    return { arenaBytes: a.allocatedBytes, liveBytes: a.liveBytes, deadBytes: a.deadBytes, indexBytes };
   }
 
   get(key: Uint8Array): Uint8Array | undefined {
     this.check();
-    const value = this.tree.get(latin1Id(key));
-    return value === undefined ? undefined : copy(value);
+    const s = this.slots[this.probe(key, hashBytes(key, 0, key.length))];
+    if (s === 0) return undefined;
+    const ref = this.refs[s - 1];
+    const b = this.arena.chunks[ref >>> 24] as Buffer;
+    const at = (ref & 0xffffff) + HEADER + readU32(b, (ref & 0xffffff) + 4);
+    const vl = readU32(b, (ref & 0xffffff) + 8);
+    const out = Buffer.allocUnsafe(vl);
+    b.copy(out, 0, at, at + vl);
+    return out;
   }
 
   write(ops: readonly WriteOp<Uint8Array, Uint8Array>[], meta?: Uint8Array): void {
     this.check();
-    // Check the whole batch before touching the tree: a bad op writes nothing (atomic batch).
+    // Check the whole batch before touching anything: a bad op writes nothing (atomic batch).
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i];
       if (!(op?.key instanceof Uint8Array)) {
@@ -114,33 +233,129 @@ export class MemoryEngine implements StorageEngine {
         );
       }
     }
-    const tree = this.tree;
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i];
-      if (op.value === null) tree.delete(latin1Id(op.key));
-      else tree.set(latin1Id(op.key), copy(op.value));
+      if (op.value === null) this.remove(op.key);
+      else this.set(op.key, op.value);
     }
-    if (meta !== undefined) this.meta = copy(meta);
+    if (meta !== undefined) this.meta = Buffer.from(meta);
+    if (ops.length > 0 && this.arena.deadBytes > 0) this.compactOne();
   }
 
   range(from: Uint8Array | undefined, to: Uint8Array | undefined): EngineCursor {
     return this.snapshot(from, to);
   }
 
-  snapshot(from: Uint8Array | undefined, to: Uint8Array | undefined): EngineCursor {
+  snapshot(from: Uint8Array | undefined, to: Uint8Array | undefined): MemoryView {
     this.check();
-    return new TreeCursor(this.tree.clone(), from, to === undefined ? undefined : latin1Id(to));
+    this.order();
+    const run = this.run;
+    const delta = this.delta;
+    const refs = this.refs;
+    const rs = from === undefined ? 0 : this.lowerBound(run, this.runLen, from);
+    const re = to === undefined ? this.runLen : this.lowerBound(run, this.runLen, to);
+    const ds = from === undefined ? 0 : this.lowerBound(delta, this.deltaLen, from);
+    const de = to === undefined ? this.deltaLen : this.lowerBound(delta, this.deltaLen, to);
+    const out = new Uint32Array(Math.max(0, re - rs) + Math.max(0, de - ds));
+    let n = 0;
+    let i = rs;
+    let j = ds;
+    while (i < re && j < de) {
+      const a = run[i];
+      if (refs[a] === NO_REF) {
+        i++;
+        continue;
+      }
+      const d = delta[j];
+      if (refs[d] === NO_REF) {
+        j++;
+        continue;
+      }
+      if (this.compareIds(a, d) < 0) {
+        out[n++] = refs[a];
+        i++;
+      } else {
+        out[n++] = refs[d];
+        j++;
+      }
+    }
+    for (; i < re; i++) if (refs[run[i]] !== NO_REF) out[n++] = refs[run[i]];
+    for (; j < de; j++) if (refs[delta[j]] !== NO_REF) out[n++] = refs[delta[j]];
+    return this.openView(out, n, true);
+  }
+
+  /**
+   * Every record as it is now, in key order when the order is built already (else in no order, so
+   * that taking it never sorts): what a snapshot file is written from. Close it when done.
+   */
+  exportView(): MemoryView {
+    this.check();
+    const refs = this.refs;
+    const out = new Uint32Array(this.count);
+    let n = 0;
+    const sorted = this.tailLen === 0 && this.deltaLen === 0;
+    if (sorted) {
+      for (let i = 0; i < this.runLen; i++) if (refs[this.run[i]] !== NO_REF) out[n++] = refs[this.run[i]];
+    } else {
+      for (let id = 0; id < this.idTop; id++) if (refs[id] !== NO_REF) out[n++] = refs[id];
+    }
+    return this.openView(out, n, sorted);
+  }
+
+  /**
+   * Makes this empty engine ready to load `expected` records (a snapshot file's), in key order when
+   * `sorted`. Then `loadRecords` takes the records, in as many slices as it likes.
+   */
+  prepareLoad(expected: number, sorted: boolean): void {
+    this.check();
+    if (this.count > 0 || this.idTop > 0) throw new RangeError('a load needs an empty engine');
+    this.reserveIds(expected);
+    this.growTable(expected);
+    if (sorted) this.run = new Uint32Array(expected);
+    else if (this.tail.length < expected) this.tail = new Uint32Array(expected);
+  }
+
+  /**
+   * Loads the complete records in the `MemoryView.fill` format of `src[start, end)`, trusting that
+   * their keys are distinct and new (the file's checksum is checked by the caller); returns where
+   * the first incomplete record starts (`end` when none).
+   */
+  loadRecords(src: Buffer, start: number, end: number, sorted: boolean): number {
+    this.check();
+    let pos = start;
+    while (pos + 8 <= end) {
+      const kl = readU32(src, pos);
+      const vl = readU32(src, pos + 4);
+      const keyAt = pos + 8;
+      if (keyAt + kl + vl > end) break;
+      pos = keyAt + kl + vl;
+      if (this.count + 1 > this.slots.length * MAX_LOAD) this.growTable(this.count + 1);
+      const id = this.idTop++;
+      if (id >= this.refs.length) this.reserveIds(id + 1);
+      this.refs[id] = this.arena.appendFrom(id, src, keyAt, kl, keyAt + kl, vl);
+      const h = hashBytes(src, keyAt, kl);
+      const mask = this.mask;
+      let i = h & mask;
+      while (this.slots[i] !== 0) i = (i + 1) & mask;
+      this.slots[i] = id + 1;
+      this.hashes[i] = h;
+      this.count++;
+      if (sorted) {
+        if (this.runLen >= this.run.length) this.run = grow(this.run, this.runLen + 1);
+        this.run[this.runLen++] = id;
+      } else this.pushTail(id);
+    }
+    return pos;
   }
 
   readMeta(): Uint8Array | undefined {
     this.check();
-    return this.meta === undefined ? undefined : copy(this.meta);
+    return this.meta === undefined ? undefined : Buffer.from(this.meta);
   }
 
   clear(): void {
     this.check();
-    this.tree = newTree();
-    this.meta = undefined;
+    this.reset();
   }
 
   async flush(): Promise<void> {
@@ -150,11 +365,301 @@ export class MemoryEngine implements StorageEngine {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.tree = newTree();
+    this.reset();
+  }
+
+  /** Called by a view's `close()`. */
+  releaseView(generation: number): void {
+    if (generation === this.generation) this.views--;
+  }
+
+  private openView(refs: Uint32Array, n: number, sorted: boolean): MemoryView {
+    this.views++;
+    return new MemoryView(this, this.generation, refs, n, this.arena.chunks.slice(), sorted);
+  }
+
+  private reset(): void {
+    this.arena = new RecordArena(this.name, this.expectedKeys * 64);
+    const slots = pow2AtLeast(Math.ceil(this.expectedKeys / MAX_LOAD) + 1);
+    this.slots = new Int32Array(slots);
+    this.hashes = new Uint32Array(slots);
+    this.mask = slots - 1;
+    this.refs = new Uint32Array(Math.max(16, this.expectedKeys));
+    this.idTop = 0;
+    this.freeIds = [];
+    this.count = 0;
+    this.run = new Uint32Array(0);
+    this.runLen = 0;
+    this.delta = new Uint32Array(0);
+    this.deltaLen = 0;
+    this.tail = new Uint32Array(16);
+    this.tailLen = 0;
+    this.deletedPending = 0;
+    // open views keep the old chunks; their close must not count against the new generation
+    this.generation++;
+    this.views = 0;
     this.meta = undefined;
+  }
+
+  /** The slot of `key`: where it is, or the empty slot where its probe run ends. */
+  private probe(key: Uint8Array, h: number): number {
+    const slots = this.slots;
+    const hashes = this.hashes;
+    const mask = this.mask;
+    const kl = key.length;
+    let i = h & mask;
+    for (;;) {
+      const s = slots[i];
+      if (s === 0) return i;
+      if (hashes[i] === h) {
+        const ref = this.refs[s - 1];
+        const b = this.arena.chunks[ref >>> 24] as Buffer;
+        const at = ref & 0xffffff;
+        if (readU32(b, at + 4) === kl) {
+          const k = at + HEADER;
+          let j = 0;
+          while (j < kl && b[k + j] === key[j]) j++;
+          if (j === kl) return i;
+        }
+      }
+      i = (i + 1) & mask;
+    }
+  }
+
+  private set(key: Uint8Array, value: Uint8Array): void {
+    const h = hashBytes(key, 0, key.length);
+    let i = this.probe(key, h);
+    const s = this.slots[i];
+    if (s !== 0) {
+      const id = s - 1;
+      const ref = this.refs[id];
+      const b = this.arena.chunks[ref >>> 24] as Buffer;
+      if (this.views === 0 && readU32(b, (ref & 0xffffff) + 8) === value.length) {
+        this.arena.overwriteValue(ref, value);
+        return;
+      }
+      this.refs[id] = this.arena.append(id, key, value);
+      this.arena.markDead(ref);
+      return;
+    }
+    if (this.count + 1 > this.slots.length * MAX_LOAD) {
+      this.growTable(this.count + 1);
+      i = this.probe(key, h);
+    }
+    const id = this.freeIds.length > 0 ? (this.freeIds.pop() as number) : this.idTop++;
+    if (id >= this.refs.length) this.reserveIds(id + 1);
+    this.refs[id] = this.arena.append(id, key, value);
+    this.slots[i] = id + 1;
+    this.hashes[i] = h;
+    this.count++;
+    this.pushTail(id);
+  }
+
+  private remove(key: Uint8Array): void {
+    let i = this.probe(key, hashBytes(key, 0, key.length));
+    const s = this.slots[i];
+    if (s === 0) return;
+    const id = s - 1;
+    this.arena.markDead(this.refs[id]);
+    this.refs[id] = NO_REF;
+    this.count--;
+    this.deletedPending++;
+    // backward-shift deletion: move later entries of the probe run into the hole
+    const slots = this.slots;
+    const hashes = this.hashes;
+    const mask = this.mask;
+    let j = i;
+    for (;;) {
+      j = (j + 1) & mask;
+      if (slots[j] === 0) break;
+      const home = hashes[j] & mask;
+      const stays = i <= j ? i < home && home <= j : i < home || home <= j;
+      if (stays) continue;
+      slots[i] = slots[j];
+      hashes[i] = hashes[j];
+      i = j;
+    }
+    slots[i] = 0;
+    if (this.deletedPending > MIN_DELTA && this.deletedPending > this.count) this.purge();
+  }
+
+  private pushTail(id: number): void {
+    if (this.tailLen >= this.tail.length) this.tail = grow(this.tail, this.tailLen + 1);
+    this.tail[this.tailLen++] = id;
+  }
+
+  private reserveIds(n: number): void {
+    if (n <= this.refs.length) return;
+    const next = new Uint32Array(Math.max(n, Math.ceil(this.refs.length * 1.5)));
+    next.set(this.refs);
+    this.refs = next;
+  }
+
+  /** Rehashes into a table that holds `n` keys under the load limit. */
+  private growTable(n: number): void {
+    const size = pow2AtLeast(Math.ceil(n / MAX_LOAD) + 1);
+    if (size <= this.slots.length) return;
+    const slots = new Int32Array(size);
+    const hashes = new Uint32Array(size);
+    const mask = size - 1;
+    const old = this.slots;
+    const oldHashes = this.hashes;
+    for (let k = 0; k < old.length; k++) {
+      const s = old[k];
+      if (s === 0) continue;
+      const h = oldHashes[k];
+      let i = h & mask;
+      while (slots[i] !== 0) i = (i + 1) & mask;
+      slots[i] = s;
+      hashes[i] = h;
+    }
+    this.slots = slots;
+    this.hashes = hashes;
+    this.mask = mask;
+  }
+
+  /** Moves the live records of the chunk most worth it, then drops that chunk. */
+  private compactOne(): void {
+    const arena = this.arena;
+    const c = arena.compactionCandidate();
+    if (c < 0) return;
+    const b = arena.chunks[c] as Buffer;
+    const end = arena.usedOf(c);
+    const refs = this.refs;
+    const base = c * 0x1000000;
+    let at = 0;
+    while (at + HEADER <= end) {
+      const id = readU32(b, at);
+      const kl = readU32(b, at + 4);
+      const vl = readU32(b, at + 8);
+      if (id < this.idTop && refs[id] === base + at) {
+        refs[id] = arena.appendFrom(id, b, at + HEADER, kl, at + HEADER + kl, vl);
+      }
+      at += HEADER + kl + vl;
+    }
+    arena.drop(c);
+  }
+
+  /** Brings the order up to date: sorts the tail into the delta, merges a large delta into the run. */
+  private order(): void {
+    if (this.deletedPending > MIN_DELTA && this.deletedPending * 16 > this.runLen) this.purge();
+    if (this.tailLen > 0) {
+      const n = this.keepLive(this.tail, this.tailLen);
+      this.tailLen = 0;
+      const sorted = this.tail.subarray(0, n).sort(this.compareIds);
+      const merged = this.merge(this.delta, this.deltaLen, sorted, n);
+      this.delta = merged;
+      this.deltaLen = merged.length;
+      if (this.tail.length > 4 * MIN_DELTA) this.tail = new Uint32Array(16);
+    }
+    if (this.deltaLen > MIN_DELTA && this.deltaLen * 8 > this.runLen) {
+      this.run = this.merge(this.run, this.runLen, this.delta, this.deltaLen);
+      this.runLen = this.run.length;
+      this.delta = new Uint32Array(0);
+      this.deltaLen = 0;
+    }
+  }
+
+  /** Drops the deleted ids of `ids[0, n)` (freeing them), keeping the order; returns the new length. */
+  private keepLive(ids: Uint32Array, n: number): number {
+    const refs = this.refs;
+    let k = 0;
+    for (let i = 0; i < n; i++) {
+      const id = ids[i];
+      if (refs[id] === NO_REF) {
+        this.freeIds.push(id);
+        this.deletedPending--;
+      } else ids[k++] = id;
+    }
+    return k;
+  }
+
+  /** Drops every deleted id from the run, the delta and the tail, and frees them. */
+  private purge(): void {
+    this.runLen = this.keepLive(this.run, this.runLen);
+    this.deltaLen = this.keepLive(this.delta, this.deltaLen);
+    this.tailLen = this.keepLive(this.tail, this.tailLen);
+  }
+
+  /** Merges two sorted id lists (live keys distinct), dropping and freeing deleted ids. */
+  private merge(a: Uint32Array, an: number, b: Uint32Array, bn: number): Uint32Array<ArrayBuffer> {
+    an = this.keepLive(a, an);
+    bn = this.keepLive(b, bn);
+    const out = new Uint32Array(an + bn);
+    let i = 0;
+    let j = 0;
+    let n = 0;
+    while (i < an && j < bn) {
+      if (this.compareIds(a[i], b[j]) < 0) out[n++] = a[i++];
+      else out[n++] = b[j++];
+    }
+    while (i < an) out[n++] = a[i++];
+    while (j < bn) out[n++] = b[j++];
+    return out;
+  }
+
+  /** Unsigned byte order of the keys of two live entries. */
+  private readonly compareIds = (x: number, y: number): number => {
+    const chunks = this.arena.chunks;
+    const rx = this.refs[x];
+    const ry = this.refs[y];
+    const bx = chunks[rx >>> 24] as Buffer;
+    const by = chunks[ry >>> 24] as Buffer;
+    const ax = rx & 0xffffff;
+    const ay = ry & 0xffffff;
+    const lx = readU32(bx, ax + 4);
+    const ly = readU32(by, ay + 4);
+    const n = Math.min(lx, ly);
+    const kx = ax + HEADER;
+    const ky = ay + HEADER;
+    for (let i = 0; i < n; i++) {
+      const d = bx[kx + i] - by[ky + i];
+      if (d !== 0) return d;
+    }
+    return lx - ly;
+  };
+
+  /** Unsigned byte order of `key` against the key of a live entry. */
+  private compareToId(key: Uint8Array, id: number): number {
+    const ref = this.refs[id];
+    const b = this.arena.chunks[ref >>> 24] as Buffer;
+    const at = ref & 0xffffff;
+    const l = readU32(b, at + 4);
+    const n = Math.min(key.length, l);
+    const k = at + HEADER;
+    for (let i = 0; i < n; i++) {
+      const d = key[i] - b[k + i];
+      if (d !== 0) return d;
+    }
+    return key.length - l;
+  }
+
+  /**
+   * The first index of `ids[0, n)` from which every live entry has a key >= `key` (deleted ids,
+   * which have no key any more, are stepped over).
+   */
+  private lowerBound(ids: Uint32Array, n: number, key: Uint8Array): number {
+    const refs = this.refs;
+    let lo = 0;
+    let hi = n;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      let m = mid;
+      while (m < hi && refs[ids[m]] === NO_REF) m++;
+      if (m === hi) hi = mid;
+      else if (this.compareToId(key, ids[m]) > 0) lo = m + 1;
+      else hi = mid;
+    }
+    return lo;
   }
 
   private check(): void {
     if (this.closed) throw new StoreClosedError(this.name);
   }
+}
+
+function grow(a: Uint32Array, n: number): Uint32Array<ArrayBuffer> {
+  const next = new Uint32Array(Math.max(n, a.length * 2, 16));
+  next.set(a);
+  return next;
 }
