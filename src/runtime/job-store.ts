@@ -30,6 +30,8 @@ export async function openJobStore<S>(
     changelog: sink ?? false,
     ttlMs: spec.ttlMs,
     maxRecordBytes: spec.maxRecordBytes,
+    expectedKeys: spec.expectedKeys,
+    snapshotMs: spec.snapshotMs,
   } as Parameters<typeof openStore>[0]);
   return store as unknown as S;
 }

@@ -26,7 +26,7 @@ export interface JobStoreSpec {
   engine?: 'lmdb' | 'memory' | 'rocksdb';
   key: Codec<unknown>;
   value: Codec<unknown>;
-  /** Entries the store's cache holds (default 10,000). */
+  /** Entries the store's cache holds (default 10,000; 0 with the memory engine, see `StoreOptions`). */
   cacheSize?: number;
   /**
    * Dirty entries that force a write to the engine before the next commit (default: cacheSize, so
@@ -37,6 +37,14 @@ export interface JobStoreSpec {
   changelog?: boolean;
   ttlMs?: number;
   maxRecordBytes?: number;
+  /** Memory engine: keys expected per partition, to size its index up front. */
+  expectedKeys?: number;
+  /**
+   * Memory engine with a changelog: the least time between two local snapshot files (written in
+   * the background at a commit), so a restart replays only the changelog after the last one;
+   * `false` for none. Default 10,000 ms.
+   */
+  snapshotMs?: number | false;
 }
 
 export type ErrorPolicy = 'fail' | 'skip' | 'dead-letter';
@@ -92,7 +100,13 @@ export interface JobDefinition
   readonly inputs: readonly Required<StreamSpec>[];
   readonly outputs: readonly Required<StreamSpec>[];
   readonly stores: Readonly<
-    Record<string, Required<Omit<JobStoreSpec, 'ttlMs' | 'maxRecordBytes' | 'writeBatchSize'>> & JobStoreSpec>
+    Record<
+      string,
+      Required<
+        Omit<JobStoreSpec, 'ttlMs' | 'maxRecordBytes' | 'writeBatchSize' | 'expectedKeys' | 'snapshotMs'>
+      > &
+        JobStoreSpec
+    >
   >;
   readonly [JOB_MARK]: true;
 }
@@ -122,6 +136,8 @@ const STORE_KEYS = new Set<keyof JobStoreSpec>([
   'changelog',
   'ttlMs',
   'maxRecordBytes',
+  'expectedKeys',
+  'snapshotMs',
 ]);
 
 /** Default serdes: UTF-8 string keys, JSON values (self-contained, so the runtime needs no store import). */
@@ -229,7 +245,10 @@ export function defineJob(input: JobInput): JobDefinition {
 
   const stores: Record<
     string,
-    Required<Omit<JobStoreSpec, 'ttlMs' | 'maxRecordBytes' | 'writeBatchSize'>> & JobStoreSpec
+    Required<
+      Omit<JobStoreSpec, 'ttlMs' | 'maxRecordBytes' | 'writeBatchSize' | 'expectedKeys' | 'snapshotMs'>
+    > &
+      JobStoreSpec
   > = {};
   for (const [name, spec] of Object.entries(input.stores ?? {})) {
     const at = `stores.${name}`;
@@ -249,7 +268,7 @@ export function defineJob(input: JobInput): JobDefinition {
     if (!['lmdb', 'memory', 'rocksdb'].includes(engine)) {
       problems.push(`${at}.engine: expected 'lmdb', 'memory' or 'rocksdb', got ${JSON.stringify(engine)}`);
     }
-    const cacheSize = spec.cacheSize ?? 10_000;
+    const cacheSize = spec.cacheSize ?? (engine === 'memory' ? 0 : 10_000);
     if (!Number.isInteger(cacheSize) || cacheSize < 0)
       problems.push(`${at}.cacheSize: expected an integer >= 0`);
     if (spec.writeBatchSize !== undefined && !positiveInt(spec.writeBatchSize)) {
@@ -263,6 +282,19 @@ export function defineJob(input: JobInput): JobDefinition {
       problems.push(`${at}.ttlMs: expected a positive integer`);
     if (spec.maxRecordBytes !== undefined && !positiveInt(spec.maxRecordBytes)) {
       problems.push(`${at}.maxRecordBytes: expected a positive integer`);
+    }
+    if (spec.expectedKeys !== undefined && !(Number.isInteger(spec.expectedKeys) && spec.expectedKeys >= 0)) {
+      problems.push(`${at}.expectedKeys: expected an integer >= 0`);
+    }
+    if (spec.snapshotMs !== undefined && spec.snapshotMs !== false) {
+      if (!(Number.isInteger(spec.snapshotMs) && spec.snapshotMs >= 0)) {
+        problems.push(`${at}.snapshotMs: expected an integer of ms >= 0, or false`);
+      }
+    }
+    for (const k of ['expectedKeys', 'snapshotMs'] as const) {
+      if (spec[k] !== undefined && engine !== 'memory') {
+        problems.push(`${at}.${k}: only the memory engine takes it (this store's engine is ${engine})`);
+      }
     }
     stores[name] = { ...spec, engine, cacheSize, changelog: spec.changelog ?? true };
   }

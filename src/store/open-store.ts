@@ -97,6 +97,12 @@ export interface StoreStack<K, V> {
  * - ttl above the cache: the expiry stamp is part of the value bytes, so the cache, the changelog
  *   and a restore all carry it; reads check it even on cache hits.
  * - cache above the changelog: coalesced writes reach the changelog once per flush.
+ * - no cache by default over the `memory` engine (`cacheSize` defaults to 0 there): its get is a
+ *   hash probe and a copy, cheaper than the LRU's own bookkeeping, and the write-back only delays
+ *   writes to an engine that takes them just as fast; with 1M keys the cache measured a 9.5% hit
+ *   rate and ~17% of the time of scenario 3. What the changelog loses is the coalescing of hot keys
+ *   (one record per write instead of one per key per flush, as Kafka Streams with its cache off);
+ *   a store that wants it back sets `cacheSize`, which is honoured on every engine.
  * - changelog log-AFTER the engine write (as Kafka Streams; Samza logs before): the changelog
  *   never holds a write the engine refused, and an engine write whose record never reached the
  *   changelog is covered by the marker, which that very engine write turned "not clean".

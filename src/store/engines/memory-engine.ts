@@ -6,8 +6,9 @@
  *
  * Layout, all typed arrays (no JS object per entry):
  * - entries by id: `refs[id]` is the arena ref of the entry's current record (`NO_REF`: deleted);
- * - the index: open addressing with linear probing, `slots[i]` = id + 1 (0: empty) and
- *   `hashes[i]` the key's 32-bit hash, at most 70% full; deletion shifts the probe run back (no
+ * - the index: open addressing with linear probing in one Int32Array, slot i being `[2i]` = id + 1
+ *   (0: empty) and `[2i + 1]` the key's 32-bit hash side by side (one cache line per probe), at
+ *   most 70% full; deletion shifts the probe run back (no
  *   tombstones);
  * - the order: `run`, ids sorted by key; `delta`, ids of keys inserted since the run was built,
  *   sorted; `tail`, ids inserted since the last ordered read, unsorted. A point write never touches
@@ -46,6 +47,10 @@ export interface MemoryEngineOptions {
 const MAX_LOAD = 0.7;
 /** The delta is merged into the run once it is longer than this, or an eighth of the run. */
 const MIN_DELTA = 4096;
+/** Radix sort packs an index below this into each key prefix (2^29: prefix * 2^29 + i < 2^53). */
+const INDEX_SPAN = 2 ** 29;
+/** The most bytes of records a load copies into the arena at once (a chunk's most). */
+const MAX_BLOCK = 1 << 24;
 
 /** FNV-1a over `n` bytes of `b` from `at`, finished with murmur3's avalanche. */
 function hashBytes(b: Uint8Array, at: number, n: number): number {
@@ -99,25 +104,35 @@ export class MemoryView implements EngineCursor {
   }
 
   /**
-   * Copies the next records, as `[key length u32][value length u32][key][value]`, into `out` from
-   * `at` for as long as they fit; returns where it stopped. A record larger than `out` is never
-   * copied: check `largestRecord` first.
+   * Copies the next records, as `[u32, unused][key length u32][value length u32][key][value]`,
+   * into `out` from `at` for as long as they fit; returns where it stopped. Records that follow
+   * each other in the arena go in one copy. A record larger than `out` is never copied: size `out`
+   * with `largestRecord` first.
    */
   fill(out: Buffer, at: number): number {
     if (this.done) return at;
     let pos = at;
     const refs = this.refs;
     const chunks = this.chunks;
+    let runChunk: Buffer | undefined;
+    let runFrom = 0;
+    let runEnd = 0;
     while (this.pos < this.count) {
       const ref = refs[this.pos];
       const b = chunks[ref >>> 24] as Buffer;
       const from = ref & 0xffffff;
       const size = HEADER + readU32(b, from + 4) + readU32(b, from + 8);
-      if (pos + size - 4 > out.length) break;
-      b.copy(out, pos, from + 4, from + size);
-      pos += size - 4;
+      if (pos + (runEnd - runFrom) + size > out.length) break;
+      if (b === runChunk && from === runEnd) runEnd += size;
+      else {
+        if (runChunk !== undefined) pos += runChunk.copy(out, pos, runFrom, runEnd);
+        runChunk = b;
+        runFrom = from;
+        runEnd = from + size;
+      }
       this.pos++;
     }
+    if (runChunk !== undefined) pos += runChunk.copy(out, pos, runFrom, runEnd);
     return pos;
   }
 
@@ -127,7 +142,7 @@ export class MemoryView implements EngineCursor {
     for (let i = 0; i < this.count; i++) {
       const ref = this.refs[i];
       const b = this.chunks[ref >>> 24] as Buffer;
-      const size = HEADER - 4 + readU32(b, (ref & 0xffffff) + 4) + readU32(b, (ref & 0xffffff) + 8);
+      const size = HEADER + readU32(b, (ref & 0xffffff) + 4) + readU32(b, (ref & 0xffffff) + 8);
       if (size > most) most = size;
     }
     return most;
@@ -153,8 +168,8 @@ export class MemoryEngine implements StorageEngine {
   private refs: Uint32Array;
   private idTop = 0;
   private freeIds: number[] = [];
+  /** Slot i: `[2i]` id + 1 (0: empty), `[2i + 1]` the key's hash. */
   private slots: Int32Array;
-  private hashes: Uint32Array;
   private mask: number;
   private count = 0;
   private run = new Uint32Array(0);
@@ -179,8 +194,7 @@ export class MemoryEngine implements StorageEngine {
     this.expectedKeys = Math.max(0, Math.floor(options.expectedKeys ?? 0));
     this.arena = new RecordArena(name, this.expectedKeys * 64);
     const slots = pow2AtLeast(Math.ceil(this.expectedKeys / MAX_LOAD) + 1);
-    this.slots = new Int32Array(slots);
-    this.hashes = new Uint32Array(slots);
+    this.slots = new Int32Array(2 * slots);
     this.mask = slots - 1;
     this.refs = new Uint32Array(Math.max(16, this.expectedKeys));
     this.tail = new Uint32Array(Math.max(16, this.expectedKeys));
@@ -196,7 +210,6 @@ export class MemoryEngine implements StorageEngine {
     const a = this.arena;
     const indexBytes =
       this.slots.byteLength +
-      this.hashes.byteLength +
       this.refs.byteLength +
       this.run.byteLength +
       this.delta.byteLength +
@@ -206,7 +219,7 @@ export class MemoryEngine implements StorageEngine {
 
   get(key: Uint8Array): Uint8Array | undefined {
     this.check();
-    const s = this.slots[this.probe(key, hashBytes(key, 0, key.length))];
+    const s = this.slots[2 * this.probe(key, hashBytes(key, 0, key.length))];
     if (s === 0) return undefined;
     const ref = this.refs[s - 1];
     const b = this.arena.chunks[ref >>> 24] as Buffer;
@@ -318,34 +331,51 @@ export class MemoryEngine implements StorageEngine {
   /**
    * Loads the complete records in the `MemoryView.fill` format of `src[start, end)`, trusting that
    * their keys are distinct and new (the file's checksum is checked by the caller); returns where
-   * the first incomplete record starts (`end` when none).
+   * the first incomplete record starts (`end` when none). Records go into the arena as blocks of
+   * up to 16 MiB, one copy each; then each gets its id and its slot.
    */
   loadRecords(src: Buffer, start: number, end: number, sorted: boolean): number {
     this.check();
     let pos = start;
-    while (pos + 8 <= end) {
-      const kl = readU32(src, pos);
-      const vl = readU32(src, pos + 4);
-      const keyAt = pos + 8;
-      if (keyAt + kl + vl > end) break;
-      pos = keyAt + kl + vl;
-      if (this.count + 1 > this.slots.length * MAX_LOAD) this.growTable(this.count + 1);
-      const id = this.idTop++;
-      if (id >= this.refs.length) this.reserveIds(id + 1);
-      this.refs[id] = this.arena.appendFrom(id, src, keyAt, kl, keyAt + kl, vl);
-      const h = hashBytes(src, keyAt, kl);
+    for (;;) {
+      let stop = pos;
+      while (stop + HEADER <= end) {
+        const size = HEADER + readU32(src, stop + 4) + readU32(src, stop + 8);
+        if (stop + size > end || (stop > pos && stop + size - pos > MAX_BLOCK)) break;
+        stop += size;
+      }
+      if (stop === pos) return pos;
+      const base = this.arena.appendBlock(src, pos, stop);
+      const b = this.arena.chunks[base >>> 24] as Buffer;
+      const first = base & 0xffffff;
+      const last = first + (stop - pos);
+      if (this.count + (stop - pos) / HEADER > (this.mask + 1) * MAX_LOAD) {
+        // at most one record per HEADER bytes: size the table for the worst case of this block
+        this.growTable(this.count + Math.ceil((stop - pos) / HEADER));
+      }
       const mask = this.mask;
-      let i = h & mask;
-      while (this.slots[i] !== 0) i = (i + 1) & mask;
-      this.slots[i] = id + 1;
-      this.hashes[i] = h;
-      this.count++;
-      if (sorted) {
-        if (this.runLen >= this.run.length) this.run = grow(this.run, this.runLen + 1);
-        this.run[this.runLen++] = id;
-      } else this.pushTail(id);
+      const slots = this.slots;
+      for (let at = first; at < last; ) {
+        const kl = readU32(b, at + 4);
+        const vl = readU32(b, at + 8);
+        const id = this.idTop++;
+        if (id >= this.refs.length) this.reserveIds(id + 1);
+        b.writeUInt32LE(id, at);
+        this.refs[id] = base - first + at;
+        const h = hashBytes(b, at + HEADER, kl);
+        let i = h & mask;
+        while (slots[2 * i] !== 0) i = (i + 1) & mask;
+        slots[2 * i] = id + 1;
+        slots[2 * i + 1] = h;
+        this.count++;
+        if (sorted) {
+          if (this.runLen >= this.run.length) this.run = grow(this.run, this.runLen + 1);
+          this.run[this.runLen++] = id;
+        } else this.pushTail(id);
+        at += HEADER + kl + vl;
+      }
+      pos = stop;
     }
-    return pos;
   }
 
   readMeta(): Uint8Array | undefined {
@@ -381,8 +411,7 @@ export class MemoryEngine implements StorageEngine {
   private reset(): void {
     this.arena = new RecordArena(this.name, this.expectedKeys * 64);
     const slots = pow2AtLeast(Math.ceil(this.expectedKeys / MAX_LOAD) + 1);
-    this.slots = new Int32Array(slots);
-    this.hashes = new Uint32Array(slots);
+    this.slots = new Int32Array(2 * slots);
     this.mask = slots - 1;
     this.refs = new Uint32Array(Math.max(16, this.expectedKeys));
     this.idTop = 0;
@@ -404,14 +433,14 @@ export class MemoryEngine implements StorageEngine {
   /** The slot of `key`: where it is, or the empty slot where its probe run ends. */
   private probe(key: Uint8Array, h: number): number {
     const slots = this.slots;
-    const hashes = this.hashes;
     const mask = this.mask;
     const kl = key.length;
+    const h32 = h | 0;
     let i = h & mask;
     for (;;) {
-      const s = slots[i];
+      const s = slots[2 * i];
       if (s === 0) return i;
-      if (hashes[i] === h) {
+      if (slots[2 * i + 1] === h32) {
         const ref = this.refs[s - 1];
         const b = this.arena.chunks[ref >>> 24] as Buffer;
         const at = ref & 0xffffff;
@@ -429,7 +458,7 @@ export class MemoryEngine implements StorageEngine {
   private set(key: Uint8Array, value: Uint8Array): void {
     const h = hashBytes(key, 0, key.length);
     let i = this.probe(key, h);
-    const s = this.slots[i];
+    const s = this.slots[2 * i];
     if (s !== 0) {
       const id = s - 1;
       const ref = this.refs[id];
@@ -442,22 +471,22 @@ export class MemoryEngine implements StorageEngine {
       this.arena.markDead(ref);
       return;
     }
-    if (this.count + 1 > this.slots.length * MAX_LOAD) {
+    if (this.count + 1 > (this.mask + 1) * MAX_LOAD) {
       this.growTable(this.count + 1);
       i = this.probe(key, h);
     }
     const id = this.freeIds.length > 0 ? (this.freeIds.pop() as number) : this.idTop++;
     if (id >= this.refs.length) this.reserveIds(id + 1);
     this.refs[id] = this.arena.append(id, key, value);
-    this.slots[i] = id + 1;
-    this.hashes[i] = h;
+    this.slots[2 * i] = id + 1;
+    this.slots[2 * i + 1] = h;
     this.count++;
     this.pushTail(id);
   }
 
   private remove(key: Uint8Array): void {
     let i = this.probe(key, hashBytes(key, 0, key.length));
-    const s = this.slots[i];
+    const s = this.slots[2 * i];
     if (s === 0) return;
     const id = s - 1;
     this.arena.markDead(this.refs[id]);
@@ -466,20 +495,19 @@ export class MemoryEngine implements StorageEngine {
     this.deletedPending++;
     // backward-shift deletion: move later entries of the probe run into the hole
     const slots = this.slots;
-    const hashes = this.hashes;
     const mask = this.mask;
     let j = i;
     for (;;) {
       j = (j + 1) & mask;
-      if (slots[j] === 0) break;
-      const home = hashes[j] & mask;
+      if (slots[2 * j] === 0) break;
+      const home = slots[2 * j + 1] & mask;
       const stays = i <= j ? i < home && home <= j : i < home || home <= j;
       if (stays) continue;
-      slots[i] = slots[j];
-      hashes[i] = hashes[j];
+      slots[2 * i] = slots[2 * j];
+      slots[2 * i + 1] = slots[2 * j + 1];
       i = j;
     }
-    slots[i] = 0;
+    slots[2 * i] = 0;
     if (this.deletedPending > MIN_DELTA && this.deletedPending > this.count) this.purge();
   }
 
@@ -498,23 +526,20 @@ export class MemoryEngine implements StorageEngine {
   /** Rehashes into a table that holds `n` keys under the load limit. */
   private growTable(n: number): void {
     const size = pow2AtLeast(Math.ceil(n / MAX_LOAD) + 1);
-    if (size <= this.slots.length) return;
-    const slots = new Int32Array(size);
-    const hashes = new Uint32Array(size);
+    if (size <= this.mask + 1) return;
+    const slots = new Int32Array(2 * size);
     const mask = size - 1;
     const old = this.slots;
-    const oldHashes = this.hashes;
-    for (let k = 0; k < old.length; k++) {
+    for (let k = 0; k < old.length; k += 2) {
       const s = old[k];
       if (s === 0) continue;
-      const h = oldHashes[k];
+      const h = old[k + 1];
       let i = h & mask;
-      while (slots[i] !== 0) i = (i + 1) & mask;
-      slots[i] = s;
-      hashes[i] = h;
+      while (slots[2 * i] !== 0) i = (i + 1) & mask;
+      slots[2 * i] = s;
+      slots[2 * i + 1] = h;
     }
     this.slots = slots;
-    this.hashes = hashes;
     this.mask = mask;
   }
 
@@ -546,7 +571,8 @@ export class MemoryEngine implements StorageEngine {
     if (this.tailLen > 0) {
       const n = this.keepLive(this.tail, this.tailLen);
       this.tailLen = 0;
-      const sorted = this.tail.subarray(0, n).sort(this.compareIds);
+      const sorted = this.tail.subarray(0, n);
+      this.sortIds(sorted, 0);
       const merged = this.merge(this.delta, this.deltaLen, sorted, n);
       this.delta = merged;
       this.deltaLen = merged.length;
@@ -596,6 +622,59 @@ export class MemoryEngine implements StorageEngine {
     while (i < an) out[n++] = a[i++];
     while (j < bn) out[n++] = b[j++];
     return out;
+  }
+
+  /**
+   * Sorts live ids by key, in place: most-significant-digit radix on 3 key bytes at a time (each
+   * level one pass to pack `prefix * 2^29 + index` into a Float64Array, one native numeric sort,
+   * one permutation), recursing into runs of equal prefix; small runs, and runs whose keys end
+   * within these 3 bytes, are sorted by the full comparison. Far fewer byte compares than a
+   * comparison sort over keys with long common prefixes.
+   */
+  private sortIds(ids: Uint32Array, depth: number): void {
+    const n = ids.length;
+    if (n < 64 || n >= INDEX_SPAN) {
+      ids.sort(this.compareIds);
+      return;
+    }
+    const refs = this.refs;
+    const chunks = this.arena.chunks;
+    const packed = new Float64Array(n);
+    let longer = false;
+    for (let i = 0; i < n; i++) {
+      const ref = refs[ids[i]];
+      const b = chunks[ref >>> 24] as Buffer;
+      const at = ref & 0xffffff;
+      const rest = readU32(b, at + 4) - depth;
+      const k = at + HEADER + depth;
+      const p =
+        rest >= 3
+          ? (b[k] << 16) | (b[k + 1] << 8) | b[k + 2]
+          : rest === 2
+            ? (b[k] << 16) | (b[k + 1] << 8)
+            : rest === 1
+              ? b[k] << 16
+              : 0;
+      if (rest > 3) longer = true;
+      packed[i] = p * INDEX_SPAN + i;
+    }
+    packed.sort();
+    const copy = ids.slice();
+    for (let i = 0; i < n; i++) ids[i] = copy[packed[i] % INDEX_SPAN];
+    // runs of one prefix: order them by what follows
+    let start = 0;
+    let prefix = Math.floor(packed[0] / INDEX_SPAN);
+    for (let i = 1; i <= n; i++) {
+      const p = i < n ? Math.floor(packed[i] / INDEX_SPAN) : -1;
+      if (p === prefix) continue;
+      if (i - start > 1) {
+        const run = ids.subarray(start, i);
+        if (longer) this.sortIds(run, depth + 3);
+        else run.sort(this.compareIds);
+      }
+      start = i;
+      prefix = p;
+    }
   }
 
   /** Unsigned byte order of the keys of two live entries. */

@@ -126,6 +126,17 @@ export class RecordArena {
     return ref;
   }
 
+  /**
+   * Appends `src[start, end)`, whole records in this arena's layout (a snapshot's), in one copy;
+   * returns the ref of its first byte. The caller sets each record's id. At most 16 MiB, unless
+   * it is one record.
+   */
+  appendBlock(src: Buffer, start: number, end: number): number {
+    const ref = this.reserve(end - start);
+    src.copy(this.chunks[ref >>> 24] as Buffer, ref & OFFSET_MASK, start, end);
+    return ref;
+  }
+
   /** Overwrites the value of the record at `ref` in place (same length). */
   overwriteValue(ref: number, value: Uint8Array): void {
     const b = this.chunks[ref >>> 24] as Buffer;

@@ -6,7 +6,8 @@
  * Layout, little-endian:
  *   header (32 bytes): magic "EDDYSNAP" | version u32 = 1 | flags u32 (bit 0: records in key order)
  *                      | records u32 | meta length u32 | body length u64
- *   meta bytes, then the body: records `[key length u32][value length u32][key][value]`
+ *   meta bytes, then the body: records `[u32, unused][key length u32][value length u32][key][value]`
+ *   (the memory engine's own record layout, so a load copies blocks of records as they are)
  *   trailer (12 bytes): CRC-32C u32 of meta, body and header (in that order) | magic "SNAPEND!"
  *
  * Writing (`writeSnapshotFile`) is atomic and off the hot path: the records are copied from the
