@@ -3,6 +3,10 @@
  * in a child process that is SIGKILLed at 20 random instants and restarted each time, then run to
  * the end. Exactly-once: every key's count equals its number of input messages, and every milestone
  * output appears exactly once. At-least-once: no count is lower than its number of messages.
+ *
+ * The same on the memory engine (its state survives restarts through snapshot files plus the
+ * changelog tail), on fewer messages and kills to keep CI short (EDDY_CRASH_MEMORY_MESSAGES and
+ * EDDY_CRASH_MEMORY_KILLS run the full size: 1000000 and 20).
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -12,6 +16,7 @@ import { openEmbeddedLog } from '../../src/log/embedded/embedded-log.js';
 import { Producer } from '../../src/log/producer.js';
 import { CheckpointStore } from '../../src/runtime/checkpoint.js';
 import { checkpointTopic } from '../../src/runtime/job.js';
+import { SnapshottedMemoryEngine } from '../../src/store/engines/snapshotted-memory-engine.js';
 import { openStore } from '../../src/store/open-store.js';
 import { serdes } from '../../src/store/serdes.js';
 import { prng } from '../helpers/prng.js';
@@ -21,16 +26,27 @@ const MESSAGES = Number(process.env.EDDY_CRASH_MESSAGES ?? 1_000_000);
 const KEYS = 10_000;
 const KILLS = Number(process.env.EDDY_CRASH_KILLS ?? 20);
 const PARTITIONS = 4;
+const MEMORY_MESSAGES = Number(process.env.EDDY_CRASH_MEMORY_MESSAGES ?? 200_000);
+const MEMORY_KILLS = Number(process.env.EDDY_CRASH_MEMORY_KILLS ?? 6);
 const SEED = Number(process.env.EDDY_CRASH_SEED ?? Date.now() % 100_000);
+
+type Engine = 'lmdb' | 'memory';
+
+/** One crash run's size and store engine. */
+interface Run {
+  readonly engine: Engine;
+  readonly messages: number;
+  readonly kills: number;
+}
 const root = new URL('../..', import.meta.url).pathname;
 const jobFile = join(root, 'test/runtime/fixtures/count-job.ts');
 
-async function feed(dataDir: string): Promise<void> {
+async function feed(dataDir: string, messages: number): Promise<void> {
   const log = await openEmbeddedLog({ dir: join(dataDir, 'log'), fsync: 'commit' });
   try {
     await log.createTopic('events', { partitions: PARTITIONS });
     const producer = new Producer(log);
-    for (let i = 0; i < MESSAGES; i++) {
+    for (let i = 0; i < messages; i++) {
       producer.send('events', { key: Buffer.from(`k${i % KEYS}`), value: Buffer.from(String(i)) });
       if (i % 50_000 === 49_999) await producer.flush();
     }
@@ -49,6 +65,7 @@ after(() => {
 function runJob(
   dataDir: string,
   exactlyOnce: boolean,
+  engine: Engine,
   killAfterMs?: number,
 ): Promise<{ code: number | null; killed: boolean; stderr: string }> {
   return new Promise((resolve, reject) => {
@@ -66,7 +83,12 @@ function runJob(
       ],
       {
         cwd: root,
-        env: { ...process.env, EDDY_FROM_SOURCE: '1', EXACTLY_ONCE: exactlyOnce ? '1' : '0' },
+        env: {
+          ...process.env,
+          EDDY_FROM_SOURCE: '1',
+          EXACTLY_ONCE: exactlyOnce ? '1' : '0',
+          STORE_ENGINE: engine,
+        },
         stdio: ['ignore', 'ignore', 'pipe'],
       },
     );
@@ -92,12 +114,28 @@ function runJob(
   });
 }
 
-async function readCounts(dataDir: string): Promise<Map<string, number>> {
+async function readCounts(dataDir: string, engine: Engine): Promise<Map<string, number>> {
   const counts = new Map<string, number>();
   for (let p = 0; p < PARTITIONS; p++) {
+    const dir = join(dataDir, 'stores', 'counter', 'counts', String(p));
+    if (engine === 'memory') {
+      // the last run closed cleanly: its last snapshot holds the whole state, with a clean marker
+      const memory = SnapshottedMemoryEngine.open({ dir, name: `counts/${p}`, intervalMs: 0 });
+      try {
+        assert.equal(memory.opened.loaded, true, `partition ${p}: no snapshot after a clean close`);
+        assert.match(Buffer.from(memory.readMeta() ?? []).toString(), /"clean":true/);
+        const cursor = memory.range(undefined, undefined);
+        for (let e = cursor.next(); e !== undefined; e = cursor.next()) {
+          counts.set(Buffer.from(e.key).toString(), JSON.parse(Buffer.from(e.value).toString()));
+        }
+      } finally {
+        await memory.inner.close();
+      }
+      continue;
+    }
     const store = await openStore({
       name: `counts/${p}`,
-      dir: join(dataDir, 'stores', 'counter', 'counts', String(p)),
+      dir,
       engine: 'lmdb',
       key: serdes.string,
       value: serdes.json<number>(),
@@ -147,9 +185,10 @@ async function committed(dataDir: string): Promise<number> {
   }
 }
 
-async function crashAndRecover(t: { after(fn: () => void): void }, exactlyOnce: boolean) {
+async function crashAndRecover(t: { after(fn: () => void): void }, exactlyOnce: boolean, run: Run) {
+  const { engine, messages: MESSAGES, kills: KILLS } = run;
   const dataDir = tempDir(t, 'eddy-crash-');
-  await feed(dataDir);
+  await feed(dataDir, MESSAGES);
   const rnd = prng(SEED + (exactlyOnce ? 1 : 0));
   let kills = 0;
   let finishedEarly = 0;
@@ -157,9 +196,12 @@ async function crashAndRecover(t: { after(fn: () => void): void }, exactlyOnce: 
   // about 1/(KILLS+1) of it done before its kill (startup and restore take part of each run).
   let delay = 1500;
   let done = 0;
+  /** Restores that started from local state (a snapshot file on memory) rather than from scratch. */
+  let local = 0;
   for (let i = 0; i < KILLS; i++) {
     const killAt = Math.floor(delay * (0.7 + 0.6 * rnd()));
-    const result = await runJob(dataDir, exactlyOnce, killAt);
+    const result = await runJob(dataDir, exactlyOnce, engine, killAt);
+    if (i > 0) local += (result.stderr.match(/reused|\(replayed\)/g) ?? []).length;
     if (result.killed) kills++;
     else {
       assert.equal(result.code, 0, `run ${i} exited with ${result.code} (seed ${SEED}):\n${result.stderr}`);
@@ -174,9 +216,12 @@ async function crashAndRecover(t: { after(fn: () => void): void }, exactlyOnce: 
       Math.min(20_000, delay * Math.min(2, Math.max(0.5, target / Math.max(progressed, 1)))),
     );
   }
-  const last = await runJob(dataDir, exactlyOnce);
+  const last = await runJob(dataDir, exactlyOnce, engine);
   assert.equal(last.code, 0, `final run failed (seed ${SEED}):\n${last.stderr}`);
-  const counts = await readCounts(dataDir);
+  // every restart after the first run found some local state: LMDB's files, or memory's snapshots
+  assert.ok(local > 0, `seed ${SEED}: no restart reused or replayed local state (${engine})`);
+
+  const counts = await readCounts(dataDir, engine);
   assert.equal(counts.size, KEYS, `seed ${SEED}: expected ${KEYS} keys`);
   const perKey = MESSAGES / KEYS;
   let low = 0;
@@ -197,15 +242,23 @@ async function crashAndRecover(t: { after(fn: () => void): void }, exactlyOnce: 
   return { kills, finishedEarly, overCounted: high };
 }
 
-describe('a job SIGKILLed at random instants', { timeout: 15 * 60_000 }, () => {
-  it(`with exactlyOnce, ends with every count exact and every output once (${KILLS} kills, ${MESSAGES} messages)`, async (t) => {
-    const r = await crashAndRecover(t, true);
-    t.diagnostic(`seed ${SEED}: ${r.kills} kills landed, ${r.finishedEarly} runs finished before their kill`);
-    assert.ok(r.kills >= KILLS / 2, `only ${r.kills} of ${KILLS} kills landed mid-run`);
-  });
+for (const run of [
+  { engine: 'lmdb', messages: MESSAGES, kills: KILLS },
+  { engine: 'memory', messages: MEMORY_MESSAGES, kills: MEMORY_KILLS },
+] as const satisfies readonly Run[]) {
+  const { engine, messages, kills } = run;
+  describe(`a job SIGKILLed at random instants, ${engine} engine`, { timeout: 15 * 60_000 }, () => {
+    it(`with exactlyOnce, ends with every count exact and every output once (${kills} kills, ${messages} messages)`, async (t) => {
+      const r = await crashAndRecover(t, true, run);
+      t.diagnostic(
+        `seed ${SEED}: ${r.kills} kills landed, ${r.finishedEarly} runs finished before their kill`,
+      );
+      assert.ok(r.kills >= kills / 2, `only ${r.kills} of ${kills} kills landed mid-run`);
+    });
 
-  it(`at-least-once, ends with no count lower than its messages (${KILLS} kills)`, async (t) => {
-    const r = await crashAndRecover(t, false);
-    t.diagnostic(`seed ${SEED}: ${r.kills} kills landed, ${r.overCounted} keys over-counted (allowed)`);
+    it(`at-least-once, ends with no count lower than its messages (${kills} kills)`, async (t) => {
+      const r = await crashAndRecover(t, false, run);
+      t.diagnostic(`seed ${SEED}: ${r.kills} kills landed, ${r.overCounted} keys over-counted (allowed)`);
+    });
   });
-});
+}
