@@ -97,18 +97,23 @@ async function snapshots(keys: number, say: (line: string) => void): Promise<voi
     );
     await engine.inner.close();
     const loads: number[] = [];
+    const cpuLoads: number[] = [];
     for (let round = 0; round < 3; round++) {
       gc?.();
       const started = performance.now();
+      const cpu = process.cpuUsage();
       const loaded = SnapshottedMemoryEngine.open({ dir, name: 'bench', intervalMs: 0 });
       const ms = performance.now() - started;
+      const used = process.cpuUsage(cpu);
+      cpuLoads.push((keys / (used.user + used.system)) * 1e6);
       if (!loaded.opened.loaded || loaded.inner.size !== keys) throw new Error('the snapshot did not load');
       loads.push((keys / ms) * 1000);
       await loaded.inner.close();
     }
     loads.sort((a, b) => a - b);
+    cpuLoads.sort((a, b) => a - b);
     say(
-      `  snapshot load    ${Math.round(loads[1]).toLocaleString('en-US')} records/s (median of 3; ${loads.map((r) => Math.round(r).toLocaleString('en-US')).join(', ')})`,
+      `  snapshot load    ${Math.round(loads[1]).toLocaleString('en-US')} records/s (median of 3; ${loads.map((r) => Math.round(r).toLocaleString('en-US')).join(', ')}); ${Math.round(cpuLoads[1]).toLocaleString('en-US')} records per CPU-second (what it costs on a shared machine)`,
     );
   } finally {
     rmSync(dir, { recursive: true, force: true });
