@@ -88,7 +88,7 @@ export async function produce(
     typeof values.file === 'string' ? [readFileSync(values.file)] : stdin;
   const lines = await readInput(input, format);
 
-  return withLogWriter(dataDir, { create: false }, async (log) => {
+  return withLogWriter(dataDir, { create: false, io }, async (log) => {
     const { config } = await log.describeTopic(topic);
     const byPartition = route(lines, config.partitions, fixedPartition, topic);
     const results = await log.appendAll(topic, byPartition);

@@ -108,6 +108,32 @@ export interface ReadOptions {
   maxBytes?: number;
 }
 
+/**
+ * One repair (or finding) made when a log was opened, for operators and metrics
+ * (`Log.recoveries()`; the embedded log also calls its `onRecovery` option with each as it happens):
+ * - `torn-tail`: the partition's last write was cut short (a crash mid-write); cut off.
+ * - `corrupt-tail`: the last batch(es) failed their checksum with nothing valid after them; cut off.
+ * - `corrupt-middle`: a damaged batch with valid data after it; nothing cut, reads stop before it
+ *   and appends are refused until the partition is truncated at `fromOffset` (or before).
+ * - `uncommitted-transaction`: records of a transaction that never committed; rolled back (they
+ *   were never visible).
+ */
+export interface LogRecovery {
+  readonly topic: string;
+  readonly partition: number;
+  readonly reason: 'torn-tail' | 'corrupt-tail' | 'corrupt-middle' | 'uncommitted-transaction';
+  /** The segment file of the cut or damage. */
+  readonly segment: string;
+  /** Byte position of the cut or damage in `segment`. */
+  readonly position: number;
+  /** The first offset lost (or unreadable). */
+  readonly fromOffset: number;
+  /** One past the last offset lost, when known (`[fromOffset, toOffset)`). */
+  readonly toOffset?: number;
+  /** Bytes cut off (or unreadable). */
+  readonly bytes: number;
+}
+
 /** What a backend can do beyond the common contract; tests and the runtime branch on these. */
 export interface LogSupports {
   /** `truncate()` exists: a partition can be cut back to an offset (embedded and memory logs). */
@@ -195,6 +221,12 @@ export interface Log {
    * transaction per transactional id (see {@link TransactionOptions}).
    */
   beginTransaction?(options?: TransactionOptions): Promise<LogTransaction>;
+
+  /**
+   * What opening the log repaired or found damaged (see {@link LogRecovery}), in the order found;
+   * empty after a clean shutdown. Backends without local files (Kafka, memory) do not have it.
+   */
+  recoveries?(): readonly LogRecovery[];
 
   /** Resolves when every append that resolved before the call is durable. */
   flush(): Promise<void>;

@@ -134,7 +134,8 @@ export class EmbeddedTransaction implements LogTransaction {
       // a manifest write still in flight must land before the file is removed
       if (this.manifest !== undefined) await this.manifest.catch(() => undefined);
       for (const t of this.touched) {
-        await t.part.truncate(t.start, this.host.now());
+        // nothing written there (the append failed): nothing to cut, and damage is not ours to drop
+        if (t.start < t.part.endOffset) await t.part.truncate(t.start, this.host.now());
         t.part.txnStart = null;
       }
       if (this.host.durable) await Promise.all(this.touched.map((t) => t.part.sync()));
