@@ -61,7 +61,7 @@ import { createDefaultCleaner } from './default-cleaner.js';
 import { type FilePool, sharedFilePool } from './file-pool.js';
 import { pollUntil } from './follow-poll.js';
 import { refreshTopic, refreshTopics, refreshTransactionLimits } from './follower.js';
-import { Partition } from './partition.js';
+import { Partition, type PartitionOptions, syncPartitions } from './partition.js';
 import {
   EMPTY_RECOVERY_REPORT,
   type OpenTopic,
@@ -240,7 +240,11 @@ export class EmbeddedLog implements Log {
     this.openPartition(topic, p, config);
 
   private openPartition(topic: string, p: number, config: TopicConfig) {
-    return Partition.open({
+    return Partition.open(this.partitionOptions(topic, p, config));
+  }
+
+  private partitionOptions(topic: string, p: number, config: TopicConfig): PartitionOptions {
+    return {
       topic,
       partition: p,
       dir: this.store.partitionDir(topic, p),
@@ -249,7 +253,7 @@ export class EmbeddedLog implements Log {
       durable: this.durable,
       onRoll: (part) => this.scheduleCleanup(part),
       pool: this.options.filePool ?? sharedFilePool,
-    });
+    };
   }
 
   private checkOpen(): void {
@@ -298,7 +302,7 @@ export class EmbeddedLog implements Log {
     const t: OpenTopic = { config: resolved, partitions: [] };
     try {
       for (let p = 0; p < resolved.partitions; p++)
-        t.partitions.push(this.openPartition(name, p, resolved).partition);
+        t.partitions.push(Partition.create(this.partitionOptions(name, p, resolved)));
     } catch (err) {
       // a failed creation leaves nothing behind (a later open would trip over a half-made topic)
       for (const part of t.partitions) await part.close();
@@ -451,7 +455,7 @@ export class EmbeddedLog implements Log {
     if (!this.durable) return;
     const parts: Partition[] = [];
     for (const t of this.topics.values()) parts.push(...t.partitions);
-    await Promise.all(parts.map((p) => p.sync()));
+    await syncPartitions(parts);
   }
 
   /** Offers every partition to the cleaner (the timer's job; also callable by tools and tests). */

@@ -66,6 +66,8 @@ export class PooledFile {
 
   unpin(): void {
     this.pins--;
+    // back under the cap once the pins that let the pool run over it are gone
+    if (this.pins === 0 && this.pool.size > this.pool.maxOpen) this.pool.trim();
   }
 
   /** Closes the descriptor for good. Idempotent. */
@@ -171,6 +173,11 @@ export class FilePool {
         `${this.open.size} open: other code holds the rest; raise the limit (ulimit -n) or open fewer files`,
       { cause: err },
     );
+  }
+
+  /** Closes least recently used unpinned files while more than `maxOpen` are open. */
+  trim(): void {
+    if (this.open.size > this.maxOpen) this.evict(this.open.size - this.maxOpen);
   }
 
   /** Closes least recently used unpinned files until one more fits. */
