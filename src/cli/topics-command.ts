@@ -26,6 +26,7 @@ import { withLog } from './open-log.js';
 const HELP = `Usage:
   eddy topics create NAME --partitions N [--cleanup delete|compact] [--retention-ms MS]
                           [--retention-bytes BYTES] [--segment-bytes BYTES] [--delete-retention-ms MS]
+                          [--max-record-bytes BYTES]
   eddy topics list
   eddy topics describe NAME
   eddy topics delete NAME
@@ -47,6 +48,8 @@ Options of create:
                           -1: no limit (default)
   --segment-bytes B       roll a new segment file at this size (default 64 MiB)
   --delete-retention-ms MS  compact-topics: how long tombstones stay readable (default 1 day)
+  --max-record-bytes B    refuse records larger than this: key, value and headers (default 1 MiB,
+                          like Kafka's max.message.bytes)
 Options of truncate:
   --partition P           the partition (required)
   --offset O              drop the records at offsets >= O (required; earliest <= O <= end)
@@ -64,6 +67,7 @@ const OPTIONS = {
   'retention-bytes': { type: 'string' },
   'segment-bytes': { type: 'string' },
   'delete-retention-ms': { type: 'string' },
+  'max-record-bytes': { type: 'string' },
   partition: { type: 'string' },
   offset: { type: 'string' },
   yes: { type: 'boolean' },
@@ -78,6 +82,7 @@ const CREATE_ONLY = [
   'retention-bytes',
   'segment-bytes',
   'delete-retention-ms',
+  'max-record-bytes',
 ];
 
 /** Runs `eddy topics …`; returns the exit code. */
@@ -212,6 +217,8 @@ function createConfig(values: Record<string, string | boolean | undefined>): Top
   if (segmentBytes !== undefined) config.segmentBytes = segmentBytes;
   const deleteRetentionMs = intOption(values, 'delete-retention-ms', undefined, 0);
   if (deleteRetentionMs !== undefined) config.deleteRetentionMs = deleteRetentionMs;
+  const maxRecordBytes = intOption(values, 'max-record-bytes', undefined, 1);
+  if (maxRecordBytes !== undefined) config.maxRecordBytes = maxRecordBytes;
   return config;
 }
 
@@ -226,6 +233,7 @@ export function formatTopic(info: TopicInfo): string {
     `  retention-bytes      ${c.retentionBytes}`,
     `  segment-bytes        ${c.segmentBytes}`,
     `  delete-retention-ms  ${c.deleteRetentionMs}`,
+    `  max-record-bytes     ${c.maxRecordBytes}`,
     '',
     '  partition  earliest  end',
   ];

@@ -70,6 +70,13 @@ export interface TopicConfig {
   deleteRetentionMs: number;
   /** Kafka only: replicas per partition. The embedded and memory logs ignore it. */
   replicationFactor: number;
+  /**
+   * The largest record an append takes: its key, value and header (name and value) bytes. A larger
+   * one fails the append with `RecordTooLargeError` and nothing of the append is written. Like
+   * Kafka's `max.message.bytes` (default 1 MiB); on Kafka it is that setting (plus Kafka's 12 bytes
+   * of batch overhead).
+   */
+  maxRecordBytes: number;
 }
 
 export const TOPIC_DEFAULTS: Omit<TopicConfig, 'partitions'> = {
@@ -79,6 +86,7 @@ export const TOPIC_DEFAULTS: Omit<TopicConfig, 'partitions'> = {
   segmentBytes: 64 * 1024 * 1024,
   deleteRetentionMs: 24 * 3600 * 1000,
   replicationFactor: 1,
+  maxRecordBytes: 1024 * 1024,
 };
 
 /** What `createTopic` and `ensureTopic` take: `partitions` and any settings to change. */

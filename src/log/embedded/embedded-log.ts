@@ -249,6 +249,7 @@ export class EmbeddedLog implements Log {
       partition: p,
       dir: this.store.partitionDir(topic, p),
       segmentBytes: config.segmentBytes,
+      maxRecordBytes: config.maxRecordBytes,
       writable: !this.readOnly,
       durable: this.durable,
       onRoll: (part) => this.scheduleCleanup(part),

@@ -22,6 +22,7 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { CorruptLogError, InvalidArgumentError, OffsetOutOfRangeError } from '../../util/errors.js';
+import { checkRecordSizes } from '../record-size.js';
 import type { AppendRecord, AppendResult, LogRecord } from '../types.js';
 import { WaitList } from '../wait-list.js';
 import type { FilePool } from './file-pool.js';
@@ -41,6 +42,8 @@ export interface PartitionOptions {
   partition: number;
   dir: string;
   segmentBytes: number;
+  /** The topic's `maxRecordBytes`: `append` refuses larger records. */
+  maxRecordBytes: number;
   writable: boolean;
   /** fsync new files' directory entries and swap steps (the `always` and `commit` policies). */
   durable: boolean;
@@ -106,6 +109,7 @@ export class Partition {
   readonly partition: number;
   readonly dir: string;
   segmentBytes: number;
+  maxRecordBytes: number;
   /** The open transaction's first offset here, or null. */
   txnStart: number | null = null;
   readonly waiters = new WaitList();
@@ -122,6 +126,7 @@ export class Partition {
     this.partition = options.partition;
     this.dir = options.dir;
     this.segmentBytes = options.segmentBytes;
+    this.maxRecordBytes = options.maxRecordBytes;
   }
 
   /** A new partition in `options.dir`, which must exist and be empty (a topic being created). */
@@ -277,6 +282,7 @@ export class Partition {
       this.hasDamage = false;
     }
     if (records.length === 0) return { baseOffset, nextOffset: baseOffset };
+    checkRecordSizes(this.topic, this.partition, records, this.maxRecordBytes);
     const batch = encodeBatch(baseOffset, records, { now, attributes, scratch: true });
     if (this.active.size > 0 && this.active.size + batch.length > this.segmentBytes) this.roll();
     const nextOffset = baseOffset + records.length;
