@@ -1,7 +1,8 @@
 /**
- * What the command line says about a damaged data directory: every command (and `eddy run`) prints
- * what recovery cut on stderr; `consume` prints the good records before a damaged batch, then an
- * error naming `eddy topics truncate`, which drops the damage (only with --yes).
+ * What the command line says about a damaged data directory: every command that opens the log as
+ * its writer (and `eddy run`) prints what recovery cut or found on stderr; `consume` (a read-only
+ * follower, which repairs nothing) prints the good records before a damaged batch, then an error
+ * naming `eddy topics truncate`, which drops the damage (only with --yes).
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -80,7 +81,6 @@ describe('the command line on a damaged data directory', () => {
     const consumed = await eddy('consume', 't', '--from-beginning', '--data-dir', dir);
     assert.equal(consumed.code, 1);
     assert.equal(consumed.out.trim().split('\n').length, 100, 'every record before the damaged batch');
-    assert.match(consumed.err, /topic "t" partition 0 is damaged at offset 100 \(byte \d+ of /);
     const error = consumed.err.split('\n').find((l) => l.startsWith('eddy consume:'))!;
     assert.ok(
       error.includes(`offset 100: a checksum (CRC-32C) mismatch at byte ${positions[5]} of ${file}`),
@@ -90,6 +90,8 @@ describe('the command line on a damaged data directory', () => {
 
     const produced = await eddy('produce', 't', '--file', join(dir, 'input-0.tsv'), '--data-dir', dir);
     assert.equal(produced.code, 1);
+    // a writer's open finds the damage and says so before the command's own error
+    assert.match(produced.err, /^eddy: topic "t" partition 0 is damaged at offset 100 \(byte \d+ of /);
     assert.match(produced.err, /EDDY_CORRUPT_LOG/);
 
     const unconfirmed = await eddy(

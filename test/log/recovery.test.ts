@@ -170,6 +170,27 @@ describe('recovery of the embedded log, reported', () => {
     });
   });
 
+  it('a read-only follower stops at a damaged header too, with the same error, instead of going quiet', async (t) => {
+    const dir = tempDir(t);
+    await reopen(dir, async (log) => {
+      await log.createTopic('t', { partitions: 1 });
+      for (let i = 0; i < 8; i++) await log.append('t', 0, records(20, `k${i}-`));
+    });
+    const [file] = logFiles(dir, 't', 0);
+    const victim = batchPositions(file)[3];
+    flipByte(file, victim + 10);
+    const follower = await openEmbeddedLog({ dir, readOnly: true });
+    try {
+      assert.equal((await follower.read('t', 0, 0, { maxRecords: 1000 })).length, 60);
+      await assert.rejects(follower.read('t', 0, 60), (err: Error & { at?: object }) => {
+        assert.deepEqual(err.at, { file, position: victim, offset: 60, topic: 't', partition: 0 });
+        return true;
+      });
+    } finally {
+      await follower.close();
+    }
+  });
+
   it('damage in the active segment with good batches after it is reported, and nothing is cut', async (t) => {
     const dir = tempDir(t);
     await reopen(dir, async (log) => {

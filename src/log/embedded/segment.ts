@@ -129,7 +129,7 @@ export interface SegmentOpenOptions {
   recover: boolean;
   /**
    * Read-only followers of a log another process writes: stop quietly at a bad or partial batch at
-   * the end (it may be a write in progress) instead of throwing.
+   * the end (it may be a write in progress); damage with valid batches after it is marked as such.
    */
   tolerant?: boolean;
   /** Where the log file's descriptor comes from; default `sharedFilePool`. */
@@ -348,8 +348,8 @@ export class Segment {
     walkFrom: number,
     walkExpected: number,
   ): SegmentRecovery | undefined {
-    if (options.tolerant === true) {
-      this.size = position;
+    if (options.tolerant === true && this.findValidBatchAfter(position, expected, fileSize) < 0) {
+      this.size = position; // the writer's batch in progress at the tail
       return undefined;
     }
     if (!options.recover) {
