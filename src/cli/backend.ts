@@ -3,7 +3,7 @@
  * lazily, so commands that never touch Kafka never load its client.
  */
 import { join } from 'node:path';
-import type { Log } from '../log/types.js';
+import type { Log, LogRecovery } from '../log/types.js';
 import type { RunConfig } from './run-config.js';
 
 /** The embedded log's directory inside a data directory. */
@@ -11,11 +11,12 @@ export function embeddedLogDir(dataDir: string): string {
   return join(dataDir, 'log');
 }
 
-export async function openBackend(config: RunConfig): Promise<Log> {
+/** Opens the job's log; `onRecovery` hears what opening the embedded log repaired or found damaged. */
+export async function openBackend(config: RunConfig, onRecovery?: (r: LogRecovery) => void): Promise<Log> {
   if (config.backend === 'kafka') {
     const { openKafkaLog } = await import('../log/kafka/kafka-log.js');
     return openKafkaLog({ brokers: config.brokers });
   }
   const { openEmbeddedLog } = await import('../log/embedded/embedded-log.js');
-  return openEmbeddedLog({ dir: embeddedLogDir(config.dataDir), fsync: config.fsync });
+  return openEmbeddedLog({ dir: embeddedLogDir(config.dataDir), fsync: config.fsync, onRecovery });
 }

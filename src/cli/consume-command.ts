@@ -121,7 +121,7 @@ export async function consume(
     }
     return 0;
   };
-  return log !== undefined ? run(log) : withLog(dataDirOf(values), { follow: 'always' }, run);
+  return log !== undefined ? run(log) : withLog(dataDirOf(values), { follow: 'always', io }, run);
 }
 
 /**

@@ -9,12 +9,17 @@
  * Next to a running job (another process holds the log's lock): with `follow`, the read commands
  * open the log as a read-only follower (no lock, the writer's files read as they grow); the write
  * commands go through the owner's control socket (`withLogWriter` in live-log.ts).
+ *
+ * Whatever opening the log repaired or found damaged (a torn tail cut off, a damaged batch, a
+ * transaction rolled back) is printed on stderr, one line each, before the command runs.
  */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { EmbeddedLog } from '../log/embedded/embedded-log.js';
+import type { LogRecovery } from '../log/types.js';
 import { InvalidArgumentError, isEddyError } from '../util/errors.js';
 import { embeddedLogDir } from './backend.js';
+import type { CommandIO } from './main.js';
 
 export interface OpenLogOptions {
   /** Create the data directory when missing (default false: a missing directory is an error). */
@@ -25,6 +30,15 @@ export interface OpenLogOptions {
    * when nobody owns it (`consume` takes no lock, so a job can start while it follows).
    */
   follow?: boolean | 'always';
+  /** Where recoveries are printed (`io.err`); default stderr. */
+  io?: CommandIO;
+}
+
+/** Prints a recovery of the log (`formatRecovery`) on the command's stderr. */
+export async function recoveryPrinter(io?: CommandIO): Promise<(r: LogRecovery) => void> {
+  const { formatRecovery } = await import('../log/embedded/recovery.js');
+  const err = io?.err ?? ((t: string) => process.stderr.write(t));
+  return (r) => err(`eddy: ${formatRecovery(r)}\n`);
 }
 
 /** Opens the embedded log in `dataDir`; the caller closes it. */
@@ -39,7 +53,7 @@ export async function openCliLog(dataDir: string, options: OpenLogOptions = {}):
   const dir = embeddedLogDir(dataDir);
   if (options.follow === 'always' && existsSync(dir)) return openEmbeddedLog({ dir, readOnly: true });
   try {
-    return await openEmbeddedLog({ dir, fsync: 'commit' });
+    return await openEmbeddedLog({ dir, fsync: 'commit', onRecovery: await recoveryPrinter(options.io) });
   } catch (err) {
     if (options.follow !== true || !isEddyError(err, 'EDDY_LOCKED')) throw err;
     return openEmbeddedLog({ dir, readOnly: true });

@@ -13,7 +13,8 @@
  * murmur2 partitioner, else (null key) round-robin over the partitions.
  */
 import { readFileSync } from 'node:fs';
-import type { AppendRecord } from '../log/types.js';
+import { recordBytes, recordTooLarge } from '../log/record-size.js';
+import type { AppendRecord, TopicConfig } from '../log/types.js';
 import { InvalidArgumentError } from '../util/errors.js';
 import { partitionForKey } from '../util/murmur2.js';
 import {
@@ -88,9 +89,9 @@ export async function produce(
     typeof values.file === 'string' ? [readFileSync(values.file)] : stdin;
   const lines = await readInput(input, format);
 
-  return withLogWriter(dataDir, { create: false }, async (log) => {
+  return withLogWriter(dataDir, { create: false, io }, async (log) => {
     const { config } = await log.describeTopic(topic);
-    const byPartition = route(lines, config.partitions, fixedPartition, topic);
+    const byPartition = route(lines, config, fixedPartition, topic);
     const results = await log.appendAll(topic, byPartition);
     const total = lines.length;
     io.out(`produced ${total} record(s) to topic ${topic}\n`);
@@ -139,10 +140,11 @@ async function readInput(
 
 function route(
   lines: readonly InputLine[],
-  partitions: number,
+  config: Pick<TopicConfig, 'partitions' | 'maxRecordBytes'>,
   fixed: number | undefined,
   topic: string,
 ): Map<number, AppendRecord[]> {
+  const partitions = config.partitions;
   if (fixed !== undefined && fixed >= partitions) {
     throw new InvalidArgumentError(
       `--partition ${fixed} does not exist: topic "${topic}" has partitions 0..${partitions - 1}; nothing was written`,
@@ -158,6 +160,10 @@ function route(
       throw new InvalidArgumentError(
         `line ${line}: partition ${p} does not exist: topic "${topic}" has partitions 0..${partitions - 1}; nothing was written`,
       );
+    }
+    const size = recordBytes(record);
+    if (size > config.maxRecordBytes) {
+      throw recordTooLarge(topic, p, size, config.maxRecordBytes, `line ${line}: the record`);
     }
     let list = byPartition.get(p);
     if (list === undefined) byPartition.set(p, (list = []));

@@ -9,6 +9,7 @@ import { choiceOption, expectPositionals, intOption, parseCommandArgs } from './
 import { openBackend } from './backend.js';
 import { loadJob } from './load-job.js';
 import type { CommandIO } from './main.js';
+import { recoveryPrinter } from './open-log.js';
 import { bar, formatRate, ProgressLine } from './progress.js';
 import { resolveRunConfig } from './run-config.js';
 
@@ -107,7 +108,7 @@ export async function runCommand(args: string[], io: CommandIO): Promise<number>
       io,
     });
   }
-  const log = await openBackend(config);
+  const log = await openBackend(config, await recoveryPrinter(io));
   const controller = new AbortController();
   const stop = () => controller.abort();
   process.once('SIGINT', stop);

@@ -1,5 +1,7 @@
 /**
- * `eddy topics create|list|describe|delete|compact`: manage the topics of the embedded log from the shell.
+ * `eddy topics create|list|describe|delete|compact|truncate`: manage the topics of the embedded log
+ * from the shell. `truncate` drops a partition's records at and after an offset (the way out of a
+ * damaged batch, which the log's error names); it does nothing without `--yes`.
  *
  * `create` takes the topic settings of `TopicConfig` as flags (`--partitions` is required); the log
  * validates them and its error names the bad setting. `describe` prints the settings and, per
@@ -7,7 +9,7 @@
  */
 
 import type { CleanupPolicy, TopicConfigInput, TopicInfo } from '../log/types.js';
-import { InvalidArgumentError } from '../util/errors.js';
+import { InvalidArgumentError, OffsetOutOfRangeError } from '../util/errors.js';
 import {
   choiceOption,
   DATA_DIR_HELP,
@@ -24,13 +26,17 @@ import { withLog } from './open-log.js';
 const HELP = `Usage:
   eddy topics create NAME --partitions N [--cleanup delete|compact] [--retention-ms MS]
                           [--retention-bytes BYTES] [--segment-bytes BYTES] [--delete-retention-ms MS]
+                          [--max-record-bytes BYTES]
   eddy topics list
   eddy topics describe NAME
   eddy topics delete NAME
   eddy topics compact NAME
+  eddy topics truncate NAME --partition P --offset O --yes
 
 Manage the topics of the embedded log. "compact" compacts every partition of a compact-topic now
-(the log also does it by itself after segment rolls and every minute).
+(the log also does it by itself after segment rolls and every minute). "truncate" drops the
+records of partition P at offsets >= O for good (to cut off a damaged batch: the error that reports
+it names the command); it refuses without --yes.
 
 Options of create:
   --partitions N          number of partitions (required, >= 1)
@@ -42,6 +48,12 @@ Options of create:
                           -1: no limit (default)
   --segment-bytes B       roll a new segment file at this size (default 64 MiB)
   --delete-retention-ms MS  compact-topics: how long tombstones stay readable (default 1 day)
+  --max-record-bytes B    refuse records larger than this: key, value and headers (default 1 MiB,
+                          like Kafka's max.message.bytes)
+Options of truncate:
+  --partition P           the partition (required)
+  --offset O              drop the records at offsets >= O (required; earliest <= O <= end)
+  --yes                   do it (without it, truncate only says what it would drop)
 Common options:
 ${DATA_DIR_HELP}
   -h, --help              show this help
@@ -55,7 +67,13 @@ const OPTIONS = {
   'retention-bytes': { type: 'string' },
   'segment-bytes': { type: 'string' },
   'delete-retention-ms': { type: 'string' },
+  'max-record-bytes': { type: 'string' },
+  partition: { type: 'string' },
+  offset: { type: 'string' },
+  yes: { type: 'boolean' },
 } as const;
+
+const TRUNCATE_ONLY = ['partition', 'offset', 'yes'];
 
 const CREATE_ONLY = [
   'partitions',
@@ -64,6 +82,7 @@ const CREATE_ONLY = [
   'retention-bytes',
   'segment-bytes',
   'delete-retention-ms',
+  'max-record-bytes',
 ];
 
 /** Runs `eddy topics …`; returns the exit code. */
@@ -84,12 +103,17 @@ export async function topicsCommand(args: string[], io: CommandIO): Promise<numb
       throw new InvalidArgumentError(`option --${misplaced} is only for "eddy topics create"`);
     }
   }
+  const misplacedTruncate =
+    sub === 'truncate' ? undefined : TRUNCATE_ONLY.find((n) => values[n] !== undefined);
+  if (misplacedTruncate !== undefined) {
+    throw new InvalidArgumentError(`option --${misplacedTruncate} is only for "eddy topics truncate"`);
+  }
   const dataDir = dataDirOf(values);
   switch (sub) {
     case 'create': {
       const [name] = expectPositionals('topics create', rest, ['NAME']);
       const config = createConfig(values);
-      const info = await withLogWriter(dataDir, { create: true }, (log) => log.createTopic(name, config));
+      const info = await withLogWriter(dataDir, { create: true, io }, (log) => log.createTopic(name, config));
       io.out(
         `created topic ${info.name} with ${info.config.partitions} partition(s), cleanup ${info.config.cleanup}\n`,
       );
@@ -97,25 +121,25 @@ export async function topicsCommand(args: string[], io: CommandIO): Promise<numb
     }
     case 'list': {
       expectPositionals('topics list', rest, []);
-      const names = await withLog(dataDir, { follow: true }, (log) => log.listTopics());
+      const names = await withLog(dataDir, { follow: true, io }, (log) => log.listTopics());
       for (const name of [...names].sort()) io.out(`${name}\n`);
       return 0;
     }
     case 'describe': {
       const [name] = expectPositionals('topics describe', rest, ['NAME']);
-      const info = await withLog(dataDir, { follow: true }, (log) => log.describeTopic(name));
+      const info = await withLog(dataDir, { follow: true, io }, (log) => log.describeTopic(name));
       io.out(formatTopic(info));
       return 0;
     }
     case 'delete': {
       const [name] = expectPositionals('topics delete', rest, ['NAME']);
-      await withLogWriter(dataDir, {}, (log) => log.deleteTopic(name));
+      await withLogWriter(dataDir, { io }, (log) => log.deleteTopic(name));
       io.out(`deleted topic ${name}\n`);
       return 0;
     }
     case 'compact': {
       const [name] = expectPositionals('topics compact', rest, ['NAME']);
-      await withLog(dataDir, {}, async (log) => {
+      await withLog(dataDir, { io }, async (log) => {
         const { compactTopic } = await import('../log/embedded/compactor.js');
         const results = await compactTopic(log, name);
         io.out(`compacted topic ${name}\n`);
@@ -129,11 +153,53 @@ export async function topicsCommand(args: string[], io: CommandIO): Promise<numb
       });
       return 0;
     }
+    case 'truncate': {
+      const [name] = expectPositionals('topics truncate', rest, ['NAME']);
+      io.out(await truncateTopic(dataDir, name, values, io));
+      return 0;
+    }
     default:
       throw new InvalidArgumentError(
-        `unknown subcommand "topics ${sub}"; use create, list, describe, delete or compact (see "eddy topics --help")`,
+        `unknown subcommand "topics ${sub}"; use create, list, describe, delete, compact or truncate (see "eddy topics --help")`,
       );
   }
+}
+
+/** `topics truncate`: checks partition and offset, then (with --yes) truncates; returns the report. */
+async function truncateTopic(
+  dataDir: string,
+  name: string,
+  values: Record<string, string | boolean | undefined>,
+  io: CommandIO,
+): Promise<string> {
+  if (values.partition === undefined || values.offset === undefined) {
+    throw new InvalidArgumentError(
+      `missing --${values.partition === undefined ? 'partition P' : 'offset O'} for "eddy topics truncate"`,
+    );
+  }
+  const partition = intOption(values, 'partition', undefined, 0) as number;
+  const offset = intOption(values, 'offset', undefined, 0) as number;
+  return withLog(dataDir, { io }, async (log) => {
+    const earliest = await log.earliestOffset(name, partition); // names the valid partitions
+    const end = await log.endOffset(name, partition);
+    if (offset < earliest || offset > end) {
+      throw new OffsetOutOfRangeError(name, partition, offset, earliest, end);
+    }
+    const damaged = (log.recoveries?.() ?? []).some(
+      (r) => r.reason === 'corrupt-middle' && r.topic === name && r.partition === partition,
+    );
+    const parts = offset < end ? [`offsets ${offset}..${end - 1} (${end - offset} records)`] : [];
+    if (damaged) parts.push('the damaged bytes');
+    const what = `${parts.join(' and ') || 'nothing'} of topic ${name} partition ${partition}`;
+    if (values.yes !== true) {
+      throw new InvalidArgumentError(
+        `truncating at offset ${offset} drops ${what}; run again with --yes to do it`,
+      );
+    }
+    await log.truncate(name, partition, offset);
+    await log.flush();
+    return `truncated topic ${name} partition ${partition} at offset ${offset}: dropped ${what}\n`;
+  });
 }
 
 function createConfig(values: Record<string, string | boolean | undefined>): TopicConfigInput {
@@ -151,6 +217,8 @@ function createConfig(values: Record<string, string | boolean | undefined>): Top
   if (segmentBytes !== undefined) config.segmentBytes = segmentBytes;
   const deleteRetentionMs = intOption(values, 'delete-retention-ms', undefined, 0);
   if (deleteRetentionMs !== undefined) config.deleteRetentionMs = deleteRetentionMs;
+  const maxRecordBytes = intOption(values, 'max-record-bytes', undefined, 1);
+  if (maxRecordBytes !== undefined) config.maxRecordBytes = maxRecordBytes;
   return config;
 }
 
@@ -165,6 +233,7 @@ export function formatTopic(info: TopicInfo): string {
     `  retention-bytes      ${c.retentionBytes}`,
     `  segment-bytes        ${c.segmentBytes}`,
     `  delete-retention-ms  ${c.deleteRetentionMs}`,
+    `  max-record-bytes     ${c.maxRecordBytes}`,
     '',
     '  partition  earliest  end',
   ];

@@ -3,6 +3,8 @@
 export type { PartitionCleaner } from './embedded/cleaner.js';
 export type { EmbeddedLogOptions, FsyncPolicy, RecoveryReport } from './embedded/embedded-log.js';
 export { EmbeddedLog, openEmbeddedLog } from './embedded/embedded-log.js';
+export { DEFAULT_MAX_OPEN_FILES, FilePool } from './embedded/file-pool.js';
+export { formatRecovery } from './embedded/recovery.js';
 export { type KafkaLog, openKafkaLog } from './kafka/kafka-log.js';
 export type { KafkaLogOptions } from './kafka/options.js';
 export { MemoryLog } from './memory/memory-log.js';

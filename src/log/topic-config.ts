@@ -61,6 +61,11 @@ export function resolveTopicConfig(topic: string, input: TopicConfigInput): Topi
   if (!isInt(c.replicationFactor, 1)) {
     problems.push(`replicationFactor: must be an integer >= 1, got ${String(c.replicationFactor)}`);
   }
+  if (!isInt(c.maxRecordBytes, 1) || c.maxRecordBytes > MAX_SEGMENT_BYTES) {
+    problems.push(
+      `maxRecordBytes: must be an integer from 1 to ${MAX_SEGMENT_BYTES}, got ${String(c.maxRecordBytes)}`,
+    );
+  }
   if (problems.length > 0) throw new ConfigError(`config of topic "${topic}"`, problems);
   return c;
 }

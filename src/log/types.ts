@@ -70,6 +70,13 @@ export interface TopicConfig {
   deleteRetentionMs: number;
   /** Kafka only: replicas per partition. The embedded and memory logs ignore it. */
   replicationFactor: number;
+  /**
+   * The largest record an append takes: its key, value and header (name and value) bytes. A larger
+   * one fails the append with `RecordTooLargeError` and nothing of the append is written. Like
+   * Kafka's `max.message.bytes` (default 1 MiB); on Kafka it is that setting (plus Kafka's 12 bytes
+   * of batch overhead).
+   */
+  maxRecordBytes: number;
 }
 
 export const TOPIC_DEFAULTS: Omit<TopicConfig, 'partitions'> = {
@@ -79,6 +86,7 @@ export const TOPIC_DEFAULTS: Omit<TopicConfig, 'partitions'> = {
   segmentBytes: 64 * 1024 * 1024,
   deleteRetentionMs: 24 * 3600 * 1000,
   replicationFactor: 1,
+  maxRecordBytes: 1024 * 1024,
 };
 
 /** What `createTopic` and `ensureTopic` take: `partitions` and any settings to change. */
@@ -106,6 +114,32 @@ export interface ReadOptions {
    * exists at the offset, however large.
    */
   maxBytes?: number;
+}
+
+/**
+ * One repair (or finding) made when a log was opened, for operators and metrics
+ * (`Log.recoveries()`; the embedded log also calls its `onRecovery` option with each as it happens):
+ * - `torn-tail`: the partition's last write was cut short (a crash mid-write); cut off.
+ * - `corrupt-tail`: the last batch(es) failed their checksum with nothing valid after them; cut off.
+ * - `corrupt-middle`: a damaged batch with valid data after it; nothing cut, reads stop before it
+ *   and appends are refused until the partition is truncated at `fromOffset` (or before).
+ * - `uncommitted-transaction`: records of a transaction that never committed; rolled back (they
+ *   were never visible).
+ */
+export interface LogRecovery {
+  readonly topic: string;
+  readonly partition: number;
+  readonly reason: 'torn-tail' | 'corrupt-tail' | 'corrupt-middle' | 'uncommitted-transaction';
+  /** The segment file of the cut or damage. */
+  readonly segment: string;
+  /** Byte position of the cut or damage in `segment`. */
+  readonly position: number;
+  /** The first offset lost (or unreadable). */
+  readonly fromOffset: number;
+  /** One past the last offset lost, when known (`[fromOffset, toOffset)`). */
+  readonly toOffset?: number;
+  /** Bytes cut off (or unreadable). */
+  readonly bytes: number;
 }
 
 /** What a backend can do beyond the common contract; tests and the runtime branch on these. */
@@ -195,6 +229,12 @@ export interface Log {
    * transaction per transactional id (see {@link TransactionOptions}).
    */
   beginTransaction?(options?: TransactionOptions): Promise<LogTransaction>;
+
+  /**
+   * What opening the log repaired or found damaged (see {@link LogRecovery}), in the order found;
+   * empty after a clean shutdown. Backends without local files (Kafka, memory) do not have it.
+   */
+  recoveries?(): readonly LogRecovery[];
 
   /** Resolves when every append that resolved before the call is durable. */
   flush(): Promise<void>;

@@ -2,7 +2,7 @@
  * The topics a job's tasks are laid out over, shared by the container and the Kafka coordinator:
  * the task count (task p owns partition p of every input and store) and the changelog topics.
  */
-import type { Log } from '../log/types.js';
+import { type Log, TOPIC_DEFAULTS } from '../log/types.js';
 import { changelogTopic, type JobDefinition } from './job.js';
 
 /** The job's task count: `partitions` when set, else the most partitions of any input (each is checked to exist). */
@@ -22,6 +22,8 @@ export async function ensureChangelogTopics(job: JobDefinition, log: Log, taskCo
       partitions: taskCount,
       replicationFactor: job.replicationFactor,
       cleanup: 'compact',
+      // the store's own limit (key + value) must fit its changelog's
+      maxRecordBytes: Math.max(spec.maxRecordBytes ?? 0, TOPIC_DEFAULTS.maxRecordBytes),
     });
   }
 }

@@ -35,6 +35,7 @@ export const ERROR_CODES = [
   'EDDY_UNKNOWN_STORE',
   'EDDY_UNAVAILABLE',
   'EDDY_CONTROL',
+  'EDDY_RESOURCE_LIMIT',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -177,10 +178,31 @@ export class OffsetOutOfRangeError extends EddyError {
   }
 }
 
+/** Where on disk a `CorruptLogError` found damage (the fields known there). */
+export interface CorruptLogLocation {
+  readonly file: string;
+  /** Byte position of the damaged batch in `file`. */
+  readonly position: number;
+  /** The first offset of the damaged batch: records before it are readable. */
+  readonly offset: number;
+  readonly topic?: string;
+  readonly partition?: number;
+}
+
 /** On-disk log data failed its checks somewhere other than the tail. */
 export class CorruptLogError extends EddyError {
-  constructor(message: string, options?: EddyErrorOptions) {
+  /** Where the damage is, when the log knows it. */
+  readonly at: CorruptLogLocation | undefined;
+  constructor(message: string, options?: EddyErrorOptions & { at?: CorruptLogLocation }) {
     super('EDDY_CORRUPT_LOG', message, options);
+    this.at = options?.at;
+  }
+}
+
+/** The process ran out of a system resource (file descriptors); the message says which limit to raise. */
+export class ResourceLimitError extends EddyError {
+  constructor(message: string, options?: EddyErrorOptions) {
+    super('EDDY_RESOURCE_LIMIT', message, { retriable: true, ...options });
   }
 }
 

@@ -122,7 +122,7 @@ describe('the embedded log on disk', () => {
       assert.equal(report.length, 1);
       assert.equal(report[0].file, file);
       assert.equal(report[0].topic, 'torn');
-      assert.ok(report[0].droppedBytes > 0 && report[0].position < cutAt);
+      assert.ok(report[0].bytes > 0 && report[0].position < cutAt);
       assert.equal(await log.endOffset('torn', 0), 10);
       assert.equal((await log.append('torn', 0, values(1, 'c'))).baseOffset, 10);
       assert.equal((await readAll(log, 'torn', 0)).length, 11);
@@ -142,7 +142,7 @@ describe('the embedded log on disk', () => {
     closeSync(fd);
     await withLog(dir, async (log) => {
       assert.deepEqual(
-        log.recoveryReport.truncatedTails.map((x) => [x.position, x.droppedBytes]),
+        log.recoveryReport.truncatedTails.map((x) => [x.position, x.bytes]),
         [[size, 5]],
       );
       assert.equal(statSync(file).size, size);
@@ -150,7 +150,7 @@ describe('the embedded log on disk', () => {
     });
   });
 
-  it('refuses to open a log corrupted before its tail, naming the file and byte', async (t) => {
+  it('opens a log damaged before its tail: reads stop at the damage, appends wait for a truncation', async (t) => {
     const dir = tempDir(t);
     await withLog(dir, async (log) => {
       await log.createTopic('bad', { partitions: 1 });
@@ -160,12 +160,25 @@ describe('the embedded log on disk', () => {
     const fd = openSync(file, 'r+');
     writeSync(fd, Buffer.from([0xff, 0xee]), 0, 2, 100);
     closeSync(fd);
-    await assert.rejects(openEmbeddedLog({ dir }), (err: Error & { code?: string }) => {
-      assert.equal(err.code, 'EDDY_CORRUPT_LOG');
-      assert.ok(err.message.includes(file) && err.message.includes('byte 0'), err.message);
-      return true;
+    await withLog(dir, async (log) => {
+      assert.deepEqual(
+        log.recoveries().map((r) => [r.reason, r.fromOffset, r.position]),
+        [['corrupt-middle', 0, 0]],
+      );
+      const named = (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'EDDY_CORRUPT_LOG');
+        assert.ok(err.message.includes(file) && err.message.includes('byte 0'), err.message);
+        return true;
+      };
+      await assert.rejects(log.read('bad', 0, 0), named);
+      await assert.rejects(log.append('bad', 0, values(1, 'y')), named);
+      await log.truncate('bad', 0, 0);
+      assert.equal((await log.append('bad', 0, values(1, 'y'))).baseOffset, 0);
     });
-    assert.ok(!existsSync(join(dir, 'LOCK')), 'a failed open releases the lock');
+    await withLog(dir, async (log) => {
+      assert.deepEqual(log.recoveries(), []);
+      assert.equal((await readAll(log, 'bad', 0)).length, 1);
+    });
   });
 
   it('reports corruption met by a read with CorruptLogError naming the file and byte', async (t) => {
@@ -179,12 +192,17 @@ describe('the embedded log on disk', () => {
     writeSync(fd, Buffer.from([0xff]), 0, 1, 5000);
     closeSync(fd);
     await withLog(dir, async (log) => {
+      // the good records before the damaged batch first, then the error at it
+      const good = await log.read('bad-read', 0, 0, { maxRecords: 1000 });
+      assert.ok(good.length > 0 && good.length % 20 === 0);
       await assert.rejects(
-        log.read('bad-read', 0, 0, { maxRecords: 1000 }),
-        (err: Error & { code?: string }) => {
+        log.read('bad-read', 0, good.length, { maxRecords: 1000 }),
+        (err: Error & { code?: string; at?: { offset: number; position: number } }) => {
           assert.equal(err.code, 'EDDY_CORRUPT_LOG');
           assert.match(err.message, /at byte \d+/);
           assert.ok(err.message.includes(file));
+          assert.equal(err.at?.offset, good.length);
+          assert.ok(err.at!.position <= 5000);
           return true;
         },
       );

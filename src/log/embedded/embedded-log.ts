@@ -14,8 +14,9 @@
  *
  * Under every policy a crash of the PROCESS loses nothing whose `append` resolved: each append is
  * one `write` syscall into the page cache before it resolves. A torn tail (a write cut by a machine
- * crash) is cut off on open and reported in {@link EmbeddedLog.recoveryReport}; damage before the
- * tail is a `CorruptLogError`.
+ * crash) is cut off on open and reported (`onRecovery`, {@link EmbeddedLog.recoveries},
+ * {@link EmbeddedLog.recoveryReport}); damage before the tail is reported too, and reads that reach
+ * it throw a `CorruptLogError` naming it (see segment.ts, partition.ts).
  *
  * Read-only (`readOnly: true`): for a second process that follows a log another one writes (`eddy
  * consume --follow` next to a running job). No lock, no recovery; every call first picks up what
@@ -24,7 +25,11 @@
  *
  * Concurrency: one process writes a directory (`LockedError` for a second). Appends, reads and
  * truncations run synchronously on page-cached files inside the call (no interleaving); only fsyncs
- * are asynchronous. Every open partition keeps its segment files open.
+ * are asynchronous.
+ *
+ * File descriptors: segment files are opened on demand and the least recently used closed beyond
+ * the cap of a {@link FilePool} (`file-pool.ts`; by default one pool per thread, 256 descriptors),
+ * so the number of partitions is not bounded by `ulimit -n`.
  */
 import { mkdirSync } from 'node:fs';
 import { DirLock } from '../../util/dir-lock.js';
@@ -42,6 +47,7 @@ import type {
   AppendResult,
   Log,
   LogRecord,
+  LogRecovery,
   LogSupports,
   LogTransaction,
   ReadOptions,
@@ -52,9 +58,10 @@ import type {
 import type { PartitionCleaner } from './cleaner.js';
 import { exclusive } from './compactor.js';
 import { createDefaultCleaner } from './default-cleaner.js';
+import { type FilePool, sharedFilePool } from './file-pool.js';
 import { pollUntil } from './follow-poll.js';
 import { refreshTopic, refreshTopics, refreshTransactionLimits } from './follower.js';
-import { Partition } from './partition.js';
+import { Partition, type PartitionOptions, syncPartitions } from './partition.js';
 import {
   EMPTY_RECOVERY_REPORT,
   type OpenTopic,
@@ -85,6 +92,13 @@ export interface EmbeddedLogOptions {
   followPollMs?: number;
   /** The clock for record timestamps (tests); default `Date.now`. */
   now?: () => number;
+  /**
+   * Called with each repair or damage found while opening (see `LogRecovery`), as it happens — also
+   * when opening fails afterwards. The command line prints them; `recoveries()` keeps them.
+   */
+  onRecovery?: (recovery: LogRecovery) => void;
+  /** Where segment files get their descriptors (a cap on open files); default one pool per thread. */
+  filePool?: FilePool;
 }
 
 const SUPPORTS: LogSupports = { truncate: true, transactions: true, persistent: true };
@@ -109,6 +123,7 @@ export class EmbeddedLog implements Log {
   readonly fsync: FsyncPolicy;
   readonly readOnly: boolean;
   recoveryReport!: RecoveryReport;
+  private readonly recovered: LogRecovery[] = [];
   private readonly durable: boolean;
   private readonly topics = new Map<string, OpenTopic>();
   private readonly store: TopicStore;
@@ -190,7 +205,23 @@ export class EmbeddedLog implements Log {
       this.recoveryReport = EMPTY_RECOVERY_REPORT;
       return;
     }
-    this.recoveryReport = openAndRecoverTopics(this.dir, this.store, this.topics, this.openPartitionFn);
+    this.recoveryReport = openAndRecoverTopics(
+      this.dir,
+      this.store,
+      this.topics,
+      this.openPartitionFn,
+      this.noteRecovery,
+    );
+  }
+
+  private readonly noteRecovery = (r: LogRecovery): void => {
+    this.recovered.push(r);
+    this.options.onRecovery?.(r);
+  };
+
+  /** What opening the log cut off, rolled back or found damaged (see `LogRecovery`), in order. */
+  recoveries(): readonly LogRecovery[] {
+    return this.recovered;
   }
 
   /** Rolls back a transaction that never committed (called by `openEmbeddedLog`, after `open`). */
@@ -201,6 +232,7 @@ export class EmbeddedLog implements Log {
       this.recoveryReport.abortedTransaction,
       this.topics,
       this.now(),
+      this.noteRecovery,
     );
   }
 
@@ -208,15 +240,21 @@ export class EmbeddedLog implements Log {
     this.openPartition(topic, p, config);
 
   private openPartition(topic: string, p: number, config: TopicConfig) {
-    return Partition.open({
+    return Partition.open(this.partitionOptions(topic, p, config));
+  }
+
+  private partitionOptions(topic: string, p: number, config: TopicConfig): PartitionOptions {
+    return {
       topic,
       partition: p,
       dir: this.store.partitionDir(topic, p),
       segmentBytes: config.segmentBytes,
+      maxRecordBytes: config.maxRecordBytes,
       writable: !this.readOnly,
       durable: this.durable,
       onRoll: (part) => this.scheduleCleanup(part),
-    });
+      pool: this.options.filePool ?? sharedFilePool,
+    };
   }
 
   private checkOpen(): void {
@@ -263,8 +301,15 @@ export class EmbeddedLog implements Log {
     if (this.topics.has(name)) throw new TopicExistsError(name);
     this.store.create(name, resolved);
     const t: OpenTopic = { config: resolved, partitions: [] };
-    for (let p = 0; p < resolved.partitions; p++)
-      t.partitions.push(this.openPartition(name, p, resolved).partition);
+    try {
+      for (let p = 0; p < resolved.partitions; p++)
+        t.partitions.push(Partition.create(this.partitionOptions(name, p, resolved)));
+    } catch (err) {
+      // a failed creation leaves nothing behind (a later open would trip over a half-made topic)
+      for (const part of t.partitions) await part.close();
+      this.store.remove(name);
+      throw err;
+    }
     this.topics.set(name, t);
     return this.info(name, t);
   }
@@ -411,7 +456,7 @@ export class EmbeddedLog implements Log {
     if (!this.durable) return;
     const parts: Partition[] = [];
     for (const t of this.topics.values()) parts.push(...t.partitions);
-    await Promise.all(parts.map((p) => p.sync()));
+    await syncPartitions(parts);
   }
 
   /** Offers every partition to the cleaner (the timer's job; also callable by tools and tests). */

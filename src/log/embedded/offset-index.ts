@@ -10,11 +10,13 @@
  * segment then checks the last entry against the log and walks the log from there to rebuild what is
  * missing. Losing the file costs a rebuild, never data.
  *
- * The file descriptor is opened only when needed: `release()` (after a segment is sealed or opened
- * as a closed one) flushes and closes it, and a later write reopens it, so a partition with many
- * segments holds one descriptor per segment (the log file's), not two.
+ * The index holds no file descriptor: `open` reads the file and closes it, and writes (a group of
+ * entries, `flush`, `truncateFrom`) open, write and close it, so a partition with many segments
+ * holds no index descriptors at all and the log files alone count against the descriptor budget
+ * (`file-pool.ts`). Writes are rare: one per {@link INDEX_WRITE_GROUP} entries (about 256 KiB of
+ * log) and at a flush that follows new entries.
  */
-import { closeSync, fstatSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
 
 const ENTRY_SIZE = 8;
 export const INDEX_WRITE_GROUP = 64;
@@ -23,46 +25,42 @@ export class OffsetIndex {
   private entries = new Uint32Array(128);
   private n = 0;
   private written = 0;
-  private fd: number;
 
   private constructor(
     readonly path: string,
-    fd: number,
     private readonly writable: boolean,
-  ) {
-    this.fd = fd;
-  }
+  ) {}
 
   /** A new, empty index file (truncated if it exists). */
   static create(path: string): OffsetIndex {
-    return new OffsetIndex(path, openSync(path, 'w+'), true);
+    closeSync(openSync(path, 'w'));
+    return new OffsetIndex(path, true);
   }
 
   /** Opens (creating if missing, when writable) and loads the valid prefix of entries below `logSize`. */
   static open(path: string, writable: boolean, logSize: number): OffsetIndex {
     let fd: number;
-    if (writable) {
-      closeSync(openSync(path, 'a'));
-      fd = openSync(path, 'r+');
-    } else {
-      try {
-        fd = openSync(path, 'r');
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-        fd = -1;
-      }
+    try {
+      fd = openSync(path, writable ? constants.O_RDWR | constants.O_CREAT : constants.O_RDONLY);
+    } catch (err) {
+      if (writable || (err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      return new OffsetIndex(path, writable);
     }
-    const index = new OffsetIndex(path, fd, writable);
-    if (fd >= 0) index.load(logSize);
+    const index = new OffsetIndex(path, writable);
+    try {
+      index.load(fd, logSize);
+    } finally {
+      closeSync(fd);
+    }
     return index;
   }
 
-  private load(logSize: number): void {
-    const total = Math.floor(fstatSync(this.fd).size / ENTRY_SIZE);
+  private load(fd: number, logSize: number): void {
+    const total = Math.floor(fstatSync(fd).size / ENTRY_SIZE);
     const buf = Buffer.alloc(total * ENTRY_SIZE);
     let done = 0;
     while (done < buf.length) {
-      const r = readSync(this.fd, buf, done, buf.length - done, done);
+      const r = readSync(fd, buf, done, buf.length - done, done);
       if (r === 0) break;
       done += r;
     }
@@ -80,7 +78,7 @@ export class OffsetIndex {
       lastPos = pos;
     }
     this.written = this.n;
-    if (this.n < total && this.writable) ftruncateSync(this.fd, this.n * ENTRY_SIZE);
+    if (this.n < total && this.writable) ftruncateSync(fd, this.n * ENTRY_SIZE);
   }
 
   get count(): number {
@@ -111,6 +109,23 @@ export class OffsetIndex {
     if (this.n - this.written >= INDEX_WRITE_GROUP) this.flush();
   }
 
+  /** The last entry whose relative offset is <= `rel`, or `{ rel: 0, position: 0 }`. */
+  floor(rel: number): { rel: number; position: number } {
+    let lo = 0;
+    let hi = this.n - 1;
+    let found = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.entries[mid * 2] <= rel) {
+        found = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    return found < 0
+      ? { rel: 0, position: 0 }
+      : { rel: this.entries[found * 2], position: this.entries[found * 2 + 1] };
+  }
+
   /** The position of the last entry whose relative offset is <= `rel`, or 0. */
   lookup(rel: number): number {
     let lo = 0;
@@ -131,45 +146,34 @@ export class OffsetIndex {
     while (this.n > 0 && this.entries[(this.n - 1) * 2 + 1] >= position) this.n--;
     if (this.written > this.n) {
       this.written = this.n;
-      if (this.writable) ftruncateSync(this.reopen(), this.n * ENTRY_SIZE);
+      if (this.writable) this.withFile((fd) => ftruncateSync(fd, this.n * ENTRY_SIZE));
     }
   }
 
-  /** The descriptor, reopened for writing after `release()`. */
-  private reopen(): number {
-    if (this.fd < 0) {
-      closeSync(openSync(this.path, 'a'));
-      this.fd = openSync(this.path, 'r+');
+  /** Runs `fn` with the file open for writing (created if missing), then closes it. */
+  private withFile(fn: (fd: number) => void): void {
+    const fd = openSync(this.path, constants.O_RDWR | constants.O_CREAT);
+    try {
+      fn(fd);
+    } finally {
+      closeSync(fd);
     }
-    return this.fd;
-  }
-
-  /** Flushes and closes the descriptor; the index stays usable (writes reopen it). */
-  release(): void {
-    this.flush();
-    this.close();
   }
 
   /** Writes the entries not yet in the file (no fsync: the index is rebuilt if lost). */
   flush(): void {
     if (this.written === this.n || !this.writable) return;
-    this.reopen();
     // Uint32Array is host-endian: little-endian on every platform Node supports for this.
     const bytes = Buffer.from(
       this.entries.buffer,
       this.written * ENTRY_SIZE,
       (this.n - this.written) * ENTRY_SIZE,
     );
-    let done = 0;
-    while (done < bytes.length) {
-      done += writeSync(this.fd, bytes, done, bytes.length - done, this.written * ENTRY_SIZE + done);
-    }
+    const at = this.written * ENTRY_SIZE;
+    this.withFile((fd) => {
+      let done = 0;
+      while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done, at + done);
+    });
     this.written = this.n;
-  }
-
-  /** Closes the file (without flushing). Idempotent. */
-  close(): void {
-    if (this.fd >= 0) closeSync(this.fd);
-    this.fd = -1;
   }
 }

@@ -13,26 +13,44 @@
  * point: `{ remove: [bases], add: base | null }`), delete the old files, rename the new ones into
  * place, fsync the directory, delete `swap.json`. Open completes a swap whose `swap.json` exists and
  * deletes `*.cleaned` leftovers of swaps that never reached it.
+ *
+ * Damage (see segment.ts): a partition whose segment is damaged before its end reads up to the
+ * damaged batch — a read returns the good records before it, the next read throws the
+ * `CorruptLogError` that names it — and refuses appends (they would land behind unreadable
+ * records) until `truncate` cuts it at or before the damaged offset.
  */
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { InvalidArgumentError, OffsetOutOfRangeError } from '../../util/errors.js';
+import { CorruptLogError, InvalidArgumentError, OffsetOutOfRangeError } from '../../util/errors.js';
+import { checkRecordSizes } from '../record-size.js';
 import type { AppendRecord, AppendResult, LogRecord } from '../types.js';
 import { WaitList } from '../wait-list.js';
+import type { FilePool } from './file-pool.js';
+import { StaleFileError } from './file-pool.js';
 import { fsyncDir, readJsonIfExists, unlinkIfExists, writeFileAtomic } from './fs-util.js';
 import { encodeBatch } from './record-batch.js';
-import { Segment, type SegmentBatch, segmentFileName, type TailTruncation } from './segment.js';
+import {
+  corruptBatchError,
+  Segment,
+  type SegmentBatch,
+  type SegmentRecovery,
+  segmentFileName,
+} from './segment.js';
 
 export interface PartitionOptions {
   topic: string;
   partition: number;
   dir: string;
   segmentBytes: number;
+  /** The topic's `maxRecordBytes`: `append` refuses larger records. */
+  maxRecordBytes: number;
   writable: boolean;
   /** fsync new files' directory entries and swap steps (the `always` and `commit` policies). */
   durable: boolean;
   /** Called after the partition rolled to a new segment (the log offers it to the cleaner). */
   onRoll?: (partition: Partition) => void;
+  /** Where segment files get their descriptors; default `sharedFilePool`. */
+  pool?: FilePool;
 }
 
 /** What the cleaner (compaction, retention) sees of a segment. */
@@ -49,9 +67,28 @@ export interface SegmentInfo {
 
 /** What opening a partition repaired. */
 export interface PartitionRecovery {
-  truncatedTail?: TailTruncation;
+  /** Tails cut off and damage found, in segment order (see `SegmentRecovery`). */
+  segments: SegmentRecovery[];
   completedSwap?: { remove: number[]; add: number | null };
   removedLeftovers: string[];
+}
+
+/**
+ * How many partitions `syncPartitions` fsyncs at once: each in-flight fdatasync pins a descriptor
+ * (`file-pool.ts`), so a flush of 10,000 partitions must not start 10,000 of them. The thread pool
+ * that runs them is 4 threads by default, so a few dozen in flight lose nothing.
+ */
+export const SYNC_CONCURRENCY = 32;
+
+/** `sync()` of every partition, at most {@link SYNC_CONCURRENCY} at a time; the first failure rejects. */
+export async function syncPartitions(parts: readonly Partition[]): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < parts.length) await parts[next++].sync();
+  };
+  const workers: Promise<void>[] = [];
+  for (let i = 0; i < Math.min(SYNC_CONCURRENCY, parts.length); i++) workers.push(worker());
+  await Promise.all(workers);
 }
 
 /** Base offsets of the segments in `dir`, ascending. */
@@ -72,6 +109,7 @@ export class Partition {
   readonly partition: number;
   readonly dir: string;
   segmentBytes: number;
+  maxRecordBytes: number;
   /** The open transaction's first offset here, or null. */
   txnStart: number | null = null;
   readonly waiters = new WaitList();
@@ -80,42 +118,71 @@ export class Partition {
   private closed = false;
   /** The segment the last read ended in (the one whose read chunk is cached). */
   private lastRead: Segment | undefined;
+  /** A segment may be damaged (checked by `append`, kept exact by `open` and `truncate`). */
+  private hasDamage = false;
 
   private constructor(private readonly options: PartitionOptions) {
     this.topic = options.topic;
     this.partition = options.partition;
     this.dir = options.dir;
     this.segmentBytes = options.segmentBytes;
+    this.maxRecordBytes = options.maxRecordBytes;
+  }
+
+  /** A new partition in `options.dir`, which must exist and be empty (a topic being created). */
+  static create(options: PartitionOptions): Partition {
+    const p = new Partition(options);
+    p.adopt(Segment.create(options.dir, 0, '', options.pool));
+    p.dirDirty = true;
+    return p;
   }
 
   /** Opens (and recovers) the partition in `options.dir`, which must exist. */
   static open(options: PartitionOptions): { partition: Partition; recovery: PartitionRecovery } {
     const p = new Partition(options);
-    const recovery: PartitionRecovery = { removedLeftovers: [] };
+    const recovery: PartitionRecovery = { segments: [], removedLeftovers: [] };
     if (options.writable) p.recoverSwap(recovery);
     const bases = listBases(options.dir);
     try {
       for (let i = 0; i < bases.length; i++) {
         const last = i === bases.length - 1;
-        const { segment, truncated } = Segment.open(options.dir, bases[i], {
+        const { segment, recovery: found } = Segment.open(options.dir, bases[i], {
           writable: options.writable,
           recover: last && options.writable,
           tolerant: !options.writable,
+          pool: options.pool,
         });
-        p.segments.push(segment);
-        if (truncated) recovery.truncatedTail = truncated;
+        p.adopt(segment);
+        if (found) recovery.segments.push(found);
       }
       if (p.segments.length === 0) {
         if (!options.writable)
           throw new InvalidArgumentError(`partition directory ${options.dir} has no segment`);
-        p.segments.push(Segment.create(options.dir, 0));
+        p.adopt(Segment.create(options.dir, 0, '', options.pool));
         p.dirDirty = true;
       }
     } catch (err) {
       for (const s of p.segments) void s.close();
       throw err;
     }
+    p.hasDamage = p.damaged !== undefined;
     return { partition: p, recovery };
+  }
+
+  /** Adds `s` as the newest segment, owned by this partition. */
+  private adopt(s: Segment): void {
+    s.owner = this;
+    this.segments.push(s);
+  }
+
+  /** The first segment damaged before its end (see the file header), or undefined. */
+  get damaged(): Segment | undefined {
+    for (const s of this.segments) if (s.damage !== undefined) return s;
+    return undefined;
+  }
+
+  private damageError(s: Segment): CorruptLogError {
+    return corruptBatchError(s.logPath, s.damage!, this);
   }
 
   private recoverSwap(recovery: PartitionRecovery): void {
@@ -168,22 +235,24 @@ export class Partition {
     }
   }
 
-  private refreshOnce(): void {
+  private refreshOnce(force = false): void {
     const bases = listBases(this.dir);
     const known = this.segments.map((s) => s.baseOffset);
     const sameStart = bases.length >= known.length && known.every((b, i) => bases[i] === b);
-    if (!sameStart || this.active.catchUp() === 'shrunk') {
+    if (force || !sameStart || this.active.catchUp() === 'shrunk') {
       const old = this.segments;
       this.segments = [];
+      this.lastRead = undefined;
       for (const s of old) void s.close();
-      for (const b of bases) this.segments.push(this.openReadOnly(b));
+      for (const b of bases) this.adopt(this.openReadOnly(b));
       return;
     }
-    for (const b of bases.slice(known.length)) this.segments.push(this.openReadOnly(b));
+    for (const b of bases.slice(known.length)) this.adopt(this.openReadOnly(b));
   }
 
   private openReadOnly(base: number): Segment {
-    return Segment.open(this.dir, base, { writable: false, recover: false, tolerant: true }).segment;
+    const options = { writable: false, recover: false, tolerant: true, pool: this.options.pool };
+    return Segment.open(this.dir, base, options).segment;
   }
 
   get active(): Segment {
@@ -207,7 +276,13 @@ export class Partition {
   /** Encodes `records` as one batch and writes it (one write syscall), rolling first if needed. */
   append(records: readonly AppendRecord[], now: number, attributes = 0): AppendResult {
     const baseOffset = this.endOffset;
+    if (this.hasDamage) {
+      const d = this.damaged;
+      if (d !== undefined) throw this.damageError(d);
+      this.hasDamage = false;
+    }
     if (records.length === 0) return { baseOffset, nextOffset: baseOffset };
+    checkRecordSizes(this.topic, this.partition, records, this.maxRecordBytes);
     const batch = encodeBatch(baseOffset, records, { now, attributes, scratch: true });
     if (this.active.size > 0 && this.active.size + batch.length > this.segmentBytes) this.roll();
     const nextOffset = baseOffset + records.length;
@@ -224,7 +299,7 @@ export class Partition {
   /** Starts a new active segment at the end offset. */
   roll(): void {
     this.active.seal();
-    this.segments.push(Segment.create(this.dir, this.endOffset));
+    this.adopt(Segment.create(this.dir, this.endOffset, '', this.options.pool));
     this.dirDirty = true;
     // The log offers the partition to the cleaner (compaction, retention) here.
     this.options.onRoll?.(this);
@@ -232,26 +307,46 @@ export class Partition {
 
   /** Records at offsets >= `offset`, up to the visible end, within the budget. */
   read(offset: number, maxRecords: number, maxBytes: number): LogRecord[] {
+    try {
+      return this.readOnce(offset, maxRecords, maxBytes);
+    } catch (err) {
+      // a follower whose segment file the writer replaced (a swap): reopen, read again
+      if (!(err instanceof StaleFileError) || this.options.writable) throw err;
+      this.refreshOnce(true);
+      return this.readOnce(offset, maxRecords, maxBytes);
+    }
+  }
+
+  private readOnce(offset: number, maxRecords: number, maxBytes: number): LogRecord[] {
     const end = this.visibleEnd;
     const earliest = this.earliestOffset;
     if (offset < earliest || offset > end) {
       throw new OffsetOutOfRangeError(this.topic, this.partition, offset, earliest, end);
     }
     const out: LogRecord[] = [];
-    if (offset === end) return out;
+    if (offset === end) {
+      if (this.active.damage !== undefined) throw this.damageError(this.active);
+      return out;
+    }
     const budget = { records: maxRecords, bytes: maxBytes, tookAny: false };
     let i = this.segmentIndexFor(offset);
     let from = offset;
-    for (; i < this.segments.length; i++) {
-      const s = this.segments[i];
-      if (s.nextOffset <= from) continue;
-      // one segment at a time keeps a read chunk cached
-      if (this.lastRead !== s) {
-        this.lastRead?.dropReadCache();
-        this.lastRead = s;
+    try {
+      for (; i < this.segments.length; i++) {
+        const s = this.segments[i];
+        if (s.nextOffset <= from && s.damage === undefined) continue;
+        // one segment at a time keeps a read chunk cached
+        if (this.lastRead !== s) {
+          this.lastRead?.dropReadCache();
+          this.lastRead = s;
+        }
+        if (s.read(from, end, budget, out)) break;
+        from = Math.max(from, s.nextOffset);
       }
-      if (s.read(from, end, budget, out)) break;
-      from = Math.max(from, s.nextOffset);
+    } catch (err) {
+      // the good records before the damage first; the next read, starting at it, throws
+      if (err instanceof CorruptLogError && out.length > 0) return out;
+      throw err;
     }
     return out;
   }
@@ -277,13 +372,14 @@ export class Partition {
     if (offset < this.earliestOffset || offset > end) {
       throw new OffsetOutOfRangeError(this.topic, this.partition, offset, this.earliestOffset, end);
     }
-    if (offset === end) return;
+    if (offset === end && !this.hasDamage) return;
     while (this.segments.length > 1 && this.active.baseOffset >= offset) {
       const s = this.segments.pop()!;
       await s.delete();
       this.dirDirty = true;
     }
     this.active.truncateTo(offset, now);
+    this.hasDamage = this.damaged !== undefined;
   }
 
   /** Makes every append so far durable: fdatasync of touched segments, fsync of the directory. */
@@ -343,7 +439,12 @@ export class Partition {
     for (const s of olds) await s.close();
     this.finishSwap({ remove: [...remove], add });
     if (add !== null) {
-      const { segment } = Segment.open(this.dir, add, { writable: this.options.writable, recover: false });
+      const { segment } = Segment.open(this.dir, add, {
+        writable: this.options.writable,
+        recover: false,
+        pool: this.options.pool,
+      });
+      segment.owner = this;
       this.segments.splice(first, 0, segment);
     }
   }

@@ -9,26 +9,29 @@
  *
  * Recovery (`open` with `recover`): the batches after the last index entry are CRC-checked. A torn
  * or corrupt batch with nothing valid after it is the tail of a crashed write: the file is cut there
- * and the cut reported. A bad batch FOLLOWED by a valid one is corruption in the middle: a
- * `CorruptLogError` naming the file and position, never a silent skip. Reads check every batch's
- * CRC too.
+ * and the cut reported ({@link SegmentRecovery}: the offsets and bytes lost). A bad batch FOLLOWED by
+ * a valid one is corruption in the middle: nothing is cut, the segment is marked damaged there (its
+ * `size` and `nextOffset` end at the damaged batch), and every read that reaches it throws a
+ * `CorruptLogError` naming the damaged batch (file, byte position, first offset) — never a silent
+ * skip; the partition refuses appends until it is truncated at or before the damage.
+ *
+ * Where damage is reported: at the first batch that fails its checks walking from a trusted
+ * boundary (the segment start, an index entry, a batch whose CRC passed), CRC included. A damaged
+ * header can make the NEXT batch look wrong (a flipped length or base offset), so a walk that skipped
+ * CRCs (the open of a sealed segment, a read skipping batches below its offset) checks them again
+ * from its start before it names a position (`locateDamage`). Reads check every batch's CRC too.
+ *
+ * Descriptors: the log file is a {@link PooledFile} (`file-pool.ts`), opened on demand and closed
+ * when idle; the index holds none (`offset-index.ts`).
  *
  * I/O is synchronous (`readSync`/`writeSync` on page-cached files, like LMDB), one write syscall per
  * batch; only `fdatasync` is asynchronous. Positions are u32: a segment stays below 4 GiB.
  */
-import {
-  closeSync,
-  fdatasync,
-  fstatSync,
-  ftruncateSync,
-  openSync,
-  readSync,
-  renameSync,
-  writeSync,
-} from 'node:fs';
+import { fdatasync, fstatSync, ftruncateSync, readSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { CorruptLogError } from '../../util/errors.js';
 import type { LogRecord } from '../types.js';
+import { type FilePool, type PooledFile, StaleFileError, sharedFilePool } from './file-pool.js';
 import { unlinkIfExists } from './fs-util.js';
 import { OffsetIndex } from './offset-index.js';
 import {
@@ -52,12 +55,64 @@ export function segmentFileName(baseOffset: number, ext: '.log' | '.index'): str
   return `${String(baseOffset).padStart(20, '0')}${ext}`;
 }
 
-/** A torn or corrupt tail cut off by recovery. */
-export interface TailTruncation {
+/**
+ * What opening a segment found wrong:
+ * - `torn-tail`: the file ends inside its last batch (a write cut by a crash); cut off.
+ * - `corrupt-tail`: the last batches fail their checks and nothing valid follows; cut off.
+ * - `corrupt-middle`: a damaged batch with valid ones after it; nothing is cut, reads stop there.
+ */
+export interface SegmentRecovery {
+  readonly reason: 'torn-tail' | 'corrupt-tail' | 'corrupt-middle';
   readonly file: string;
-  /** Byte position of the cut (the file's new size). */
+  /** Byte position of the damaged batch (after a cut: the file's new size). */
   readonly position: number;
-  readonly droppedBytes: number;
+  /** Bytes cut off (tails) or unreadable from `position` to the end of the file (`corrupt-middle`). */
+  readonly bytes: number;
+  /** The first offset lost (tails) or unreadable (`corrupt-middle`). */
+  readonly fromOffset: number;
+  /**
+   * One past the last offset lost, as the cut batches' headers still tell it (tails whose headers
+   * survived; the active segment's batches are contiguous, which is checked).
+   */
+  readonly toOffset?: number;
+}
+
+/** Where a segment is damaged: the first batch that fails its checks. */
+export interface SegmentDamage {
+  readonly position: number;
+  /** The first offset of the damaged batch (one past the last good batch). */
+  readonly offset: number;
+  /** What is wrong there, for the message ("a checksum (CRC-32C) mismatch"). */
+  readonly what: string;
+}
+
+/** The topic and partition a segment belongs to, for error messages. */
+export interface SegmentOwner {
+  readonly topic: string;
+  readonly partition: number;
+}
+
+/** The `CorruptLogError` of a damaged batch: where it is, and the command that drops it. */
+export function corruptBatchError(file: string, d: SegmentDamage, owner?: SegmentOwner): CorruptLogError {
+  const where = owner === undefined ? '' : `topic "${owner.topic}" partition ${owner.partition}, `;
+  const fix =
+    owner === undefined
+      ? 'restore the data directory from a copy'
+      : `records before offset ${d.offset} are readable; to drop offset ${d.offset} and everything after it, run ` +
+        `"eddy topics truncate ${owner.topic} --partition ${owner.partition} --offset ${d.offset} --yes" ` +
+        '(or restore the data directory from a copy)';
+  return new CorruptLogError(
+    `corrupt record batch in ${where}offset ${d.offset}: ${d.what} at byte ${d.position} of ${file}; ${fix}`,
+    {
+      at: {
+        file,
+        position: d.position,
+        offset: d.offset,
+        topic: owner?.topic,
+        partition: owner?.partition,
+      },
+    },
+  );
 }
 
 /** A batch as `batches()` yields it: its header and its bytes (the whole batch, header included). */
@@ -74,9 +129,11 @@ export interface SegmentOpenOptions {
   recover: boolean;
   /**
    * Read-only followers of a log another process writes: stop quietly at a bad or partial batch at
-   * the end (it may be a write in progress) instead of throwing.
+   * the end (it may be a write in progress); damage with valid batches after it is marked as such.
    */
   tolerant?: boolean;
+  /** Where the log file's descriptor comes from; default `sharedFilePool`. */
+  pool?: FilePool;
 }
 
 function fdatasyncAsync(fd: number): Promise<void> {
@@ -108,6 +165,10 @@ interface ReadChunk {
 }
 
 export class Segment {
+  /** Set by the partition: named in errors. */
+  owner: SegmentOwner | undefined;
+  /** The damaged batch this segment ends at (see the file header), or undefined. */
+  damage: SegmentDamage | undefined;
   readonly logPath: string;
   readonly indexPath: string;
   /** Bytes of valid batches in the log file. */
@@ -116,7 +177,7 @@ export class Segment {
   nextOffset: number;
   /** The largest record timestamp (0 when unknown or empty). */
   maxTimestamp = 0;
-  private fd: number;
+  private file!: PooledFile;
   private index!: OffsetIndex;
   private bytesSinceIndex = 0;
   private dirty = false;
@@ -134,17 +195,21 @@ export class Segment {
     this.logPath = join(dir, segmentFileName(baseOffset, '.log') + suffix);
     this.indexPath = join(dir, segmentFileName(baseOffset, '.index') + suffix);
     this.nextOffset = baseOffset;
-    this.fd = -1;
   }
 
   /**
    * Creates a new empty segment (its files must not exist). With `suffix` (`.cleaned`) the files get
    * temporary names: a replacement segment being written by compaction.
    */
-  static create(dir: string, baseOffset: number, suffix = ''): Segment {
+  static create(dir: string, baseOffset: number, suffix = '', pool: FilePool = sharedFilePool): Segment {
     const s = new Segment(dir, baseOffset, true, suffix);
-    s.fd = openSync(s.logPath, 'wx+');
-    s.index = OffsetIndex.create(s.indexPath);
+    s.file = pool.create(s.logPath);
+    try {
+      s.index = OffsetIndex.create(s.indexPath);
+    } catch (err) {
+      s.file.close();
+      throw err;
+    }
     return s;
   }
 
@@ -154,9 +219,9 @@ export class Segment {
    * `encodeBatch(…, { keepOffsets: true, lastOffset })`), then `seal`, `sync` and `close` it before
    * `Partition.replaceSegments`; `delete` it to give up.
    */
-  static createCleaned(dir: string, baseOffset: number): Segment {
+  static createCleaned(dir: string, baseOffset: number, pool?: FilePool): Segment {
     Segment.deleteCleaned(dir, baseOffset);
-    return Segment.create(dir, baseOffset, '.cleaned');
+    return Segment.create(dir, baseOffset, '.cleaned', pool);
   }
 
   /** Deletes the files of a cleaned segment that will not be swapped in (absent files are fine). */
@@ -171,14 +236,13 @@ export class Segment {
     dir: string,
     baseOffset: number,
     options: SegmentOpenOptions,
-  ): { segment: Segment; truncated?: TailTruncation } {
+  ): { segment: Segment; recovery?: SegmentRecovery } {
     const s = new Segment(dir, baseOffset, options.writable);
-    s.fd = openSync(s.logPath, options.writable ? 'r+' : 'r');
+    s.file = (options.pool ?? sharedFilePool).file(s.logPath, options.writable);
     try {
-      const truncated = s.load(options);
-      // Only the active segment writes its index: the others hold just their log file open.
-      if (!options.recover) s.index.release();
-      return { segment: s, truncated };
+      const recovery = s.load(options);
+      s.index.flush();
+      return { segment: s, recovery };
     } catch (err) {
       s.closeFds();
       throw err;
@@ -196,8 +260,9 @@ export class Segment {
     }
   }
 
-  private load(options: SegmentOpenOptions): TailTruncation | undefined {
-    const fileSize = fstatSync(this.fd).size;
+  private load(options: SegmentOpenOptions): SegmentRecovery | undefined {
+    const fd = this.file.get();
+    const fileSize = fstatSync(fd).size;
     this.index = OffsetIndex.open(this.indexPath, options.writable, fileSize);
     let from = 0;
     let expected = this.baseOffset;
@@ -205,7 +270,7 @@ export class Segment {
     if (last !== undefined) {
       const head = Buffer.alloc(BATCH_HEADER_SIZE);
       const ok =
-        readFully(this.fd, head, BATCH_HEADER_SIZE, last.position) === BATCH_HEADER_SIZE &&
+        readFully(fd, head, BATCH_HEADER_SIZE, last.position) === BATCH_HEADER_SIZE &&
         plausibleBatchLength(head, 0) > 0 &&
         readBatchHeader(head, 0).baseOffset === this.baseOffset + last.rel;
       if (ok) {
@@ -222,13 +287,16 @@ export class Segment {
     expected: number,
     fileSize: number,
     options: SegmentOpenOptions,
-  ): TailTruncation | undefined {
+  ): SegmentRecovery | undefined {
+    const fd = this.file.get();
+    const walkFrom = from;
+    const walkExpected = expected;
     let pos = from;
     this.bytesSinceIndex = 0;
     while (pos < fileSize) {
       const want = Math.min(SCAN_CHUNK, fileSize - pos);
       let buf = Buffer.allocUnsafe(want);
-      let n = readFully(this.fd, buf, want, pos);
+      let n = readFully(fd, buf, want, pos);
       let p = 0;
       let bad = false;
       while (p + BATCH_HEADER_SIZE <= n) {
@@ -241,7 +309,7 @@ export class Segment {
         if (p + len > n) {
           if (p > 0) break;
           buf = Buffer.allocUnsafe(len);
-          n = readFully(this.fd, buf, len, pos);
+          n = readFully(fd, buf, len, pos);
         }
         if (options.recover && !batchCrcOk(buf, p, len)) {
           bad = true;
@@ -254,7 +322,7 @@ export class Segment {
       if (!bad && p + BATCH_HEADER_SIZE > n && pos + p + BATCH_HEADER_SIZE > fileSize && pos + p < fileSize) {
         bad = true; // a partial header at the very end
       }
-      if (bad) return this.badBatch(pos + p, expected, fileSize, options);
+      if (bad) return this.badBatch(pos + p, expected, fileSize, options, walkFrom, walkExpected);
       pos += p;
     }
     this.size = pos;
@@ -277,32 +345,124 @@ export class Segment {
     expected: number,
     fileSize: number,
     options: SegmentOpenOptions,
-  ): TailTruncation | undefined {
-    const at = `${this.logPath} at byte ${position} (expected offset ${expected})`;
-    if (options.tolerant === true) {
-      this.size = position;
+    walkFrom: number,
+    walkExpected: number,
+  ): SegmentRecovery | undefined {
+    if (options.tolerant === true && this.findValidBatchAfter(position, expected, fileSize) < 0) {
+      this.size = position; // the writer's batch in progress at the tail
       return undefined;
     }
     if (!options.recover) {
-      throw new CorruptLogError(`corrupt record batch in ${at}; the file is damaged before its end`);
+      // the walk skipped CRCs: the batch before `position` may be the damaged one
+      const fallback = { position, offset: expected, what: 'an unreadable batch header' };
+      return this.markDamaged(this.locateDamage(walkFrom, walkExpected, fileSize, fallback), fileSize);
     }
-    const valid = this.findValidBatchAfter(position, expected, fileSize);
-    if (valid >= 0) {
-      throw new CorruptLogError(
-        `corrupt record batch in ${at}, followed by a valid batch at byte ${valid}: ` +
-          'the log is damaged in the middle; restore the directory from a copy or truncate the partition',
-      );
+    const what = this.whatIsWrong(position, expected, fileSize);
+    if (this.findValidBatchAfter(position, expected, fileSize) >= 0) {
+      return this.markDamaged({ position, offset: expected, what: what.what }, fileSize);
     }
-    ftruncateSync(this.fd, position);
+    const toOffset = this.claimedEnd(position, expected, fileSize);
+    ftruncateSync(this.file.get(), position);
     this.size = position;
-    return { file: this.logPath, position, droppedBytes: fileSize - position };
+    return {
+      reason: what.torn ? 'torn-tail' : 'corrupt-tail',
+      file: this.logPath,
+      position,
+      bytes: fileSize - position,
+      fromOffset: expected,
+      toOffset,
+    };
+  }
+
+  /** Ends the segment at the damaged batch `d`, which stays on disk (see the file header). */
+  private markDamaged(d: SegmentDamage, fileSize: number): SegmentRecovery {
+    this.damage = d;
+    this.size = d.position;
+    this.nextOffset = d.offset;
+    this.index.truncateFrom(d.position);
+    return {
+      reason: 'corrupt-middle',
+      file: this.logPath,
+      position: d.position,
+      bytes: fileSize - d.position,
+      fromOffset: d.offset,
+    };
+  }
+
+  /** What is wrong with the batch at `position`, and whether it is cut short by the end of the file. */
+  private whatIsWrong(position: number, expected: number, fileSize: number): { what: string; torn: boolean } {
+    const head = Buffer.alloc(BATCH_HEADER_SIZE);
+    const n = readFully(this.file.get(), head, BATCH_HEADER_SIZE, position);
+    if (n < BATCH_HEADER_SIZE) return { what: `a partial batch header (${n} bytes)`, torn: true };
+    const len = plausibleBatchLength(head, 0);
+    if (len === 0) return { what: 'an unreadable batch header', torn: false };
+    const h = readBatchHeader(head, 0);
+    if (h.baseOffset < expected) {
+      return { what: `a batch header claiming offset ${h.baseOffset} (expected ${expected})`, torn: false };
+    }
+    if (position + len > fileSize) {
+      return { what: `a batch of ${len} bytes cut short at ${fileSize - position} bytes`, torn: true };
+    }
+    return { what: 'a checksum (CRC-32C) mismatch', torn: false };
+  }
+
+  /**
+   * One past the last offset the batches from `position` on claim, while their headers read as the
+   * contiguous batches an active segment holds (each `baseOffset` the previous end, `recordCount`
+   * = `lastOffsetDelta + 1`); undefined when not even the first one does.
+   */
+  private claimedEnd(position: number, expected: number, fileSize: number): number | undefined {
+    const len = Math.min(fileSize - position, SCAN_CHUNK);
+    const buf = Buffer.allocUnsafe(len);
+    const n = readFully(this.file.get(), buf, len, position);
+    let end: number | undefined;
+    let next = expected;
+    for (let p = 0; p + BATCH_HEADER_SIZE <= n; ) {
+      const bl = plausibleBatchLength(buf, p);
+      if (bl === 0) break;
+      const h = readBatchHeader(buf, p);
+      if (h.baseOffset !== next || h.recordCount !== h.lastOffsetDelta + 1) break;
+      end = next = h.baseOffset + h.recordCount;
+      p += bl;
+    }
+    return end;
+  }
+
+  /**
+   * The first damaged batch walking from `start` (a batch boundary holding offset `offset`) up to
+   * `end`, every batch CRC-checked; `fallback` when every batch there is sound.
+   */
+  private locateDamage(start: number, offset: number, end: number, fallback: SegmentDamage): SegmentDamage {
+    const fd = this.file.get();
+    const head = Buffer.allocUnsafe(BATCH_HEADER_SIZE);
+    let pos = start;
+    let expected = offset;
+    while (pos < end) {
+      const at = (what: string): SegmentDamage => ({ position: pos, offset: expected, what });
+      if (readFully(fd, head, BATCH_HEADER_SIZE, pos) < BATCH_HEADER_SIZE || pos + BATCH_HEADER_SIZE > end) {
+        return at('a partial batch header');
+      }
+      const len = plausibleBatchLength(head, 0);
+      if (len === 0) return at('an unreadable batch header');
+      const h = readBatchHeader(head, 0);
+      if (pos + len > end) return at(`a batch of ${len} bytes running past the end of the file`);
+      const buf = Buffer.allocUnsafe(len);
+      if (readFully(fd, buf, len, pos) < len || !batchCrcOk(buf, 0, len)) {
+        return at('a checksum (CRC-32C) mismatch');
+      }
+      if (h.baseOffset < expected)
+        return at(`a batch header claiming offset ${h.baseOffset} (expected ${expected})`);
+      expected = h.baseOffset + h.lastOffsetDelta + 1;
+      pos += len;
+    }
+    return fallback;
   }
 
   /** The position of a CRC-valid batch with offsets >= `expected` after `position`, or -1. */
   private findValidBatchAfter(position: number, expected: number, fileSize: number): number {
     const len = fileSize - position;
     const buf = Buffer.allocUnsafe(len);
-    const n = readFully(this.fd, buf, len, position);
+    const n = readFully(this.file.get(), buf, len, position);
     for (let p = 1; p + BATCH_HEADER_SIZE <= n; p++) {
       if (buf[p + 16] !== 1) continue;
       const bl = plausibleBatchLength(buf, p);
@@ -318,7 +478,13 @@ export class Segment {
    * was truncated or replaced: the caller reopens the segment.
    */
   catchUp(): 'same' | 'grown' | 'shrunk' {
-    const fileSize = fstatSync(this.fd).size;
+    let fileSize: number;
+    try {
+      fileSize = fstatSync(this.file.get()).size;
+    } catch (err) {
+      if (err instanceof StaleFileError) return 'shrunk'; // replaced: reopen
+      throw err;
+    }
     if (fileSize < this.size) return 'shrunk';
     if (fileSize === this.size) return 'same';
     this.walk(this.size, this.nextOffset, fileSize, { writable: false, recover: false, tolerant: true });
@@ -336,7 +502,7 @@ export class Segment {
       this.index.add(baseOffset - this.baseOffset, this.size);
       this.bytesSinceIndex = 0;
     }
-    writeFully(this.fd, batch, this.size);
+    writeFully(this.file.get(), batch, this.size);
     this.size += batch.length;
     this.bytesSinceIndex += batch.length;
     this.nextOffset = nextOffset;
@@ -350,6 +516,7 @@ export class Segment {
    * segment and the next segment should be read.
    */
   read(from: number, until: number, budget: ReadBudget, out: LogRecord[]): boolean {
+    if (this.damage !== undefined && from >= this.nextOffset) throw this.damageError(this.damage);
     let pos = this.lookup(from);
     while (pos < this.size) {
       const chunk = this.chunkAt(pos, budget);
@@ -358,14 +525,14 @@ export class Segment {
       const start = p;
       while (p + BATCH_HEADER_SIZE <= n) {
         const len = plausibleBatchLength(buf, p);
-        if (len === 0 || chunk.pos + p + len > this.size) throw this.corruptAt(chunk.pos + p);
+        if (len === 0 || chunk.pos + p + len > this.size) throw this.corruptAt(chunk.pos + p, from);
         if (p + len > n) break;
         const base = buf.readUInt32LE(p + 8) + buf.readUInt32LE(p + 12) * 0x1_0000_0000;
         const next = base + buf.readUInt32LE(p + 20) + 1;
         if (base >= until) return true;
         if (next > from) {
           if (!verified.has(p)) {
-            if (!batchCrcOk(buf, p, len)) throw this.corruptAt(chunk.pos + p);
+            if (!batchCrcOk(buf, p, len)) throw this.corruptAt(chunk.pos + p, from);
             verified.add(p);
           }
           if (!decodeRecords(buf, p, from, until, budget, out)) return true;
@@ -375,12 +542,13 @@ export class Segment {
       }
       if (p === start) {
         // the batch at pos does not fit the cached chunk: read a chunk that starts at it
-        if (chunk.pos === pos) throw this.corruptAt(pos);
+        if (chunk.pos === pos) throw this.corruptAt(pos, from);
         this.chunk = undefined;
         continue;
       }
       pos = chunk.pos + p;
     }
+    if (this.damage !== undefined) throw this.damageError(this.damage);
     return false;
   }
 
@@ -399,15 +567,16 @@ export class Segment {
     }
     const estimate = Math.min(budget.bytes, budget.records * 160) + 8192;
     let want = Math.min(this.size - pos, Math.max(MIN_READ_CHUNK, Math.min(MAX_READ_CHUNK, estimate)));
+    const fd = this.file.get();
     let buf = Buffer.allocUnsafe(want);
-    let n = readFully(this.fd, buf, want, pos);
+    let n = readFully(fd, buf, want, pos);
     if (n >= BATCH_HEADER_SIZE) {
       const len = plausibleBatchLength(buf, 0);
       if (len > n && pos + len <= this.size) {
         want = len;
         buf = Buffer.allocUnsafe(want);
-        n = readFully(this.fd, buf, want, pos);
-        if (n < len) throw this.corruptAt(pos);
+        n = readFully(fd, buf, want, pos);
+        if (n < len) throw this.corruptAt(pos, undefined);
       }
     }
     this.chunk = { pos, buf, n, verified: new Set() };
@@ -419,35 +588,55 @@ export class Segment {
     this.chunk = undefined;
   }
 
-  private corruptAt(position: number): CorruptLogError {
-    return new CorruptLogError(`corrupt record batch in ${this.logPath} at byte ${position}`);
+  private damageError(d: SegmentDamage): CorruptLogError {
+    return corruptBatchError(this.logPath, d, this.owner);
+  }
+
+  /**
+   * The error of a read that met a bad batch at `position`, looking for `from`: the damage is located
+   * again from the index entry at or before `from` (the read skipped the CRCs of batches below it).
+   */
+  private corruptAt(position: number, from: number | undefined): CorruptLogError {
+    const entry = this.index.floor(from === undefined ? 0 : from - this.baseOffset);
+    const fallback = { position, offset: from ?? this.baseOffset, what: 'an unreadable batch header' };
+    return this.damageError(
+      this.locateDamage(entry.position, this.baseOffset + entry.rel, this.size, fallback),
+    );
   }
 
   /** Every batch of the segment, in order (for compaction, retention and tools). */
   *batches(fromPosition = 0): Generator<SegmentBatch> {
     let pos = fromPosition;
+    let expected = fromPosition === 0 ? this.baseOffset : -1;
+    // every batch is CRC-checked, so the first bad one is the damaged one
+    const bad = (position: number, what: string): CorruptLogError =>
+      this.damageError({ position, offset: expected >= 0 ? expected : this.baseOffset, what });
     while (pos < this.size) {
       let want = Math.min(SCAN_CHUNK, this.size - pos);
+      // the descriptor is fetched per read: the pool may close it while the generator is suspended
       let buf = Buffer.allocUnsafe(want);
-      let n = readFully(this.fd, buf, want, pos);
+      let n = readFully(this.file.get(), buf, want, pos);
       let p = 0;
       while (p + BATCH_HEADER_SIZE <= n) {
         const len = plausibleBatchLength(buf, p);
-        if (len === 0) throw this.corruptAt(pos + p);
+        if (len === 0) throw bad(pos + p, 'an unreadable batch header');
         if (p + len > n) {
           if (p > 0) break;
           want = len;
           buf = Buffer.allocUnsafe(want);
-          n = readFully(this.fd, buf, want, pos);
-          if (n < len) throw this.corruptAt(pos);
+          n = readFully(this.file.get(), buf, want, pos);
+          if (n < len) throw bad(pos, `a batch of ${len} bytes running past the end of the file`);
         }
-        if (!batchCrcOk(buf, p, len)) throw this.corruptAt(pos + p);
-        yield { header: readBatchHeader(buf, p), position: pos + p, bytes: buf.subarray(p, p + len) };
+        if (!batchCrcOk(buf, p, len)) throw bad(pos + p, 'a checksum (CRC-32C) mismatch');
+        const header = readBatchHeader(buf, p);
+        yield { header, position: pos + p, bytes: buf.subarray(p, p + len) };
+        expected = header.baseOffset + header.lastOffsetDelta + 1;
         p += len;
       }
-      if (p === 0) throw this.corruptAt(pos);
+      if (p === 0) throw bad(pos, 'a partial batch header');
       pos += p;
     }
+    if (this.damage !== undefined) throw this.damageError(this.damage);
   }
 
   /**
@@ -455,8 +644,19 @@ export class Segment {
    * straddles `offset` is rewritten with its records below it.
    */
   truncateTo(offset: number, now: number): void {
+    if (this.damage !== undefined && offset >= this.nextOffset) {
+      // cut the damaged bytes this segment ends at
+      this.chunk = undefined;
+      this.damage = undefined;
+      ftruncateSync(this.file.get(), this.size);
+      this.index.truncateFrom(this.size);
+      this.bytesSinceIndex = 0;
+      this.dirty = true;
+      return;
+    }
     if (offset >= this.nextOffset) return;
     this.chunk = undefined;
+    this.damage = undefined;
     let cut = -1;
     let rewrite: Buffer | null = null;
     for (const b of this.batches(this.lookup(offset))) {
@@ -480,13 +680,14 @@ export class Segment {
       }
     }
     if (cut < 0) return;
-    ftruncateSync(this.fd, cut);
+    const fd = this.file.get();
+    ftruncateSync(fd, cut);
     this.index.truncateFrom(cut);
     this.size = cut;
     this.nextOffset = offset;
     this.bytesSinceIndex = 0;
     if (rewrite !== null) {
-      writeFully(this.fd, rewrite, cut);
+      writeFully(fd, rewrite, cut);
       this.size += rewrite.length;
     }
     this.dirty = true;
@@ -503,11 +704,15 @@ export class Segment {
     if (!this.dirty || this.closed) return;
     this.dirty = false;
     this.index.flush();
-    const p = fdatasyncAsync(this.fd).then(
+    // pinned: the pool must not close (and reuse) the descriptor while the fdatasync runs
+    const fd = this.file.pin();
+    const p = fdatasyncAsync(fd).then(
       () => {
+        this.file.unpin();
         this.syncing = null;
       },
       (err) => {
+        this.file.unpin();
         this.syncing = null;
         this.dirty = true;
         throw err;
@@ -517,16 +722,14 @@ export class Segment {
     await p;
   }
 
-  /** Writes pending index entries and closes the index file (after a roll the segment is complete). */
+  /** Writes pending index entries (after a roll the segment is complete). */
   seal(): void {
-    this.index.release();
+    this.index.flush();
   }
 
   private closeFds(): void {
     this.chunk = undefined;
-    if (this.fd >= 0) closeSync(this.fd);
-    this.index?.close();
-    this.fd = -1;
+    this.file.close();
   }
 
   /** Writes the index and closes the files (no fsync). Idempotent. */
@@ -535,8 +738,14 @@ export class Segment {
     while (this.syncing !== null) await this.syncing.catch(() => {});
     if (this.closed) return;
     this.closed = true;
-    this.index.flush();
-    this.closeFds();
+    try {
+      this.index.flush();
+    } catch (err) {
+      // the directory was removed under the log: the index (a hint) has nowhere to go
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    } finally {
+      this.closeFds();
+    }
   }
 
   /** Closes (no index write) and removes both files. */

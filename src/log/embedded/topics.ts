@@ -12,7 +12,7 @@
  */
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { TopicConfig } from '../types.js';
+import { TOPIC_DEFAULTS, type TopicConfig } from '../types.js';
 import { fsyncDir, readJsonIfExists, writeFileAtomic } from './fs-util.js';
 
 export class TopicStore {
@@ -47,8 +47,10 @@ export class TopicStore {
       .sort();
   }
 
+  /** The topic's config; settings added since it was written (`maxRecordBytes`) get their defaults. */
   readConfig(topic: string): TopicConfig | undefined {
-    return readJsonIfExists<TopicConfig>(join(this.root, topic, 'topic.json'));
+    const c = readJsonIfExists<TopicConfig>(join(this.root, topic, 'topic.json'));
+    return c === undefined ? undefined : { ...TOPIC_DEFAULTS, ...c };
   }
 
   topicDir(topic: string): string {

@@ -24,7 +24,7 @@ import { join } from 'node:path';
 import { InvalidArgumentError } from '../../util/errors.js';
 import type { AppendRecord, AppendResult, LogTransaction } from '../types.js';
 import { fsyncDirAsync, unlinkIfExists, unlinkIfExistsAsync, writeFileAtomicAsync } from './fs-util.js';
-import type { Partition } from './partition.js';
+import { type Partition, syncPartitions } from './partition.js';
 import { ATTR_TRANSACTIONAL } from './record-batch.js';
 
 /** One entry of `transaction.json`. */
@@ -108,7 +108,7 @@ export class EmbeddedTransaction implements LogTransaction {
     this.state = 'ending';
     try {
       if (this.manifest !== undefined) await this.manifest;
-      if (this.host.durable) await Promise.all(this.touched.map((t) => t.part.sync()));
+      if (this.host.durable) await syncPartitions(this.touched.map((t) => t.part));
       await unlinkIfExistsAsync(join(this.host.dir, TRANSACTION_FILE));
       if (this.host.durable) await fsyncDirAsync(this.host.dir);
     } catch (err) {
@@ -134,10 +134,11 @@ export class EmbeddedTransaction implements LogTransaction {
       // a manifest write still in flight must land before the file is removed
       if (this.manifest !== undefined) await this.manifest.catch(() => undefined);
       for (const t of this.touched) {
-        await t.part.truncate(t.start, this.host.now());
+        // nothing written there (the append failed): nothing to cut, and damage is not ours to drop
+        if (t.start < t.part.endOffset) await t.part.truncate(t.start, this.host.now());
         t.part.txnStart = null;
       }
-      if (this.host.durable) await Promise.all(this.touched.map((t) => t.part.sync()));
+      if (this.host.durable) await syncPartitions(this.touched.map((t) => t.part));
       unlinkIfExists(join(this.host.dir, TRANSACTION_FILE));
     } finally {
       this.finish();

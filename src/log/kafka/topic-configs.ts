@@ -1,7 +1,8 @@
 /**
  * Eddy's `TopicConfig` as Kafka topic configs and back: `cleanup` → `cleanup.policy`, `retentionMs`
  * → `retention.ms`, `retentionBytes` → `retention.bytes`, `segmentBytes` → `segment.bytes`,
- * `deleteRetentionMs` → `delete.retention.ms`. `replicationFactor` is not a config but the replica
+ * `deleteRetentionMs` → `delete.retention.ms`, `maxRecordBytes` → `max.message.bytes` (plus
+ * {@link KAFKA_BATCH_OVERHEAD}, so the default 1 MiB is Kafka's default 1048588). `replicationFactor` is not a config but the replica
  * count of each partition. A Kafka `cleanup.policy` of `compact,delete` reads back as `compact`.
  */
 import type { CleanupPolicy, TopicConfig } from '../types.js';
@@ -14,8 +15,12 @@ export const KAFKA_TOPIC_CONFIG_KEYS = [
   'retention.bytes',
   'segment.bytes',
   'delete.retention.ms',
+  'max.message.bytes',
   'min.insync.replicas',
 ];
+
+/** What Kafka's `max.message.bytes` counts beyond Eddy's record bytes (its default is 1 MiB + 12). */
+export const KAFKA_BATCH_OVERHEAD = 12;
 
 /** The configs of a topic to create. */
 export function toKafkaConfigs(
@@ -28,6 +33,7 @@ export function toKafkaConfigs(
     { name: 'retention.bytes', value: String(c.retentionBytes) },
     { name: 'segment.bytes', value: String(c.segmentBytes) },
     { name: 'delete.retention.ms', value: String(c.deleteRetentionMs) },
+    { name: 'max.message.bytes', value: String(c.maxRecordBytes + KAFKA_BATCH_OVERHEAD) },
   ];
   if (minInsyncReplicas !== undefined)
     configs.push({ name: 'min.insync.replicas', value: String(minInsyncReplicas) });
@@ -56,5 +62,8 @@ export function fromKafkaConfigs(
     segmentBytes: num(configs.get('segment.bytes'), TOPIC_DEFAULTS.segmentBytes),
     deleteRetentionMs: num(configs.get('delete.retention.ms'), TOPIC_DEFAULTS.deleteRetentionMs),
     replicationFactor,
+    maxRecordBytes:
+      num(configs.get('max.message.bytes'), TOPIC_DEFAULTS.maxRecordBytes + KAFKA_BATCH_OVERHEAD) -
+      KAFKA_BATCH_OVERHEAD,
   };
 }

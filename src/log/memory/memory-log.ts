@@ -20,6 +20,7 @@ import {
   UnknownPartitionError,
   UnknownTopicError,
 } from '../../util/errors.js';
+import { checkRecordSizes } from '../record-size.js';
 import { checkTopicMatch, checkTopicName, resolveTopicConfig } from '../topic-config.js';
 import type {
   AppendRecord,
@@ -37,6 +38,10 @@ import type {
 import { WaitList } from '../wait-list.js';
 
 interface MemoryPartition {
+  topic: string;
+  partition: number;
+  /** The topic's `maxRecordBytes`. */
+  maxRecordBytes: number;
   records: LogRecord[];
   /** Sizes (key + value + headers) of `records`, for the maxBytes budget. */
   sizes: number[];
@@ -109,7 +114,15 @@ export class MemoryLog implements Log {
     if (this.topics.has(name)) throw new TopicExistsError(name);
     const t: MemoryTopic = { config: resolved, partitions: [] };
     for (let p = 0; p < resolved.partitions; p++) {
-      t.partitions.push({ records: [], sizes: [], txnStart: null, waiters: new WaitList() });
+      t.partitions.push({
+        topic: name,
+        partition: p,
+        maxRecordBytes: resolved.maxRecordBytes,
+        records: [],
+        sizes: [],
+        txnStart: null,
+        waiters: new WaitList(),
+      });
     }
     this.topics.set(name, t);
     return this.info(name, t);
@@ -158,6 +171,7 @@ export class MemoryLog implements Log {
   appendTo(p: MemoryPartition, records: readonly AppendRecord[]): AppendResult {
     const baseOffset = p.records.length;
     const now = this.now();
+    checkRecordSizes(p.topic, p.partition, records, p.maxRecordBytes);
     for (const r of records) {
       const ts = r.timestamp ?? now;
       if (!Number.isSafeInteger(ts) || ts < 0) {
