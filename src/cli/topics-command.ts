@@ -6,49 +6,46 @@
  * partition, the earliest and end offsets (the end offset is the offset the next record will get).
  */
 
+import type { EmbeddedLog } from '../log/embedded/embedded-log.js';
 import type { CleanupPolicy, TopicConfigInput, TopicInfo } from '../log/types.js';
 import { InvalidArgumentError } from '../util/errors.js';
-import {
-  choiceOption,
-  DATA_DIR_HELP,
-  DATA_DIR_OPTION,
-  dataDirOf,
-  expectPositionals,
-  intOption,
-  parseCommandArgs,
-} from './args.js';
+import { choiceOption, expectPositionals, intOption, parseCommandArgs } from './args.js';
 import { withLogWriter } from './live-log.js';
 import type { CommandIO } from './main.js';
-import { withLog } from './open-log.js';
+import { LOG_TARGET_OPTIONS, logTargetHelp, logTargetOf, withLog } from './open-log.js';
 
 const HELP = `Usage:
   eddy topics create NAME --partitions N [--cleanup delete|compact] [--retention-ms MS]
                           [--retention-bytes BYTES] [--segment-bytes BYTES] [--delete-retention-ms MS]
-  eddy topics list
-  eddy topics describe NAME
+  eddy topics list [--json]
+  eddy topics describe NAME [--json]
   eddy topics delete NAME
   eddy topics compact NAME
 
-Manage the topics of the embedded log. "compact" compacts every partition of a compact-topic now
-(the log also does it by itself after segment rolls and every minute).
+Manage the topics of the embedded log, or of Kafka with --backend kafka --brokers HOST:PORT.
+"compact" compacts every partition of a compact-topic of the embedded log now (the log also does
+it by itself after segment rolls and every minute; Kafka compacts on its own).
 
 Options of create:
-  --partitions N          number of partitions (required, >= 1)
-  --cleanup POLICY        delete (default: retention by time and size) or compact (keep the
-                          latest record per key)
-  --retention-ms MS       delete-topics: remove segments older than this; -1 keeps them forever
-                          (default 7 days)
-  --retention-bytes B     delete-topics: remove the oldest segments while a partition is larger;
-                          -1: no limit (default)
-  --segment-bytes B       roll a new segment file at this size (default 64 MiB)
+  --partitions N            number of partitions (required, >= 1)
+  --cleanup POLICY          delete (default: retention by time and size) or compact (keep the
+                            latest record per key)
+  --retention-ms MS         delete-topics: remove segments older than this; -1 keeps them forever
+                            (default 7 days)
+  --retention-bytes B       delete-topics: remove the oldest segments while a partition is larger;
+                            -1: no limit (default)
+  --segment-bytes B         roll a new segment file at this size (default 64 MiB)
   --delete-retention-ms MS  compact-topics: how long tombstones stay readable (default 1 day)
+Options of list and describe:
+  --json                    print JSON (list: an array of names; describe: name, config, partitions)
 Common options:
-${DATA_DIR_HELP}
-  -h, --help              show this help
+${logTargetHelp(28)}
+  -h, --help                show this help
 `;
 
 const OPTIONS = {
-  ...DATA_DIR_OPTION,
+  ...LOG_TARGET_OPTIONS,
+  json: { type: 'boolean' },
   partitions: { type: 'string' },
   cleanup: { type: 'string' },
   'retention-ms': { type: 'string' },
@@ -84,7 +81,10 @@ export async function topicsCommand(args: string[], io: CommandIO): Promise<numb
       throw new InvalidArgumentError(`option --${misplaced} is only for "eddy topics create"`);
     }
   }
-  const dataDir = dataDirOf(values);
+  if (values.json === true && sub !== 'list' && sub !== 'describe') {
+    throw new InvalidArgumentError('option --json is only for "eddy topics list" and "eddy topics describe"');
+  }
+  const dataDir = logTargetOf(values);
   switch (sub) {
     case 'create': {
       const [name] = expectPositionals('topics create', rest, ['NAME']);
@@ -97,14 +97,15 @@ export async function topicsCommand(args: string[], io: CommandIO): Promise<numb
     }
     case 'list': {
       expectPositionals('topics list', rest, []);
-      const names = await withLog(dataDir, { follow: true }, (log) => log.listTopics());
-      for (const name of [...names].sort()) io.out(`${name}\n`);
+      const names = [...(await withLog(dataDir, { follow: true }, (log) => log.listTopics()))].sort();
+      if (values.json === true) io.out(`${JSON.stringify(names)}\n`);
+      else for (const name of names) io.out(`${name}\n`);
       return 0;
     }
     case 'describe': {
       const [name] = expectPositionals('topics describe', rest, ['NAME']);
       const info = await withLog(dataDir, { follow: true }, (log) => log.describeTopic(name));
-      io.out(formatTopic(info));
+      io.out(values.json === true ? `${JSON.stringify(info)}\n` : formatTopic(info));
       return 0;
     }
     case 'delete': {
@@ -115,9 +116,14 @@ export async function topicsCommand(args: string[], io: CommandIO): Promise<numb
     }
     case 'compact': {
       const [name] = expectPositionals('topics compact', rest, ['NAME']);
+      if (dataDir.backend !== 'embedded') {
+        throw new InvalidArgumentError(
+          '"eddy topics compact" is for the embedded log; Kafka compacts on its own',
+        );
+      }
       await withLog(dataDir, {}, async (log) => {
         const { compactTopic } = await import('../log/embedded/compactor.js');
-        const results = await compactTopic(log, name);
+        const results = await compactTopic(log as EmbeddedLog, name);
         io.out(`compacted topic ${name}\n`);
         results.forEach((r, p) => {
           const mb = (n: number): string =>
