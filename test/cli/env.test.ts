@@ -29,8 +29,12 @@ test('KNOWN_ENV lists every EDDY_* variable the sources, scripts, tests and benc
         file.endsWith(join('src', 'cli', 'env.ts'))
       )
         continue;
-      for (const m of readFileSync(file, 'utf8').matchAll(/\bEDDY_[A-Z0-9_]*[A-Z0-9]\b/g)) {
-        if (!codes.has(m[0]) && !(m[0] in KNOWN_ENV)) missing.add(`${m[0]} (${file.slice(ROOT.length)})`);
+      // reads and sets of variables: env.X, env['X'], $X / ${X} (shell), X: (an env object), X=
+      const uses =
+        /(?:env\.|env\[['"`]|\$\{?|\b)(EDDY_[A-Z0-9_]*[A-Z0-9])(?=\b(?:\s*:|=|['"`]?\]|\}|:-))|(?:env\.|\$)(EDDY_[A-Z0-9_]*[A-Z0-9])\b/g;
+      for (const m of readFileSync(file, 'utf8').matchAll(uses)) {
+        const name = m[1] ?? m[2];
+        if (!codes.has(name) && !(name in KNOWN_ENV)) missing.add(`${name} (${file.slice(ROOT.length)})`);
       }
     }
   }
