@@ -59,15 +59,24 @@ export async function loadJob(file: string): Promise<JobDefinition> {
   let mod: Record<string, unknown>;
   try {
     const { register } = await import('tsx/esm/api');
-    if (moduleFormat(path) === 'module') {
+    const importEsm = async (): Promise<Record<string, unknown>> => {
       if (!esmHooksRegistered) {
         register();
         esmHooksRegistered = true;
       }
-      mod = (await import(url)) as Record<string, unknown>;
-    } else {
-      const scope = register({ namespace: `eddy-job-${randomUUID()}` });
-      mod = (await scope.import(url, url)) as Record<string, unknown>;
+      return (await import(url)) as Record<string, unknown>;
+    };
+    if (moduleFormat(path) === 'module') mod = await importEsm();
+    else {
+      try {
+        const scope = register({ namespace: `eddy-job-${randomUUID()}` });
+        mod = (await scope.import(url, url)) as Record<string, unknown>;
+      } catch (err) {
+        // Node 22+ resolves a CommonJS file itself, without the namespace's query (MODULE_NOT_FOUND
+        // for "job.ts?namespace=…"), and its process-wide ESM hooks handle CommonJS .ts files fine.
+        if (!/\?namespace=/.test(String((err as Error)?.message))) throw err;
+        mod = await importEsm();
+      }
     }
   } catch (cause) {
     throw new JobError(`job file ${path} failed to load: ${describeLoadError(path, cause)}`, { cause });
