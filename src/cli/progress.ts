@@ -71,7 +71,9 @@ export interface RunCounters {
  */
 export class RunStatus {
   private last: RunCounters | undefined;
-  private lastAt = 0;
+
+  /** `lastAt`: when the job started (ms, as `now`), so the first line's rate counts from there. */
+  constructor(private lastAt = performance.now()) {}
 
   /** The line to show for `m` at time `now` (ms), or `undefined` when nothing changed. */
   line(m: RunCounters, now: number): string | undefined {
@@ -81,8 +83,7 @@ export class RunStatus {
       this.lastAt = now; // the next rate counts from here, not over the idle stretch
       return undefined;
     }
-    const rate =
-      prev === undefined ? 0 : ((m.processed - prev.processed) * 1000) / Math.max(1, now - this.lastAt);
+    const rate = ((m.processed - (prev?.processed ?? 0)) * 1000) / Math.max(1, now - this.lastAt);
     this.last = { processed: m.processed, commits: m.commits, sent: m.sent };
     this.lastAt = now;
     if (prev === undefined && m.processed === 0 && m.sent === 0) return undefined;

@@ -212,7 +212,7 @@ describe('EDDY_* environment variables', () => {
 
 describe('eddy run status line', () => {
   test('prints nothing while idle, and a line when messages were processed', () => {
-    const s = new RunStatus();
+    const s = new RunStatus(0);
     assert.equal(s.line({ processed: 0, commits: 0, sent: 0 }, 0), undefined, 'idle from the start');
     assert.equal(s.line({ processed: 0, commits: 1, sent: 0 }, 2000), undefined, 'a timer commit is no news');
     assert.equal(
@@ -225,6 +225,14 @@ describe('eddy run status line', () => {
       'processed 1,500 messages (500/s), 2 commits, sent 10',
     );
   });
+});
+
+test('the first status line counts its rate from the start of the job', () => {
+  const s = new RunStatus(1000);
+  assert.equal(
+    s.line({ processed: 2000, commits: 0, sent: 0 }, 3000),
+    'processed 2,000 messages (1.0k/s), 0 commits, sent 0',
+  );
 });
 
 describe('a closed stdout', () => {
