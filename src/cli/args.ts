@@ -7,6 +7,9 @@
  *
  * `--data-dir DIR` is common to the log commands: the flag wins, then the `EDDY_DATA_DIR`
  * environment variable, then `./eddy-data`.
+ *
+ * A negative number is taken as the value of the string option before it (`--retention-ms -1`,
+ * as the help documents it); `parseArgs` alone would read `-1` as an unknown short option.
  */
 import { parseArgs } from 'node:util';
 import { InvalidArgumentError } from '../util/errors.js';
@@ -33,8 +36,32 @@ export const DEFAULT_DATA_DIR = './eddy-data';
 /** The `--data-dir` option, for commands that open the log. */
 export const DATA_DIR_OPTION: OptionSpecs = { 'data-dir': { type: 'string' } };
 
+/** One option line of a help: `  FLAG` padded so that `text` starts at `column` (counted from 0). */
+export function optionLine(flag: string, text: string, column: number): string {
+  return `  ${flag}`.padEnd(column - 1).concat(' ', text);
+}
+
+/** The help line of `--data-dir`, with its text at `column` of the command's help. */
+export function dataDirHelp(column: number): string {
+  return optionLine(
+    '--data-dir DIR',
+    `the embedded log's directory (default: $EDDY_DATA_DIR, else ${DEFAULT_DATA_DIR})`,
+    column,
+  );
+}
+
 /** Help text lines for `--data-dir`, shared by every log command. */
-export const DATA_DIR_HELP = `  --data-dir DIR        the embedded log's directory (default: $EDDY_DATA_DIR, else ${DEFAULT_DATA_DIR})`;
+export const DATA_DIR_HELP = dataDirHelp(24);
+
+const SPECS_SEEN = new Map<string, OptionSpecs>();
+
+/**
+ * The options `eddy <command>` parsed its arguments with, once it ran (`--help` included): the
+ * help test checks that each command's help lists every one of them.
+ */
+export function optionsParsedBy(command: string): OptionSpecs | undefined {
+  return SPECS_SEEN.get(command);
+}
 
 /**
  * Parses `args` of `eddy <command>` against `specs`. Unknown flags and malformed values reject with
@@ -45,14 +72,56 @@ export function parseCommandArgs(command: string, args: readonly string[], specs
     help: { type: 'boolean', short: 'h' },
   };
   for (const [name, spec] of Object.entries(specs)) options[name] = { ...spec };
+  SPECS_SEEN.set(command, specs);
   let parsed: ReturnType<typeof parseArgs>;
   try {
-    parsed = parseArgs({ args: [...args], options, strict: true, allowPositionals: true });
+    parsed = parseArgs({
+      args: joinNegativeValues(args, options),
+      options,
+      strict: true,
+      allowPositionals: true,
+    });
   } catch (err) {
     throw new InvalidArgumentError(describeParseError(command, err, specs), { cause: err });
   }
   const values = parsed.values as Record<string, string | boolean | undefined>;
   return { values, positionals: parsed.positionals, help: values.help === true };
+}
+
+const NEGATIVE_NUMBER = /^-\d+(\.\d+)?$/;
+
+/**
+ * `--name -1` as `--name=-1` (and `-n -1` as `-n-1`) when option `name` takes a value and the
+ * next argument is a negative number; everything after `--` is left alone.
+ */
+function joinNegativeValues(args: readonly string[], options: Record<string, OptionSpec>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (arg === '--') {
+      out.push(...args.slice(i));
+      break;
+    }
+    const next = args[i + 1];
+    if (next !== undefined && NEGATIVE_NUMBER.test(next)) {
+      if (arg.startsWith('--') && !arg.includes('=') && options[arg.slice(2)]?.type === 'string') {
+        out.push(`${arg}=${next}`);
+        i++;
+        continue;
+      }
+      const short = /^-([A-Za-z])$/.exec(arg)?.[1];
+      if (
+        short !== undefined &&
+        Object.values(options).some((o) => o.short === short && o.type === 'string')
+      ) {
+        out.push(`${arg}${next}`);
+        i++;
+        continue;
+      }
+    }
+    out.push(arg);
+  }
+  return out;
 }
 
 function describeParseError(command: string, err: unknown, specs: OptionSpecs): string {

@@ -11,7 +11,7 @@ registerCommand(
 );
 registerCommand(
   'run',
-  'run a job file (JS or TS) until SIGINT/SIGTERM',
+  'run a job file (.ts, .mts, .js, .mjs) until SIGINT/SIGTERM',
   async () => (await import('./run-command.js')).runCommand,
 );
 registerCommand(
@@ -21,7 +21,7 @@ registerCommand(
 );
 registerCommand(
   'topics',
-  'create, list, describe and delete topics of the embedded log',
+  'topics of the embedded log or Kafka: create, list, describe, delete, compact, truncate',
   async () => (await import('./topics-command.js')).topicsCommand,
 );
 registerCommand(
@@ -31,11 +31,11 @@ registerCommand(
 );
 registerCommand(
   'consume',
-  'print the records of a topic (--from-beginning, --follow)',
+  'print the records of a topic (--from-beginning, --offset, --follow)',
   async () => (await import('./consume-command.js')).consumeCommand,
 );
 registerCommand(
   'bench',
-  'run a benchmark of bench/ (runtime, store, log)',
+  'run a benchmark of bench/ (runtime, store, log, kafka)',
   async () => (await import('./bench-command.js')).benchCommand,
 );

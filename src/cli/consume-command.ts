@@ -11,24 +11,18 @@
  * the partition's files.
  */
 import type { Log, LogRecord } from '../log/types.js';
-import { isEddyError } from '../util/errors.js';
-import {
-  choiceOption,
-  DATA_DIR_HELP,
-  DATA_DIR_OPTION,
-  dataDirOf,
-  expectPositionals,
-  intOption,
-  parseCommandArgs,
-} from './args.js';
+import { InvalidArgumentError, isEddyError } from '../util/errors.js';
+import { choiceOption, expectPositionals, intOption, parseCommandArgs } from './args.js';
 import type { CommandIO } from './main.js';
-import { withLog } from './open-log.js';
+import { LOG_TARGET_OPTIONS, logTargetHelp, logTargetOf, withLog } from './open-log.js';
 import { formatJson, formatTsv } from './record-format.js';
 
-const HELP = `Usage: eddy consume TOPIC [--partition P] [--from-beginning] [--follow] [--max N] [--format tsv|json]
+const HELP = `Usage: eddy consume TOPIC [--partition P [--offset N]] [--from-beginning] [--follow] [--max N]
+                          [--format tsv|json]
 
 Prints the records of TOPIC. Like Kafka's console consumer it starts at the END of each partition
-unless --from-beginning is given, so without --follow or --from-beginning it prints nothing.
+unless --from-beginning (or --offset) is given, so without --follow or --from-beginning it prints
+nothing. A closed output (eddy consume … | head -2) ends it quietly, with exit code 141.
 
 Output formats (--format):
   tsv   (default) partition<TAB>offset<TAB>key<TAB>value; a null key is empty, a tombstone prints
@@ -38,17 +32,19 @@ Output formats (--format):
 
 Options:
   --partition P       only partition P (default: every partition)
+  --offset N          start at offset N of partition P (needs --partition)
   --from-beginning    start at the earliest offset instead of the end
-  --follow            keep waiting for new records until Ctrl-C (SIGINT)
+  -f, --follow        keep waiting for new records until Ctrl-C (SIGINT)
   --max N             stop after N records
   --format FORMAT     tsv (default) or json
-${DATA_DIR_HELP}
+${logTargetHelp(22)}
   -h, --help          show this help
 `;
 
 const OPTIONS = {
-  ...DATA_DIR_OPTION,
+  ...LOG_TARGET_OPTIONS,
   partition: { type: 'string' },
+  offset: { type: 'string' },
   'from-beginning': { type: 'boolean' },
   follow: { type: 'boolean', short: 'f' },
   max: { type: 'string' },
@@ -89,10 +85,19 @@ export async function consume(
   const [topic] = expectPositionals('consume', positionals, ['TOPIC']);
   const format = choiceOption(values, 'format', ['tsv', 'json'], 'tsv');
   const only = intOption(values, 'partition', undefined, 0);
+  const startOffset = intOption(values, 'offset', undefined, 0);
   const max = intOption(values, 'max', Number.POSITIVE_INFINITY, 0) as number;
   const follow = values.follow === true;
   const fromBeginning = values['from-beginning'] === true;
   const print = format === 'json' ? formatJson : formatTsv;
+  if (startOffset !== undefined && only === undefined) {
+    throw new InvalidArgumentError('option --offset needs --partition P: offsets are per partition');
+  }
+  if (startOffset !== undefined && fromBeginning) {
+    throw new InvalidArgumentError('options --offset and --from-beginning exclude each other');
+  }
+  // Ctrl-C, or the reader of the output went away (`| head`)
+  const stop = io.closed === undefined ? signal : AbortSignal.any([signal, io.closed]);
 
   const run = async (log: Log): Promise<number> => {
     const info = await log.describeTopic(topic);
@@ -100,15 +105,23 @@ export async function consume(
     // Validates `only` through the log (UnknownPartitionError names the valid range).
     const positions = new Map<number, number>();
     for (const p of partitions) {
-      positions.set(p, fromBeginning ? await log.earliestOffset(topic, p) : await log.endOffset(topic, p));
+      const earliest = await log.earliestOffset(topic, p);
+      const end = await log.endOffset(topic, p);
+      if (startOffset !== undefined && (startOffset < earliest || startOffset > end)) {
+        throw new InvalidArgumentError(
+          `--offset ${startOffset} is out of range for topic "${topic}" partition ${p}: its offsets are ${earliest}..${end} (${end} is the end, where the next record goes)`,
+        );
+      }
+      positions.set(p, startOffset ?? (fromBeginning ? earliest : end));
     }
     let printed = 0;
-    while (printed < max && !signal.aborted) {
+    while (printed < max && !stop.aborted) {
       let any = false;
       for (const p of partitions) {
         if (printed >= max) break;
         const records = await readFrom(log, topic, p, positions, Math.min(1000, max - printed));
         for (const r of records) io.out(print(p, r));
+        if (stop.aborted) break;
         if (records.length > 0) {
           any = true;
           printed += records.length;
@@ -117,11 +130,11 @@ export async function consume(
       }
       if (any) continue;
       if (!follow) break;
-      await waitForAny(log, topic, positions, signal);
+      await waitForAny(log, topic, positions, stop);
     }
     return 0;
   };
-  return log !== undefined ? run(log) : withLog(dataDirOf(values), { follow: 'always', io }, run);
+  return log !== undefined ? run(log) : withLog(logTargetOf(values), { follow: 'always', io }, run);
 }
 
 /**

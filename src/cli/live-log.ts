@@ -13,7 +13,7 @@ import { encodeRecords, type RoutedRecord } from '../runtime/control-protocol.js
 import { DirLock } from '../util/dir-lock.js';
 import { isEddyError } from '../util/errors.js';
 import { embeddedLogDir } from './backend.js';
-import { type OpenLogOptions, openCliLog, withLog } from './open-log.js';
+import { type LogTarget, type OpenLogOptions, openCliLog, withLog } from './open-log.js';
 
 /** What the write commands need of the log. */
 export interface LogWriter {
@@ -29,12 +29,27 @@ export interface LogWriter {
   ): Promise<Map<number, PartitionAppend>>;
 }
 
-/** Runs `fn` with a writer for `dataDir`'s log: the log itself, or its running owner's socket. */
+/**
+ * Runs `fn` with a writer for `target`'s log (a `LogTarget`, or a data directory): the log itself,
+ * or its running owner's socket. On Kafka, the Kafka log itself.
+ */
 export async function withLogWriter<T>(
-  dataDir: string,
+  target: LogTarget | string,
   options: OpenLogOptions,
   fn: (writer: LogWriter) => Promise<T>,
 ): Promise<T> {
+  if (typeof target !== 'string' && target.backend === 'kafka') {
+    return withLog(target, options, (log) =>
+      fn({
+        live: false,
+        describeTopic: (name) => log.describeTopic(name),
+        createTopic: (name, config) => log.createTopic(name, config),
+        deleteTopic: (name) => log.deleteTopic(name),
+        appendAll: (topic, byPartition) => appendAll(log, topic, byPartition),
+      }),
+    );
+  }
+  const dataDir = typeof target === 'string' ? target : target.dataDir;
   let log: Awaited<ReturnType<typeof openCliLog>>;
   try {
     log = await openCliLog(dataDir, options);

@@ -1,14 +1,26 @@
 /**
  * The `eddy` command line: parses the command word and hands the rest to that command's module.
  * Returns the process exit code; never calls process.exit itself, so tests can call it in-process.
+ *
+ * A closed stdout (`eddy consume … | head -2`) ends a command quietly, as it ends a Unix tool: the
+ * first write that fails with EPIPE aborts `io.closed`, later output is dropped, the command
+ * stops producing output and closes what it opened, and the exit code is 141 (128 + SIGPIPE, what
+ * a shell reports for a tool that SIGPIPE ended).
  */
 import { readFileSync } from 'node:fs';
+import type { Writable } from 'node:stream';
 import { EddyError } from '../util/errors.js';
+import { unknownEnvWarnings } from './env.js';
 
 export interface CommandIO {
   out: (text: string) => void;
   err: (text: string) => void;
+  /** Aborts when the reader of `out` has gone away (EPIPE); long-running output should stop. */
+  closed?: AbortSignal;
 }
+
+/** The exit code after stdout's reader went away: 128 + SIGPIPE (13), as shells report it. */
+export const EXIT_PIPE_CLOSED = 141;
 
 type Command = (args: string[], io: CommandIO) => Promise<number>;
 
@@ -47,12 +59,40 @@ export function usage(): string {
   ].join('\n');
 }
 
-const defaultIO: CommandIO = {
-  out: (t) => process.stdout.write(t),
-  err: (t) => process.stderr.write(t),
-};
+/**
+ * The process's stdout and stderr as a `CommandIO`. An EPIPE on stdout aborts `closed` (and drops
+ * later output) instead of ending in an unhandled 'error' event's stack trace; one on stderr is
+ * ignored.
+ */
+export function processIO(stdout: Writable = process.stdout, stderr: Writable = process.stderr): CommandIO {
+  const closed = new AbortController();
+  let stderrOpen = true;
+  const isEpipe = (err: unknown): boolean => (err as NodeJS.ErrnoException | null)?.code === 'EPIPE';
+  // a write to a closed pipe fails at once (the stream is then `errored`); its 'error' event comes later
+  stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (!isEpipe(err)) throw err;
+    closed.abort();
+  });
+  stderr.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    stderrOpen = false;
+  });
+  return {
+    out: (t) => {
+      if (closed.signal.aborted) return;
+      stdout.write(t);
+      if (isEpipe(stdout.errored)) closed.abort();
+    },
+    err: (t) => {
+      if (stderrOpen) stderr.write(t);
+    },
+    closed: closed.signal,
+  };
+}
 
-export async function main(argv: string[], io: CommandIO = defaultIO): Promise<number> {
+let defaultIO: CommandIO | undefined;
+
+export async function main(argv: string[], io: CommandIO = (defaultIO ??= processIO())): Promise<number> {
   await import('./commands.js');
   const [word, ...rest] = argv;
   if (word === undefined || word === '--help' || word === '-h' || word === 'help') {
@@ -68,10 +108,13 @@ export async function main(argv: string[], io: CommandIO = defaultIO): Promise<n
     io.err(`eddy: unknown command "${word}"\n\n${usage()}`);
     return 2;
   }
+  for (const warning of unknownEnvWarnings()) io.err(`${warning}\n`);
   try {
     const run = await command.load();
-    return await run(rest, io);
+    const code = await run(rest, io);
+    return io.closed?.aborted ? EXIT_PIPE_CLOSED : code;
   } catch (err) {
+    if (io.closed?.aborted) return EXIT_PIPE_CLOSED;
     if (err instanceof EddyError) {
       io.err(`eddy ${word}: ${err.message} [${err.code}]\n`);
       return 1;

@@ -1,6 +1,7 @@
 /**
  * How the log commands open the log: the embedded log in `<data dir>/log` (`--data-dir`,
- * `$EDDY_DATA_DIR`, `./eddy-data`), where `eddy run` keeps it too, closed by the caller through `withLog`.
+ * `$EDDY_DATA_DIR`, `./eddy-data`), where `eddy run` keeps it too, or Kafka (`--backend kafka
+ * --brokers HOST:PORT,…`, or `$EDDY_BACKEND`/`$EDDY_BROKERS`), closed by the caller through `withLog`.
  *
  * Commands that only read (`topics list|describe`, `consume`) refuse a data directory that does not
  * exist, instead of creating an empty one at a mistyped path; `topics create` and `produce` create
@@ -13,13 +14,79 @@
  * Whatever opening the log repaired or found damaged (a torn tail cut off, a damaged batch, a
  * transaction rolled back) is printed on stderr, one line each, before the command runs.
  */
+import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { EmbeddedLog } from '../log/embedded/embedded-log.js';
-import type { LogRecovery } from '../log/types.js';
+import type { Log, LogRecovery } from '../log/types.js';
 import { InvalidArgumentError, isEddyError } from '../util/errors.js';
+import {
+  choiceOption,
+  DATA_DIR_OPTION,
+  dataDirHelp,
+  dataDirOf,
+  optionLine,
+  type ParsedArgs,
+} from './args.js';
 import { embeddedLogDir } from './backend.js';
 import type { CommandIO } from './main.js';
+
+/** Which log a command works on. */
+export interface LogTarget {
+  backend: 'embedded' | 'kafka';
+  /** The embedded log's data directory (its log is `<dataDir>/log`). */
+  dataDir: string;
+  /** Kafka bootstrap servers, `host:port`. */
+  brokers: string[];
+}
+
+/** The options that choose the log, common to `topics`, `produce` and `consume`. */
+export const LOG_TARGET_OPTIONS = {
+  ...DATA_DIR_OPTION,
+  backend: { type: 'string' },
+  brokers: { type: 'string' },
+} as const;
+
+/** Help text lines for `LOG_TARGET_OPTIONS`, with their text at `column` of the command's help. */
+export function logTargetHelp(column: number): string {
+  return [
+    dataDirHelp(column),
+    optionLine('--backend B', 'embedded (default; env EDDY_BACKEND) or kafka', column),
+    optionLine(
+      '--brokers H:P,...',
+      'Kafka bootstrap servers, for --backend kafka (env EDDY_BROKERS)',
+      column,
+    ),
+  ].join('\n');
+}
+
+/** The log the flags (then `EDDY_BACKEND`, `EDDY_BROKERS`, `EDDY_DATA_DIR`) point at. */
+export function logTargetOf(values: ParsedArgs['values'], env: NodeJS.ProcessEnv = process.env): LogTarget {
+  const fromEnv = env.EDDY_BACKEND !== undefined && env.EDDY_BACKEND !== '' ? env.EDDY_BACKEND : undefined;
+  const backend = choiceOption(
+    values.backend === undefined && fromEnv !== undefined ? { backend: fromEnv } : values,
+    'backend',
+    ['embedded', 'kafka'] as const,
+    'embedded',
+  );
+  const rawBrokers = typeof values.brokers === 'string' ? values.brokers : (env.EDDY_BROKERS ?? '');
+  const brokers = rawBrokers
+    .split(',')
+    .map((b) => b.trim())
+    .filter((b) => b !== '');
+  const bad = brokers.find((b) => !/^[^:\s]+:\d+$/.test(b));
+  if (bad !== undefined)
+    throw new InvalidArgumentError(`option --brokers: expected host:port[,host:port…], got "${bad}"`);
+  if (backend === 'kafka' && brokers.length === 0) {
+    throw new InvalidArgumentError(
+      '--backend kafka needs --brokers HOST:PORT[,HOST:PORT…] (or EDDY_BROKERS)',
+    );
+  }
+  if (backend === 'embedded' && typeof values.brokers === 'string') {
+    throw new InvalidArgumentError('option --brokers is for --backend kafka');
+  }
+  return { backend, dataDir: dataDirOf(values, env), brokers };
+}
 
 export interface OpenLogOptions {
   /** Create the data directory when missing (default false: a missing directory is an error). */
@@ -60,13 +127,27 @@ export async function openCliLog(dataDir: string, options: OpenLogOptions = {}):
   }
 }
 
-/** Runs `fn` with the log open and closes it afterwards, also when `fn` throws. */
+/**
+ * Runs `fn` with the log open and closes it afterwards, also when `fn` throws. `target` is a
+ * `LogTarget`, or a data directory for the embedded log.
+ */
 export async function withLog<T>(
-  dataDir: string,
+  target: LogTarget | string,
   options: OpenLogOptions,
-  fn: (log: EmbeddedLog) => Promise<T>,
+  fn: (log: Log) => Promise<T>,
 ): Promise<T> {
-  const log = await openCliLog(dataDir, options);
+  let log: Log;
+  if (typeof target === 'string' || target.backend === 'embedded') {
+    log = await openCliLog(typeof target === 'string' ? target : target.dataDir, options);
+  } else {
+    const { openKafkaLog } = await import('../log/kafka/kafka-log.js');
+    // a transactional id of its own: two `eddy produce` at once must not fence each other
+    log = await openKafkaLog({
+      brokers: target.brokers,
+      clientId: 'eddy-cli',
+      transactionalId: `eddy-cli-${randomUUID()}`,
+    });
+  }
   try {
     return await fn(log);
   } finally {

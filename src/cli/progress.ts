@@ -56,3 +56,37 @@ export class ProgressLine {
     this.shown = false;
   }
 }
+
+/** The counters the status line of `eddy run` shows. */
+export interface RunCounters {
+  processed: number;
+  commits: number;
+  sent: number;
+}
+
+/**
+ * The status line of `eddy run`, only when something happened since the last one: an idle job
+ * prints nothing (it printed "processed 0 messages (0/s)" every 2 s), a busy one its rate since
+ * the previous sample.
+ */
+export class RunStatus {
+  private last: RunCounters | undefined;
+
+  /** `lastAt`: when the job started (ms, as `now`), so the first line's rate counts from there. */
+  constructor(private lastAt = performance.now()) {}
+
+  /** The line to show for `m` at time `now` (ms), or `undefined` when nothing changed. */
+  line(m: RunCounters, now: number): string | undefined {
+    const prev = this.last;
+    // commits alone are no news: an idle container may still commit on its timer
+    if (prev !== undefined && m.processed === prev.processed && m.sent === prev.sent) {
+      this.lastAt = now; // the next rate counts from here, not over the idle stretch
+      return undefined;
+    }
+    const rate = ((m.processed - (prev?.processed ?? 0)) * 1000) / Math.max(1, now - this.lastAt);
+    this.last = { processed: m.processed, commits: m.commits, sent: m.sent };
+    this.lastAt = now;
+    if (prev === undefined && m.processed === 0 && m.sent === 0) return undefined;
+    return `processed ${m.processed.toLocaleString('en-US')} messages (${formatRate(rate)}/s), ${m.commits} commits, sent ${m.sent.toLocaleString('en-US')}`;
+  }
+}

@@ -10,7 +10,7 @@ import { openBackend } from './backend.js';
 import { loadJob } from './load-job.js';
 import type { CommandIO } from './main.js';
 import { recoveryPrinter } from './open-log.js';
-import { bar, formatRate, ProgressLine } from './progress.js';
+import { bar, ProgressLine, RunStatus } from './progress.js';
 import { resolveRunConfig } from './run-config.js';
 
 const HELP = `Usage: eddy run JOB_FILE [options]
@@ -130,19 +130,14 @@ export async function runCommand(args: string[], io: CommandIO): Promise<number>
       },
       onRestore: (p) => (p.done ? progress.done(restoreLine(p)) : progress.update(restoreLine(p))),
       onStarted: (container) => {
-        const started = performance.now();
-        let lastCount = 0;
-        let lastAt = started;
-        timer = setInterval(() => {
-          const m = container.metrics();
-          const now = performance.now();
-          const rate = ((m.processed - lastCount) * 1000) / Math.max(1, now - lastAt);
-          lastCount = m.processed;
-          lastAt = now;
-          progress.update(
-            `processed ${m.processed.toLocaleString('en-US')} messages (${formatRate(rate)}/s), ${m.commits} commits, sent ${m.sent.toLocaleString('en-US')}`,
-          );
-        }, 1000);
+        const status = new RunStatus();
+        timer = setInterval(
+          () => {
+            const line = status.line(container.metrics(), performance.now());
+            if (line !== undefined) progress.update(line, true);
+          },
+          process.stderr.isTTY ? 1000 : 2000,
+        );
       },
     });
     progress.done(

@@ -22,7 +22,7 @@ const HELP = `Usage:
   eddy store get KEY --job NAME --store NAME [--partition P]
   eddy store range FROM TO --job NAME --store NAME [--partition P] [--limit N]
   eddy store dump --job NAME --store NAME [--partition P] [--limit N]
-  eddy store stats --job NAME --store NAME
+  eddy store stats --job NAME --store NAME [--json]
 
 Reads a job's local stores: from its files while the job is stopped, through the job itself while
 it runs (its current values, including writes not committed yet). Without --partition,
@@ -34,6 +34,7 @@ Options:
   --partition P     one partition (task) only
   --limit N         at most N entries (range, dump)
   --hex             keys on the command line are hex
+  --json            stats: print one JSON object (engine, partitions with keys and bytes, total)
   --data-dir DIR    the job's data directory (default ./eddy-data; env EDDY_DATA_DIR)
   -h, --help        show this help
 `;
@@ -44,6 +45,7 @@ const OPTIONS = {
   partition: { type: 'string' },
   limit: { type: 'string' },
   hex: { type: 'boolean' },
+  json: { type: 'boolean' },
   'data-dir': { type: 'string' },
 } as const;
 
@@ -64,6 +66,9 @@ export async function storeCommand(args: string[], io: CommandIO): Promise<numbe
     return help ? 0 : 2;
   }
   const [action, ...rest] = positionals;
+  if (values.json === true && action !== 'stats') {
+    throw new InvalidArgumentError('option --json is only for "eddy store stats"');
+  }
   const job = values.job;
   const storeName = values.store;
   if (typeof job !== 'string' || typeof storeName !== 'string') {
@@ -152,7 +157,10 @@ export async function storeCommand(args: string[], io: CommandIO): Promise<numbe
     }
     case 'stats': {
       expectPositionals('store stats', rest, []);
-      io.out(`store ${storeName} of job ${job}: engine ${meta.engine}, ${all.length} partitions\n`);
+      const json = values.json === true;
+      const rows: Record<string, unknown>[] = [];
+      if (!json)
+        io.out(`store ${storeName} of job ${job}: engine ${meta.engine}, ${all.length} partitions\n`);
       let totalKeys = 0;
       for (const p of partitions) {
         const s = await withEngine(p, (e) => {
@@ -178,11 +186,23 @@ export async function storeCommand(args: string[], io: CommandIO): Promise<numbe
           };
         });
         totalKeys += s.keys;
+        const diskBytes = dirSize(join(root, String(p)));
+        rows.push({
+          partition: p,
+          keys: s.keys,
+          dataBytes: s.keyBytes + s.valueBytes,
+          diskBytes,
+          marker: s.marker,
+        });
+        if (json) continue;
         io.out(
-          `  partition ${p}: ${s.keys} keys, ${s.keyBytes + s.valueBytes} bytes of data, ${dirSize(join(root, String(p)))} bytes on disk, changelog marker ${s.marker}\n`,
+          `  partition ${p}: ${s.keys} keys, ${s.keyBytes + s.valueBytes} bytes of data, ${diskBytes} bytes on disk, changelog marker ${s.marker}\n`,
         );
       }
-      io.out(`  total: ${totalKeys} keys\n`);
+      if (json) {
+        const stats = { job, store: storeName, engine: meta.engine, partitions: rows, totalKeys };
+        io.out(`${JSON.stringify(stats)}\n`);
+      } else io.out(`  total: ${totalKeys} keys\n`);
       return 0;
     }
     default:

@@ -8,59 +8,56 @@
  * partition, the earliest and end offsets (the end offset is the offset the next record will get).
  */
 
+import type { EmbeddedLog } from '../log/embedded/embedded-log.js';
 import type { CleanupPolicy, TopicConfigInput, TopicInfo } from '../log/types.js';
 import { InvalidArgumentError, OffsetOutOfRangeError } from '../util/errors.js';
-import {
-  choiceOption,
-  DATA_DIR_HELP,
-  DATA_DIR_OPTION,
-  dataDirOf,
-  expectPositionals,
-  intOption,
-  parseCommandArgs,
-} from './args.js';
+import { choiceOption, expectPositionals, intOption, parseCommandArgs } from './args.js';
 import { withLogWriter } from './live-log.js';
 import type { CommandIO } from './main.js';
-import { withLog } from './open-log.js';
+import { LOG_TARGET_OPTIONS, type LogTarget, logTargetHelp, logTargetOf, withLog } from './open-log.js';
 
 const HELP = `Usage:
   eddy topics create NAME --partitions N [--cleanup delete|compact] [--retention-ms MS]
                           [--retention-bytes BYTES] [--segment-bytes BYTES] [--delete-retention-ms MS]
                           [--max-record-bytes BYTES]
-  eddy topics list
-  eddy topics describe NAME
+  eddy topics list [--json]
+  eddy topics describe NAME [--json]
   eddy topics delete NAME
   eddy topics compact NAME
   eddy topics truncate NAME --partition P --offset O --yes
 
-Manage the topics of the embedded log. "compact" compacts every partition of a compact-topic now
-(the log also does it by itself after segment rolls and every minute). "truncate" drops the
+Manage the topics of the embedded log, or of Kafka with --backend kafka --brokers HOST:PORT.
+"compact" compacts every partition of a compact-topic of the embedded log now (the log also does
+it by itself after segment rolls and every minute; Kafka compacts on its own). "truncate" drops the
 records of partition P at offsets >= O for good (to cut off a damaged batch: the error that reports
 it names the command); it refuses without --yes.
 
 Options of create:
-  --partitions N          number of partitions (required, >= 1)
-  --cleanup POLICY        delete (default: retention by time and size) or compact (keep the
-                          latest record per key)
-  --retention-ms MS       delete-topics: remove segments older than this; -1 keeps them forever
-                          (default 7 days)
-  --retention-bytes B     delete-topics: remove the oldest segments while a partition is larger;
-                          -1: no limit (default)
-  --segment-bytes B       roll a new segment file at this size (default 64 MiB)
+  --partitions N            number of partitions (required, >= 1)
+  --cleanup POLICY          delete (default: retention by time and size) or compact (keep the
+                            latest record per key)
+  --retention-ms MS         delete-topics: remove segments older than this; -1 keeps them forever
+                            (default 7 days)
+  --retention-bytes B       delete-topics: remove the oldest segments while a partition is larger;
+                            -1: no limit (default)
+  --segment-bytes B         roll a new segment file at this size (default 64 MiB)
   --delete-retention-ms MS  compact-topics: how long tombstones stay readable (default 1 day)
-  --max-record-bytes B    refuse records larger than this: key, value and headers (default 1 MiB,
-                          like Kafka's max.message.bytes)
+  --max-record-bytes B      refuse records larger than this: key, value and headers (default 1 MiB,
+                            like Kafka's max.message.bytes)
+Options of list and describe:
+  --json                    print JSON (list: an array of names; describe: name, config, partitions)
 Options of truncate:
-  --partition P           the partition (required)
-  --offset O              drop the records at offsets >= O (required; earliest <= O <= end)
-  --yes                   do it (without it, truncate only says what it would drop)
+  --partition P             the partition (required)
+  --offset O                drop the records at offsets >= O (required; earliest <= O <= end)
+  --yes                     do it (without it, truncate only says what it would drop)
 Common options:
-${DATA_DIR_HELP}
-  -h, --help              show this help
+${logTargetHelp(28)}
+  -h, --help                show this help
 `;
 
 const OPTIONS = {
-  ...DATA_DIR_OPTION,
+  ...LOG_TARGET_OPTIONS,
+  json: { type: 'boolean' },
   partitions: { type: 'string' },
   cleanup: { type: 'string' },
   'retention-ms': { type: 'string' },
@@ -108,7 +105,10 @@ export async function topicsCommand(args: string[], io: CommandIO): Promise<numb
   if (misplacedTruncate !== undefined) {
     throw new InvalidArgumentError(`option --${misplacedTruncate} is only for "eddy topics truncate"`);
   }
-  const dataDir = dataDirOf(values);
+  if (values.json === true && sub !== 'list' && sub !== 'describe') {
+    throw new InvalidArgumentError('option --json is only for "eddy topics list" and "eddy topics describe"');
+  }
+  const dataDir = logTargetOf(values);
   switch (sub) {
     case 'create': {
       const [name] = expectPositionals('topics create', rest, ['NAME']);
@@ -121,14 +121,15 @@ export async function topicsCommand(args: string[], io: CommandIO): Promise<numb
     }
     case 'list': {
       expectPositionals('topics list', rest, []);
-      const names = await withLog(dataDir, { follow: true, io }, (log) => log.listTopics());
-      for (const name of [...names].sort()) io.out(`${name}\n`);
+      const names = [...(await withLog(dataDir, { follow: true, io }, (log) => log.listTopics()))].sort();
+      if (values.json === true) io.out(`${JSON.stringify(names)}\n`);
+      else for (const name of names) io.out(`${name}\n`);
       return 0;
     }
     case 'describe': {
       const [name] = expectPositionals('topics describe', rest, ['NAME']);
       const info = await withLog(dataDir, { follow: true, io }, (log) => log.describeTopic(name));
-      io.out(formatTopic(info));
+      io.out(values.json === true ? `${JSON.stringify(info)}\n` : formatTopic(info));
       return 0;
     }
     case 'delete': {
@@ -139,9 +140,14 @@ export async function topicsCommand(args: string[], io: CommandIO): Promise<numb
     }
     case 'compact': {
       const [name] = expectPositionals('topics compact', rest, ['NAME']);
+      if (dataDir.backend !== 'embedded') {
+        throw new InvalidArgumentError(
+          '"eddy topics compact" is for the embedded log; Kafka compacts on its own',
+        );
+      }
       await withLog(dataDir, { io }, async (log) => {
         const { compactTopic } = await import('../log/embedded/compactor.js');
-        const results = await compactTopic(log, name);
+        const results = await compactTopic(log as EmbeddedLog, name);
         io.out(`compacted topic ${name}\n`);
         results.forEach((r, p) => {
           const mb = (n: number): string =>
@@ -167,7 +173,7 @@ export async function topicsCommand(args: string[], io: CommandIO): Promise<numb
 
 /** `topics truncate`: checks partition and offset, then (with --yes) truncates; returns the report. */
 async function truncateTopic(
-  dataDir: string,
+  dataDir: LogTarget,
   name: string,
   values: Record<string, string | boolean | undefined>,
   io: CommandIO,
@@ -179,6 +185,11 @@ async function truncateTopic(
   }
   const partition = intOption(values, 'partition', undefined, 0) as number;
   const offset = intOption(values, 'offset', undefined, 0) as number;
+  if (dataDir.backend !== 'embedded') {
+    throw new InvalidArgumentError(
+      '"eddy topics truncate" is for the embedded log; Kafka topics are not truncated',
+    );
+  }
   return withLog(dataDir, { io }, async (log) => {
     const earliest = await log.earliestOffset(name, partition); // names the valid partitions
     const end = await log.endOffset(name, partition);
@@ -196,7 +207,7 @@ async function truncateTopic(
         `truncating at offset ${offset} drops ${what}; run again with --yes to do it`,
       );
     }
-    await log.truncate(name, partition, offset);
+    await (log as EmbeddedLog).truncate(name, partition, offset);
     await log.flush();
     return `truncated topic ${name} partition ${partition} at offset ${offset}: dropped ${what}\n`;
   });

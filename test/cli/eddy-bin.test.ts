@@ -1,7 +1,7 @@
 /** End to end: the real `bin/eddy.js` in child processes — produce from stdin, consume, a bad line, SIGINT. */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -19,7 +19,7 @@ function eddy(
     // the sources under test, not a build that may be older
     env: { ...process.env, EDDY_FROM_SOURCE: '1' },
     encoding: 'utf8',
-    timeout: 30_000,
+    timeout: 180_000, // generous: a loaded machine runs the demo several times slower
   });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
@@ -117,4 +117,41 @@ test('bin/eddy.js demo: runs the shopping-cart job end to end and keeps its data
   assert.equal(stats.status, 0, stats.stderr);
   const total = /total: ([\d,]+) keys/.exec(stats.stdout)?.[1];
   assert.equal(total?.replaceAll(',', ''), carts.replaceAll(',', ''), stats.stdout);
+});
+
+test('bin/eddy.js: consume | head -2 and produce | head -1 end quietly (no EPIPE stack trace)', (t) => {
+  const dir = tempDir(t);
+  assert.equal(eddy(dir, ['topics', 'create', 'orders', '--partitions', '1']).status, 0);
+  // more than a pipe buffer (64 KiB) of output, so consume is still writing when head exits
+  const lines = Array.from({ length: 5000 }, (_, i) => `key-${i}\tvalue-${i}-${'x'.repeat(20)}`).join('\n');
+  writeFileSync(join(dir, 'in.tsv'), `${lines}\n`);
+  const sh = (pipeline: string): { status: string; stdout: string; stderr: string } => {
+    const r = spawnSync('bash', ['-c', `${pipeline}; echo "\${PIPESTATUS[0]}" > ${dir}/status`], {
+      env: { ...process.env, EDDY_FROM_SOURCE: '1', EDDY: `${process.execPath} ${BIN}`, DIR: dir },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    return {
+      status: readFileSync(join(dir, 'status'), 'utf8').trim(),
+      stdout: r.stdout,
+      stderr: readFileSync(join(dir, 'err'), 'utf8'),
+    };
+  };
+  // `| true` closes the pipe before eddy writes its first byte: the write fails with EPIPE for sure
+  const produced = sh('$EDDY produce orders --file "$DIR/in.tsv" --data-dir "$DIR" 2>"$DIR/err" | true');
+  assert.equal(produced.stderr, '');
+  assert.equal(produced.status, '141');
+  const head1 = sh('$EDDY produce orders --file "$DIR/in.tsv" --data-dir "$DIR" 2>"$DIR/err" | head -1');
+  assert.equal(head1.stderr, '');
+  assert.equal(head1.stdout, 'produced 5000 record(s) to topic orders\n');
+  const head2 = sh('$EDDY consume orders --from-beginning --data-dir "$DIR" 2>"$DIR/err" | head -2');
+  assert.equal(head2.stderr, '', 'no stack trace');
+  assert.equal(head2.status, '141');
+  assert.equal(
+    head2.stdout,
+    `0\t0\tkey-0\tvalue-0-${'x'.repeat(20)}\n0\t1\tkey-1\tvalue-1-${'x'.repeat(20)}\n`,
+  );
+  // the records of the first produce (whose output nobody read) were written all the same
+  const count = eddy(dir, ['topics', 'describe', 'orders', '--json']);
+  assert.equal(JSON.parse(count.stdout).partitions[0].endOffset, 10_000);
 });

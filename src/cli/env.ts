@@ -1,0 +1,76 @@
+/**
+ * The `EDDY_*` environment variables Eddy reads, in one list, so that a misspelled one is warned
+ * about instead of being ignored silently (`EDDY_DATADIR` → "did you mean EDDY_DATA_DIR?").
+ *
+ * Every variable any part of Eddy (sources, scripts, tests, benchmarks) reads must be listed here;
+ * `test/cli/env.test.ts` scans the repository and fails on one that is not.
+ */
+
+/** Each variable Eddy reads, with what it sets. */
+export const KNOWN_ENV: Readonly<Record<string, string>> = {
+  EDDY_BACKEND: 'the log of eddy run, topics, produce, consume: embedded or kafka',
+  EDDY_BROKERS: 'Kafka bootstrap servers, host:port,...',
+  EDDY_DATA_DIR: 'the data directory (embedded log and stores)',
+  EDDY_FSYNC: "the embedded log's fsync policy of eddy run",
+  EDDY_WORKER_ID: "a Kafka worker's id",
+  EDDY_FROM_SOURCE: 'bin/eddy.js runs the TypeScript sources instead of the build',
+  // development: tests, scripts and benchmarks
+  EDDY_TEST_CONCURRENCY: 'scripts/run-tests.mjs: test files run at once',
+  EDDY_TEST_SEED: 'the seed of randomized tests',
+  EDDY_TEST_VERBOSE: "Kafka tests print their eddy processes' output",
+  EDDY_STORE_SEED: 'the seed of the store model tests',
+  EDDY_CRASH_SEED: 'the seed of the crash test',
+  EDDY_CRASH_MESSAGES: 'messages of the crash test',
+  EDDY_CRASH_KILLS: 'SIGKILLs of the crash test',
+  EDDY_CRASH_MEMORY_MESSAGES: 'messages of the crash test on the memory engine',
+  EDDY_CRASH_MEMORY_KILLS: 'SIGKILLs of the crash test on the memory engine',
+  EDDY_KAFKA_VERSION: 'scripts/kafka: the Kafka version',
+  EDDY_KAFKA_HEAP: "scripts/kafka: the broker's heap",
+  EDDY_KAFKA_KEEP: 'scripts/kafka: keep the broker directories',
+  EDDY_KAFKA_START_TIMEOUT: 'scripts/kafka: how long a broker may take to start',
+};
+
+/** The Levenshtein distance of `a` and `b` (small strings: a plain two-row table). */
+function distance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = row;
+  }
+  return prev[b.length];
+}
+
+/** The known variable closest to `name`, if one is close enough to be a likely misspelling. */
+export function closestKnown(
+  name: string,
+  known: readonly string[] = Object.keys(KNOWN_ENV),
+): string | undefined {
+  const squash = (s: string) => s.replace(/_/g, '');
+  let best: string | undefined;
+  let bestDistance = Number.POSITIVE_INFINITY;
+  for (const k of known) {
+    // underscores are the commonest slip (EDDY_DATADIR): compare without them first
+    const d = squash(k) === squash(name) ? 0 : distance(k, name);
+    if (d < bestDistance) {
+      best = k;
+      bestDistance = d;
+    }
+  }
+  return bestDistance <= Math.max(2, Math.floor(name.length / 4)) ? best : undefined;
+}
+
+/** One warning line per `EDDY_*` variable of `env` that Eddy does not read. */
+export function unknownEnvWarnings(env: NodeJS.ProcessEnv = process.env): string[] {
+  const warnings: string[] = [];
+  for (const name of Object.keys(env).sort()) {
+    if (!name.startsWith('EDDY_') || name in KNOWN_ENV) continue;
+    const near = closestKnown(name);
+    warnings.push(
+      `eddy: warning: unknown environment variable ${name} is ignored${near === undefined ? '' : ` (did you mean ${near}?)`}`,
+    );
+  }
+  return warnings;
+}
