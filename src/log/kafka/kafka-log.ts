@@ -166,6 +166,7 @@ export class KafkaLog implements Log {
     this.checkOpen();
     checkTopicName(name);
     await this.admin.delete(name);
+    this.reader.forget(name);
   }
 
   async listTopics(): Promise<string[]> {
