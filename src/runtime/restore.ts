@@ -176,3 +176,31 @@ async function scan(
     pending?.catch(() => {});
   }
 }
+
+/** Restores run at once: more overlaps fetching one changelog with applying another. */
+export const RESTORE_CONCURRENCY = 4;
+
+/**
+ * Runs `restores` with at most `concurrency` at a time, and waits for every one to settle before
+ * rejecting with the first failure (none is left running against a store its caller then closes).
+ */
+export async function runRestores(
+  restores: readonly (() => Promise<void>)[],
+  concurrency = RESTORE_CONCURRENCY,
+): Promise<void> {
+  let next = 0;
+  let failure: { error: unknown } | undefined;
+  const lane = async (): Promise<void> => {
+    while (next < restores.length) {
+      const run = restores[next++];
+      if (failure !== undefined) continue;
+      try {
+        await run();
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, restores.length) }, lane));
+  if (failure !== undefined) throw failure.error;
+}
