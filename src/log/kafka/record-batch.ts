@@ -137,3 +137,110 @@ export class RecordReader {
 }
 
 const EMPTY_VALUE = Buffer.alloc(0);
+
+/** A record as the client's producer hands it to its Produce request (serialized). */
+export interface OutgoingRecord {
+  key?: Buffer | null;
+  value?: Buffer | null;
+  headers?: Map<Buffer, Buffer | null>;
+  /** Milliseconds; the batch's first record's (or now) when missing; set by `encodeRecordBatch`. */
+  timestamp?: bigint;
+}
+
+export interface BatchOptions {
+  producerId?: bigint;
+  producerEpoch?: number;
+  firstSequence?: number;
+  transactional?: boolean;
+  partitionLeaderEpoch?: number;
+}
+
+function varintSize(n: number): number {
+  let u = n >= 0 ? n * 2 : -n * 2 - 1;
+  let size = 1;
+  while (u >= 0x80) {
+    u = Math.floor(u / 0x80);
+    size++;
+  }
+  return size;
+}
+
+function writeVarint(buf: Buffer, pos: number, n: number): number {
+  let u = n >= 0 ? n * 2 : -n * 2 - 1;
+  while (u >= 0x80) {
+    buf[pos++] = (u & 0x7f) | 0x80;
+    u = Math.floor(u / 0x80);
+  }
+  buf[pos++] = u;
+  return pos;
+}
+
+function bytesSize(b: Buffer | null | undefined): number {
+  return b === null || b === undefined ? 1 : varintSize(b.length) + b.length;
+}
+
+function writeBytes(buf: Buffer, pos: number, b: Buffer | null | undefined): number {
+  if (b === null || b === undefined) return writeVarint(buf, pos, -1);
+  pos = writeVarint(buf, pos, b.length);
+  b.copy(buf, pos);
+  return pos + b.length;
+}
+
+/**
+ * One uncompressed v2 record batch of `records`, in one buffer sized up front: the bytes Kafka's
+ * client (`createRecordsBatch`) writes, without its buffer list, per-record writers and copies.
+ * Records without a timestamp get the current time; each record's `timestamp` is set to the one
+ * written (the client does the same; a retried request then carries the same timestamps).
+ */
+export function encodeRecordBatch(records: OutgoingRecord[], options: BatchOptions = {}): Buffer {
+  const now = BigInt(Date.now());
+  const first = records[0].timestamp ?? now;
+  let max = first;
+  const sizes = new Array<number>(records.length);
+  let total = BATCH_HEADER_SIZE;
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i];
+    const ts = r.timestamp ?? now;
+    r.timestamp = ts;
+    if (ts > max) max = ts;
+    let size = 1 + varintSize(Number(ts - first)) + varintSize(i) + bytesSize(r.key) + bytesSize(r.value);
+    const headers = r.headers;
+    size += varintSize(headers === undefined ? 0 : headers.size);
+    if (headers !== undefined) for (const [k, v] of headers) size += bytesSize(k) + bytesSize(v);
+    sizes[i] = size;
+    total += varintSize(size) + size;
+  }
+  const buf = Buffer.allocUnsafe(total);
+  buf.writeBigInt64BE(0n, 0);
+  buf.writeInt32BE(total - BATCH_OVERHEAD, 8);
+  buf.writeInt32BE(options.partitionLeaderEpoch ?? 0, 12);
+  buf[16] = 2;
+  buf.writeInt16BE(options.transactional ? ATTR_TRANSACTIONAL : 0, 21);
+  buf.writeInt32BE(records.length - 1, 23);
+  buf.writeBigInt64BE(first, 27);
+  buf.writeBigInt64BE(max, 35);
+  buf.writeBigInt64BE(options.producerId ?? -1n, 43);
+  buf.writeInt16BE(options.producerEpoch ?? 0, 51);
+  buf.writeInt32BE(options.firstSequence ?? 0, 53);
+  buf.writeInt32BE(records.length, 57);
+  let pos = BATCH_HEADER_SIZE;
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i];
+    pos = writeVarint(buf, pos, sizes[i]);
+    buf[pos++] = 0; // attributes
+    pos = writeVarint(buf, pos, Number((r.timestamp as bigint) - first));
+    pos = writeVarint(buf, pos, i);
+    pos = writeBytes(buf, pos, r.key);
+    pos = writeBytes(buf, pos, r.value);
+    const headers = r.headers;
+    pos = writeVarint(buf, pos, headers === undefined ? 0 : headers.size);
+    if (headers !== undefined) {
+      for (const [k, v] of headers) {
+        pos = writeBytes(buf, pos, k);
+        pos = writeBytes(buf, pos, v);
+      }
+    }
+  }
+  buf.writeUInt32BE(crc32c(buf.subarray(21)), 17);
+  return buf;
+}
