@@ -14,7 +14,10 @@
  * whatever Eddy costs comes on top of it.
  *
  * Usage: node --import tsx bench/runtime.ts [--messages N] [--keys K] [--partitions P]
- *          [--scenario S] [--engine memory|lmdb|rocksdb] [--brokers HOST:PORT,… (on Kafka)]
+ *          [--scenario S] [--engine memory|lmdb|rocksdb] [--brokers HOST:PORT,… (on Kafka)] [--exactly-once]
+ *
+ * `--exactly-once` runs the job with `exactlyOnce: true` (outputs, changelog and checkpoint in one
+ * transaction per commit; still `commitMs: 1000`, as Kafka Streams' side is run with).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -41,6 +44,8 @@ export interface RuntimeBenchOptions {
   engine?: EngineKind;
   /** Kafka bootstrap servers: run on Kafka instead of the embedded log (fresh topics per scenario). */
   brokers?: string[];
+  /** Run the job exactly-once (one transaction per commit). */
+  exactlyOnce?: boolean;
   log?: (line: string) => void;
 }
 
@@ -188,6 +193,7 @@ export async function runScenario(scenario: Scenario, o: RuntimeBenchOptions): P
       stores,
       task: task(scenario, output),
       commitMs: 1000,
+      exactlyOnce: o.exactlyOnce === true,
     });
     const container = new Container(job, { log, dataDir: dir });
     const started = performance.now();
@@ -210,7 +216,7 @@ export async function runRuntimeBench(
   const results: RuntimeBenchResult[] = [];
   const say = o.log ?? ((line: string) => process.stdout.write(`${line}\n`));
   say(
-    `runtime benchmark: ${o.messages.toLocaleString('en-US')} messages of 100 bytes, ${o.keys.toLocaleString('en-US')} keys, ${o.partitions} partitions, ${o.engine ?? 'lmdb'} stores, ${o.brokers === undefined ? 'embedded log' : `Kafka at ${o.brokers.join(',')}`}, one process`,
+    `runtime benchmark: ${o.messages.toLocaleString('en-US')} messages of 100 bytes, ${o.keys.toLocaleString('en-US')} keys, ${o.partitions} partitions, ${o.engine ?? 'lmdb'} stores, ${o.brokers === undefined ? 'embedded log' : `Kafka at ${o.brokers.join(',')}`}, ${o.exactlyOnce ? 'exactly-once' : 'at-least-once'}, one process`,
   );
   const report = (r: RuntimeBenchResult, label: string): void => {
     results.push(r);
@@ -249,5 +255,6 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
     messages: Number(flag('messages') ?? 1_000_000),
     keys: Number(flag('keys') ?? 1_000_000),
     partitions: Number(flag('partitions') ?? 1),
+    exactlyOnce: process.argv.includes('--exactly-once'),
   });
 }

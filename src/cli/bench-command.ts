@@ -21,11 +21,12 @@ const HELP = (names: string[]) => `Usage: eddy bench <name> [options]
 
 Runs a benchmark of bench/ and prints its figures. Benchmarks: ${names.join(', ')}.
   eddy bench runtime [--messages N] [--keys N] [--partitions N] [--scenario message-passing|store-only|store-changelog]
-                     [--engine lmdb|rocksdb|memory] [--brokers HOST:PORT,... (on Kafka)]
+                     [--engine lmdb|rocksdb|memory] [--brokers HOST:PORT,... (on Kafka)] [--exactly-once]
                      (after store-changelog on lmdb: "lmdb-js alone", the same store work on bare lmdb-js)
   eddy bench store [--keys N] [--gets N] [--engines lmdb,rocksdb,memory]
   eddy bench log [--rounds N]
-  eddy bench kafka [--keys N] [--fo-keys N] [--skip-restore] [--skip-failover]  (its own broker)
+  eddy bench kafka [--keys N] [--fo-keys N] [--reps N] [--engine lmdb|memory|rocksdb] [--skip-restore]
+                   [--skip-failover] [--brokers HOST:PORT (a running broker; no failover)]
   eddy bench latency [--rates 10000,100000] [--seconds N] [--modes at-least-once,exactly-once]
                      [--partitions N] [--commit-ms N]  (produce -> output visible, p50/p99/max)
   eddy bench query [--lookups 10000] [--keys 100000] [--rate 20000] [--partitions 4]

@@ -24,6 +24,10 @@
 import type { Log, LogRecord } from '../log/types.js';
 import { latin1Id } from '../util/bytes.js';
 
+/** One read of a restore: large, so a Kafka fetch's records are used whole. */
+const SCAN_RECORDS = 50_000;
+const SCAN_BYTES = 8 << 20;
+
 /** What the runtime needs of a store beyond `KeyValueStore` (the `Store` that `openStore` returns). */
 export interface RestorableStore {
   changelogPosition(): { offset: number; clean: boolean } | undefined;
@@ -93,13 +97,19 @@ export async function restoreStore(
   const report = (done: boolean, relogged: number) =>
     onProgress({ store: name, partition, restored, total, bytes, done, mode, relogged });
   await scan(log, topic, partition, from, target + 1, (records) => {
-    const batch: { key: Uint8Array; value: Uint8Array | null; offset: number }[] = [];
-    for (const r of records) {
-      if (r.key === null) continue;
-      batch.push({ key: r.key, value: r.value, offset: r.offset });
-      bytes += r.key.length + (r.value?.length ?? 0);
+    // changelog records always have a key (compacted topics refuse keyless ones); filter only if not
+    let batch: readonly LogRecord[] = records;
+    for (let i = 0; i < records.length; i++) {
+      if (records[i].key === null) {
+        batch = records.filter((x) => x.key !== null);
+        break;
+      }
     }
-    store.restore(batch);
+    for (let i = 0; i < batch.length; i++) {
+      const r = batch[i];
+      bytes += (r.key as Uint8Array).length + (r.value === null ? 0 : r.value.length);
+    }
+    store.restore(batch as readonly (LogRecord & { key: Uint8Array })[]);
     restored += batch.length;
     const now = performance.now();
     if (now - lastReport > 100) {
@@ -134,7 +144,11 @@ export async function restoreStore(
   return result;
 }
 
-/** Reads offsets [from, to) of a partition in batches (compaction gaps and markers are skipped). */
+/**
+ * Reads offsets [from, to) of a partition in large reads (compaction gaps and markers are
+ * skipped). The next read is started before `onRecords` applies the current one, so fetching and
+ * decoding overlap the engine writes (the Kafka log also fetches ahead on its own).
+ */
 async function scan(
   log: Log,
   topic: string,
@@ -144,11 +158,49 @@ async function scan(
   onRecords: (records: readonly LogRecord[]) => void,
 ): Promise<void> {
   let offset = from;
-  while (offset < to) {
-    const read = await log.read(topic, partition, offset, { maxRecords: 5000, maxBytes: 4 << 20 });
-    if (read.length === 0) break;
-    const last = read[read.length - 1].offset;
-    onRecords(last < to ? read : read.filter((r) => r.offset < to));
-    offset = last + 1;
+  const next = (at: number) =>
+    log.read(topic, partition, at, { maxRecords: SCAN_RECORDS, maxBytes: SCAN_BYTES });
+  let pending: Promise<LogRecord[]> | undefined = offset < to ? next(offset) : undefined;
+  try {
+    while (pending !== undefined) {
+      const read = await pending;
+      pending = undefined;
+      if (read.length === 0) break;
+      const last = read[read.length - 1].offset;
+      offset = last + 1;
+      if (offset < to) pending = next(offset);
+      onRecords(last < to ? read : read.filter((r) => r.offset < to));
+    }
+  } finally {
+    // a read started before onRecords threw: settle it, nobody awaits it
+    pending?.catch(() => {});
   }
+}
+
+/** Restores run at once: more overlaps fetching one changelog with applying another. */
+export const RESTORE_CONCURRENCY = 4;
+
+/**
+ * Runs `restores` with at most `concurrency` at a time, and waits for every one to settle before
+ * rejecting with the first failure (none is left running against a store its caller then closes).
+ */
+export async function runRestores(
+  restores: readonly (() => Promise<void>)[],
+  concurrency = RESTORE_CONCURRENCY,
+): Promise<void> {
+  let next = 0;
+  let failure: { error: unknown } | undefined;
+  const lane = async (): Promise<void> => {
+    while (next < restores.length) {
+      const run = restores[next++];
+      if (failure !== undefined) continue;
+      try {
+        await run();
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, restores.length) }, lane));
+  if (failure !== undefined) throw failure.error;
 }

@@ -127,7 +127,7 @@ export function buildStack<K, V>(engine: StorageEngine, o: ResolvedStoreOptions<
   return { engineStore, logged, cached, ttl, metered, top };
 }
 
-const RESTORE_BATCH = 10_000;
+const RESTORE_BATCH = 100_000;
 
 /** The store users get: the top of the stack plus the runtime's hooks. */
 export class LayeredStore<K, V> implements Store<K, V> {
@@ -237,7 +237,7 @@ export class LayeredStore<K, V> implements Store<K, V> {
     let bytes = 0;
     let last = -1;
     for (const r of records) {
-      ops.push({ key: r.key, value: r.value });
+      ops.push(r);
       bytes += r.key.length + (r.value === null ? 0 : r.value.length);
       last = r.offset;
       if (ops.length >= RESTORE_BATCH) {

@@ -23,7 +23,7 @@
  *
  * Every client, connection pool and timer belongs to this log and is closed by `close()`.
  */
-import { ProduceAcks, Producer, type ProducerOptions } from '@platformatic/kafka';
+import { ProduceAcks, type Producer, type ProducerOptions } from '@platformatic/kafka';
 import { type EddyError, FencedError, InvalidArgumentError, LogClosedError } from '../../util/errors.js';
 import { checkTopicMatch, checkTopicName, resolveTopicConfig } from '../topic-config.js';
 import type {
@@ -39,6 +39,7 @@ import type {
   TransactionOptions,
 } from '../types.js';
 import { TopicAdmin } from './admin.js';
+import { EddyProducer } from './eddy-producer.js';
 import { toEddyError } from './kafka-errors.js';
 import { type KafkaLogOptions, type ResolvedKafkaLogOptions, resolveKafkaLogOptions } from './options.js';
 import { PartitionReader } from './partition-reader.js';
@@ -85,9 +86,7 @@ export class KafkaLog implements Log {
   constructor(readonly options: ResolvedKafkaLogOptions) {
     this.admin = new TopicAdmin(options);
     this.reader = new PartitionReader(this.admin, options);
-    this.producer = new Producer<Buffer, Buffer, Buffer, Buffer>(
-      this.producerOptions(`${options.clientId}-producer`),
-    );
+    this.producer = new EddyProducer(this.producerOptions(`${options.clientId}-producer`));
   }
 
   private producerOptions(
@@ -166,6 +165,7 @@ export class KafkaLog implements Log {
     this.checkOpen();
     checkTopicName(name);
     await this.admin.delete(name);
+    this.reader.forget(name);
   }
 
   async listTopics(): Promise<string[]> {
@@ -343,9 +343,7 @@ export class KafkaLog implements Log {
 
   private newWriter(id: string): TransactionalWriter {
     const writer: TransactionalWriter = {
-      producer: new Producer<Buffer, Buffer, Buffer, Buffer>(
-        this.producerOptions(`${this.options.clientId}-tx-producer`, id),
-      ),
+      producer: new EddyProducer(this.producerOptions(`${this.options.clientId}-tx-producer`, id)),
       transaction: undefined,
       fenced: undefined,
     };

@@ -1,25 +1,33 @@
 /**
- * Reads of the Kafka log: `read` (one fetch at a time, from the partition's leader, read_committed)
- * and `waitForData` (long-poll fetches: the broker holds each up to `maxWaitMs` until data below
- * the last stable offset arrives, so nothing polls in a loop).
+ * Reads of the Kafka log: `read` (read_committed fetches from the partition's leader) and
+ * `waitForData` (long-poll fetches: the broker holds each up to `maxWaitMs` until data below the
+ * last stable offset arrives, so nothing polls in a loop).
  *
- * Fetches go straight to the Fetch API (v17, no fetch session) over connection pools this reader
- * owns: one pool for reads, and one pool per concurrent `waitForData`, because a broker answers
- * the requests of one connection in order and a held long-poll would delay every read behind it.
- * Wait pools are reused; `close()` closes every pool (in-flight waits then resolve `false`).
+ * Fetches go straight to the Fetch API (v17, no fetch session; Eddy's own response decoder, see
+ * `fetch-response.ts`) over connection pools this reader owns: one pool for reads, and one pool
+ * per concurrent `waitForData`, because a broker answers the requests of one connection in order
+ * and a held long-poll would delay every read behind it. Wait pools are reused; `close()` closes
+ * every pool (in-flight waits then resolve `false`).
+ *
+ * Sequential reads are pipelined: a fetch asks for at least `READ_FETCH_BYTES` (more than one
+ * `read` usually returns), the rest of its records stays decoded-on-demand in a per-partition
+ * cursor that the next `read` at the next offset continues, and as soon as a fetch arrives that
+ * does not reach the partition's end, the fetch of what follows it is sent (one in flight per
+ * partition, as Kafka's consumer does): the broker reads and sends the next range while this
+ * process decodes and applies the current one. A cursor holds records committed when they were
+ * fetched; a `read` at any other offset, or after the cursor is used up, fetches anew.
  *
  * A range that holds nothing visible (transaction markers, aborted records) is skipped: `read`
  * continues after it, and `waitForData` resolves `true` only when a visible record exists.
  */
-import { type Broker, ConnectionPool, FetchIsolationLevels, fetchV17 } from '@platformatic/kafka';
+import { type Broker, ConnectionPool } from '@platformatic/kafka';
 import { InvalidArgumentError, LogClosedError, OffsetOutOfRangeError } from '../../util/errors.js';
 import type { LogRecord } from '../types.js';
 import type { TopicAdmin } from './admin.js';
+import { type FetchedPartition, fetchPartition } from './fetch-response.js';
 import { hasProtocolError, isRetriable, protocolIds, toEddyError } from './kafka-errors.js';
 import type { ResolvedKafkaLogOptions } from './options.js';
-import { visibleRecords } from './visible-records.js';
-
-type FetchedPartition = fetchV17.FetchResponsePartition;
+import { VisibleRecords } from './visible-records.js';
 
 /** Thrown by `fetchOnce` when the broker answers OFFSET_OUT_OF_RANGE. */
 class OutOfRange extends Error {}
@@ -32,6 +40,18 @@ const STALE = [
 ];
 const UNKNOWN = ['UNKNOWN_TOPIC_OR_PARTITION', 'UNKNOWN_TOPIC_ID'];
 const WAIT_FETCH_BYTES = 64 * 1024;
+/** The least a read fetches (Kafka's consumer: `max.partition.fetch.bytes`, 1 MiB). */
+const READ_FETCH_BYTES = 1024 * 1024;
+/** Partitions whose cursor is kept; past it the oldest is dropped. */
+const MAX_CURSORS = 1024;
+
+/** The undelivered rest of a partition's last fetch, and the fetch of what follows it. */
+interface Cursor {
+  view: VisibleRecords;
+  /** The partition's end (last stable offset, else high watermark) when `view` was fetched. */
+  end: number;
+  prefetch: { offset: number; maxBytes: number; part: Promise<FetchedPartition> } | undefined;
+}
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -39,6 +59,7 @@ export class PartitionReader {
   private readonly readPool: ConnectionPool;
   private readonly idleWaitPools: ConnectionPool[] = [];
   private readonly pools = new Set<ConnectionPool>();
+  private readonly cursors = new Map<string, Cursor>();
   private closed = false;
 
   constructor(
@@ -74,33 +95,13 @@ export class PartitionReader {
       try {
         if (broker === undefined) throw new Error(`no leader for ${topic}/${partition} (leader ${leader})`);
         const connection = await pool.get(broker);
-        const response = await fetchV17.api.async(
-          connection,
+        const part = await fetchPartition(connection, {
           maxWaitMs,
-          1,
           maxBytes,
-          FetchIsolationLevels.READ_COMMITTED,
-          0,
-          -1, // no fetch session
-          [
-            {
-              topicId: md.id,
-              partitions: [
-                {
-                  partition,
-                  currentLeaderEpoch: -1,
-                  fetchOffset: BigInt(offset),
-                  lastFetchedEpoch: -1,
-                  partitionMaxBytes: maxBytes,
-                },
-              ],
-            },
-          ],
-          [],
-          '',
-        );
-        const part = response.responses[0]?.partitions[0];
-        if (part === undefined) throw new Error('the fetch response has no partition');
+          topicId: md.id,
+          partition,
+          offset,
+        });
         return part;
       } catch (err) {
         if (this.closed) throw new LogClosedError('Kafka log');
@@ -135,31 +136,78 @@ export class PartitionReader {
       );
     }
     if (offset < 0) return this.outOfRange(topic, partition, offset);
+    const key = `${topic}\u0000${partition}`;
+    const where = `${topic}/${partition}`;
     // A fetch can stop at a batch boundary (the broker sends whole batches, and not always all
     // that fit): fetch again until the budget is used or the end is reached.
     const out: LogRecord[] = [];
     let bytes = 0;
     let at = offset;
     for (;;) {
-      let part: FetchedPartition;
-      try {
-        part = await this.fetchOnce(this.readPool, topic, partition, at, Math.max(1, maxBytes - bytes), 0);
-      } catch (err) {
-        if (err instanceof OutOfRange) {
-          if (out.length > 0) return out; // the log moved under us (retention): return what we have
-          return this.outOfRange(topic, partition, offset);
+      let cursor = this.cursors.get(key);
+      if (cursor === undefined || cursor.view.nextOffset !== at || cursor.view.done) {
+        const fetchBytes = Math.max(READ_FETCH_BYTES, maxBytes - bytes);
+        let part: FetchedPartition;
+        try {
+          part = await this.fetchAt(cursor, topic, partition, at, fetchBytes);
+        } catch (err) {
+          this.cursors.delete(key);
+          if (err instanceof OutOfRange) {
+            if (out.length > 0) return out; // the log moved under us (retention): return what we have
+            return this.outOfRange(topic, partition, offset);
+          }
+          throw err;
         }
-        throw err;
+        const end = part.lastStableOffset >= 0 ? part.lastStableOffset : part.highWatermark;
+        if (offset > end) {
+          this.cursors.delete(key);
+          throw new OffsetOutOfRangeError(topic, partition, offset, part.logStartOffset, end);
+        }
+        cursor = { view: new VisibleRecords(part, at, where), end, prefetch: undefined };
+        this.keep(key, cursor);
+        const next = cursor.view.fetchEnd();
+        if (next > at && next < end) {
+          const prefetched = this.fetchOnce(this.readPool, topic, partition, next, fetchBytes, 0);
+          prefetched.catch(() => {}); // a failed prefetch is fetched again when needed
+          cursor.prefetch = { offset: next, maxBytes: fetchBytes, part: prefetched };
+        }
       }
-      const end = Number(part.lastStableOffset >= 0n ? part.lastStableOffset : part.highWatermark);
-      if (offset > end)
-        throw new OffsetOutOfRangeError(topic, partition, offset, Number(part.logStartOffset), end);
-      const got = visibleRecords(part, at, maxRecords - out.length, maxBytes - bytes, out.length === 0);
-      for (const r of got.records) out.push(r);
+      const view = cursor.view;
+      const got = view.take(out, maxRecords - out.length, maxBytes - bytes, out.length === 0);
       bytes += got.bytes;
-      if (got.full || got.nextOffset <= at || got.nextOffset >= end) return out;
-      at = got.nextOffset;
+      if (got.full || view.nextOffset <= at || view.nextOffset >= cursor.end) return out;
+      at = view.nextOffset;
     }
+  }
+
+  /** The fetch at `offset`: the cursor's prefetch when it is the one, else a new fetch. */
+  private async fetchAt(
+    cursor: Cursor | undefined,
+    topic: string,
+    partition: number,
+    offset: number,
+    maxBytes: number,
+  ): Promise<FetchedPartition> {
+    const prefetch = cursor?.prefetch;
+    if (prefetch !== undefined && prefetch.offset === offset && prefetch.maxBytes >= maxBytes) {
+      const part = await prefetch.part.catch(() => undefined);
+      if (part !== undefined) return part;
+    }
+    return this.fetchOnce(this.readPool, topic, partition, offset, maxBytes, 0);
+  }
+
+  private keep(key: string, cursor: Cursor): void {
+    this.cursors.delete(key);
+    this.cursors.set(key, cursor);
+    if (this.cursors.size > MAX_CURSORS) {
+      const oldest = this.cursors.keys().next().value;
+      if (oldest !== undefined) this.cursors.delete(oldest);
+    }
+  }
+
+  /** Drops the cursors of `topic` (it was deleted: a new topic of that name starts over). */
+  forget(topic: string): void {
+    for (const key of this.cursors.keys()) if (key.startsWith(`${topic}\u0000`)) this.cursors.delete(key);
   }
 
   /** See `Log.waitForData`. */
@@ -210,7 +258,10 @@ export class PartitionReader {
         throw err;
       }
       if (part === 'aborted') return false;
-      const { records, nextOffset } = visibleRecords(part, offset, 1, Number.MAX_SAFE_INTEGER);
+      const view = new VisibleRecords(part, offset, `${topic}/${partition}`);
+      const records: LogRecord[] = [];
+      view.take(records, 1, Number.MAX_SAFE_INTEGER, true);
+      const nextOffset = view.nextOffset;
       if (records.length > 0) return true;
       if (nextOffset > at) {
         at = nextOffset; // skip markers, aborted records and records below `offset`, without waiting
@@ -230,6 +281,7 @@ export class PartitionReader {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.cursors.clear();
     const pools = [...this.pools];
     this.pools.clear();
     this.idleWaitPools.length = 0;

@@ -1,111 +1,195 @@
 /**
- * The records a read_committed reader may see in a fetched partition, as `LogRecord`s: control
- * batches (transaction markers) and batches of aborted transactions are dropped, as Kafka's Java
- * consumer does. The broker lists the aborted transactions overlapping the fetched range (producer
- * id and first offset); a transactional batch is aborted when its producer has an aborted
- * transaction that started at or before it and whose abort marker has not been passed yet.
+ * The records a read_committed reader may see in a fetched partition, decoded lazily from the
+ * fetch's raw record set: control batches (transaction markers) and batches of aborted
+ * transactions are dropped, as Kafka's Java consumer does. The broker lists the aborted
+ * transactions overlapping the fetched range (producer id and first offset); a transactional batch
+ * is aborted when its producer has an aborted transaction that started at or before it and whose
+ * abort marker has not been passed yet.
+ *
+ * A `VisibleRecords` is a cursor: `take` decodes only as many records as it returns and stops
+ * mid-batch when the budget is used, so the next `take` continues there without decoding anything
+ * twice (the reader keeps the cursor of a partially read fetch for the next `read`).
  *
  * Offsets keep their gaps (markers, aborted records, compaction); `nextOffset` says where the next
- * fetch continues, so a reader can skip a range that held nothing visible.
+ * read continues, so a reader can skip a range that held nothing visible.
  */
-import type { fetchV17 } from '@platformatic/kafka';
-import type { LogRecord, RecordHeaders } from '../types.js';
+import type { LogRecord } from '../types.js';
+import type { AbortedTransaction, FetchedPartition } from './fetch-response.js';
+import {
+  ATTR_CONTROL,
+  ATTR_TRANSACTIONAL,
+  batchRecords,
+  completeBatchLength,
+  EMPTY_HEADERS,
+  RecordReader,
+  readInt64,
+} from './record-batch.js';
 
-type FetchedPartition = fetchV17.FetchResponsePartition;
-
-const ATTR_TRANSACTIONAL = 0x10;
-const ATTR_CONTROL = 0x20;
 const EMPTY = Buffer.alloc(0);
 
-export interface VisibleRecords {
-  /** Visible records at offsets >= the asked offset, at most `maxRecords`. */
-  readonly records: LogRecord[];
-  /** Where the next fetch continues: after the last record returned, or after the last batch seen. */
-  readonly nextOffset: number;
-  /** Bytes of keys, values and headers returned. */
+export interface TakeResult {
+  /** Bytes of keys, values and headers taken. */
   readonly bytes: number;
-  /** True when `maxRecords` or `maxBytes` stopped it. */
+  /** True when `maxRecords` or `maxBytes` stopped it (records remain). */
   readonly full: boolean;
 }
 
-/**
- * The visible records of `part` at offsets >= `from`: at most `maxRecords`, and no more than
- * `maxBytes` of keys, values and headers (but at least one record if `atLeastOne`).
- */
-export function visibleRecords(
-  part: FetchedPartition,
-  from: number,
-  maxRecords: number,
-  maxBytes: number,
-  atLeastOne = true,
-): VisibleRecords {
-  const records: LogRecord[] = [];
-  let bytes = 0;
-  let nextOffset = from;
-  const batches = part.records ?? [];
-  const aborted = [...part.abortedTransactions].sort((a, b) => (a.firstOffset < b.firstOffset ? -1 : 1));
-  const abortedProducers = new Set<bigint>();
-  let next = 0;
-  for (const batch of batches) {
-    const lastOffset = Number(batch.firstOffset) + batch.lastOffsetDelta;
-    const transactional = (batch.attributes & ATTR_TRANSACTIONAL) !== 0;
-    if (transactional) {
-      while (next < aborted.length && Number(aborted[next].firstOffset) <= lastOffset) {
-        abortedProducers.add(aborted[next].producerId);
-        next++;
-      }
-    }
-    if ((batch.attributes & ATTR_CONTROL) !== 0) {
-      // Control record key: version (int16), type (int16): 0 abort, 1 commit.
-      const key = batch.records[0]?.key;
-      if (key !== null && key !== undefined && key.length >= 4 && key.readInt16BE(2) === 0) {
-        abortedProducers.delete(batch.producerId);
-      }
-      nextOffset = Math.max(nextOffset, lastOffset + 1);
-      continue;
-    }
-    if (transactional && abortedProducers.has(batch.producerId)) {
-      nextOffset = Math.max(nextOffset, lastOffset + 1);
-      continue;
-    }
-    const base = Number(batch.firstOffset);
-    for (const r of batch.records) {
-      const offset = base + r.offsetDelta;
-      if (offset < from) continue;
-      const size = recordSize(r.key, r.value, r.headers);
-      if ((records.length > 0 || !atLeastOne) && bytes + size > maxBytes)
-        return { records, nextOffset: offset, bytes, full: true };
-      bytes += size;
-      records.push({
-        offset,
-        timestamp: Number(batch.firstTimestamp + r.timestampDelta),
-        key: r.key,
-        value: r.value,
-        headers: toHeaders(r.headers),
-      });
-      if (records.length >= maxRecords) return { records, nextOffset: offset + 1, bytes, full: true };
-    }
-    nextOffset = Math.max(nextOffset, lastOffset + 1);
+export class VisibleRecords {
+  /** Where the next read continues: after the last record taken, or after the last batch passed. */
+  nextOffset: number;
+  private readonly buf: Buffer;
+  /** Byte position of the next batch in `buf`. */
+  private pos = 0;
+  private readonly aborted: readonly AbortedTransaction[];
+  private nextAborted = 0;
+  private readonly abortedProducers = new Set<bigint>();
+  /** The batch being read: its records, how many are left, its base offset and timestamp. */
+  private readonly rec = new RecordReader(EMPTY);
+  private left = 0;
+  private baseOffset = 0;
+  private baseTimestamp = 0;
+  private batchNext = 0;
+
+  /**
+   * @param from records below this offset are skipped (a fetch starts at the batch holding it)
+   * @param where the topic/partition, for errors
+   */
+  constructor(
+    part: FetchedPartition,
+    private readonly from: number,
+    private readonly where: string,
+  ) {
+    this.buf = part.records;
+    this.nextOffset = from;
+    this.aborted =
+      part.abortedTransactions.length === 0
+        ? part.abortedTransactions
+        : [...part.abortedTransactions].sort((a, b) => a.firstOffset - b.firstOffset);
   }
-  return { records, nextOffset, bytes, full: false };
+
+  /** True when every batch of the fetch has been passed. */
+  get done(): boolean {
+    return this.left === 0 && completeBatchLength(this.buf, this.pos) < 0;
+  }
+
+  /** The offset after the last complete batch of the fetch (where a fetch of what follows starts). */
+  fetchEnd(): number {
+    let pos = this.pos;
+    let end = Math.max(this.nextOffset, this.left > 0 ? this.batchNext : 0);
+    for (;;) {
+      const len = completeBatchLength(this.buf, pos);
+      if (len < 0) return end;
+      end = Math.max(end, readInt64(this.buf, pos) + this.buf.readInt32BE(pos + 23) + 1);
+      pos += len;
+    }
+  }
+
+  /**
+   * Appends to `out` the next visible records: at most `maxRecords`, and no more than `maxBytes` of
+   * keys, values and headers (but at least one record if `atLeastOne`).
+   */
+  take(out: LogRecord[], maxRecords: number, maxBytes: number, atLeastOne: boolean): TakeResult {
+    let bytes = 0;
+    let taken = 0;
+    const rec = this.rec;
+    for (;;) {
+      if (this.left === 0 && !this.nextBatch()) return { bytes, full: false };
+      while (this.left > 0) {
+        const start = rec.pos;
+        const length = rec.varint();
+        const recordEnd = rec.pos + length;
+        rec.pos++; // attributes
+        const timestampDelta = rec.varint();
+        const offset = this.baseOffset + rec.varint();
+        if (offset < this.from) {
+          rec.pos = recordEnd;
+          this.left--;
+          continue;
+        }
+        const key = rec.bytes();
+        const value = rec.bytes();
+        const headerCount = rec.varint();
+        const headers = headerCount === 0 ? EMPTY_HEADERS : rec.headers(headerCount);
+        let size = (key === null ? 0 : key.length) + (value === null ? 0 : value.length);
+        if (headerCount > 0) size += headersSize(headers);
+        if ((taken > 0 || !atLeastOne) && bytes + size > maxBytes) {
+          rec.pos = start; // not taken: the next take starts with it
+          this.nextOffset = offset;
+          return { bytes, full: true };
+        }
+        rec.pos = recordEnd;
+        this.left--;
+        bytes += size;
+        out.push({ offset, timestamp: this.baseTimestamp + timestampDelta, key, value, headers });
+        taken++;
+        this.nextOffset = offset + 1;
+        if (taken >= maxRecords) {
+          if (this.left === 0) this.nextOffset = Math.max(this.nextOffset, this.batchNext);
+          return { bytes, full: true };
+        }
+      }
+      this.nextOffset = Math.max(this.nextOffset, this.batchNext);
+    }
+  }
+
+  /** Moves to the next batch with visible records; false when none is left. */
+  private nextBatch(): boolean {
+    const buf = this.buf;
+    for (;;) {
+      const length = completeBatchLength(buf, this.pos);
+      if (length < 0) return false;
+      const pos = this.pos;
+      const end = pos + length;
+      this.pos = end;
+      const baseOffset = readInt64(buf, pos);
+      const lastOffset = baseOffset + buf.readInt32BE(pos + 23);
+      const attributes = buf.readInt16BE(pos + 21);
+      const transactional = (attributes & ATTR_TRANSACTIONAL) !== 0;
+      const producerId = transactional ? buf.readBigInt64BE(pos + 43) : -1n;
+      if (transactional) {
+        while (
+          this.nextAborted < this.aborted.length &&
+          this.aborted[this.nextAborted].firstOffset <= lastOffset
+        ) {
+          this.abortedProducers.add(this.aborted[this.nextAborted].producerId);
+          this.nextAborted++;
+        }
+      }
+      if ((attributes & ATTR_CONTROL) !== 0) {
+        // Control record key: version (int16), type (int16): 0 abort, 1 commit.
+        const r = new RecordReader(batchRecords(buf, pos, end, this.where));
+        r.varint(); // length
+        r.pos++; // attributes
+        r.varint(); // timestamp delta
+        r.varint(); // offset delta
+        const key = r.bytes();
+        if (key !== null && key.length >= 4 && key.readInt16BE(2) === 0)
+          this.abortedProducers.delete(producerId);
+        this.nextOffset = Math.max(this.nextOffset, lastOffset + 1);
+        continue;
+      }
+      if ((transactional && this.abortedProducers.has(producerId)) || lastOffset < this.from) {
+        this.nextOffset = Math.max(this.nextOffset, lastOffset + 1);
+        continue;
+      }
+      const count = buf.readInt32BE(pos + 57);
+      if (count <= 0) {
+        this.nextOffset = Math.max(this.nextOffset, lastOffset + 1);
+        continue;
+      }
+      this.rec.buf = batchRecords(buf, pos, end, this.where);
+      this.rec.pos = 0;
+      this.left = count;
+      this.baseOffset = baseOffset;
+      this.baseTimestamp = readInt64(buf, pos + 27);
+      this.batchNext = lastOffset + 1;
+      return true;
+    }
+  }
 }
 
-function recordSize(
-  key: Buffer | null,
-  value: Buffer | null,
-  headers: readonly [Buffer | null, Buffer | null][],
-): number {
-  let size = (key?.length ?? 0) + (value?.length ?? 0);
-  for (const [k, v] of headers) size += (k?.length ?? 0) + (v?.length ?? 0);
+function headersSize(headers: LogRecord['headers']): number {
+  let size = 0;
+  for (const name in headers) size += Buffer.byteLength(name) + headers[name].length;
   return size;
-}
-
-function toHeaders(headers: readonly [Buffer | null, Buffer | null][]): RecordHeaders {
-  if (headers.length === 0) return {};
-  const out: Record<string, Buffer> = {};
-  for (const [name, value] of headers) {
-    if (name === null) continue;
-    out[name.toString('utf8')] = value ?? EMPTY;
-  }
-  return out;
 }

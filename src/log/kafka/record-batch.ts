@@ -1,0 +1,246 @@
+/**
+ * Kafka record batches (magic v2, the only format Kafka 3.x/4.x brokers store), decoded straight
+ * from a fetch response's bytes: the fixed header by field offset, records by a plain varint loop,
+ * keys and values as zero-copy `subarray`s of the response. Every batch's CRC-32C (over attributes
+ * to the end) is checked, as Kafka's Java consumer does by default (`check.crcs`).
+ *
+ * Batch layout (big-endian; see Kafka's `DefaultRecordBatch`):
+ *
+ * ```
+ *  0 int64 baseOffset      8 int32 batchLength (bytes after this field)  12 int32 partitionLeaderEpoch
+ * 16 int8  magic (2)      17 uint32 crc         21 int16 attributes     23 int32 lastOffsetDelta
+ * 27 int64 baseTimestamp  35 int64 maxTimestamp 43 int64 producerId     51 int16 producerEpoch
+ * 53 int32 baseSequence   57 int32 recordCount  61 records (compressed as one block if attributes & 7)
+ * record: varint length, int8 attributes, varlong timestampDelta, varint offsetDelta,
+ *         varint keyLength (-1 null), key, varint valueLength (-1 null), value,
+ *         varint headerCount, headers (varint nameLength, name, varint valueLength, value)
+ * ```
+ *
+ * Varints are zigzag-encoded (signed). Compressed batches (gzip, snappy, lz4, zstd) are inflated
+ * with the client's codecs (`compressionsAlgorithmsByBitmask`); a codec it lacks (zstd on a Node
+ * without `zlib.zstd*`) is a `KafkaError` naming the topic, partition and offset.
+ */
+import { compressionsAlgorithmsByBitmask } from '@platformatic/kafka';
+import { crc32c } from '../../util/crc32c.js';
+import { CorruptLogError, KafkaError } from '../../util/errors.js';
+import type { RecordHeaders } from '../types.js';
+
+export const BATCH_OVERHEAD = 12; // baseOffset + batchLength
+export const BATCH_HEADER_SIZE = 61;
+export const ATTR_COMPRESSION = 0x07;
+export const ATTR_TRANSACTIONAL = 0x10;
+export const ATTR_CONTROL = 0x20;
+
+const TWO_32 = 0x1_0000_0000;
+export const EMPTY_HEADERS: RecordHeaders = Object.freeze({});
+
+/** A signed big-endian int64 at `pos`, as a number (exact below 2^53). */
+export function readInt64(buf: Buffer, pos: number): number {
+  return buf.readInt32BE(pos) * TWO_32 + buf.readUInt32BE(pos + 4);
+}
+
+/**
+ * The byte length of the complete batch at `pos` (header included), or -1 when the rest of `buf`
+ * holds only part of one (a broker may cut the last batch of a fetch short).
+ */
+export function completeBatchLength(buf: Buffer, pos: number): number {
+  if (buf.length - pos < BATCH_HEADER_SIZE) return -1;
+  const length = BATCH_OVERHEAD + buf.readInt32BE(pos + 8);
+  return pos + length <= buf.length ? length : -1;
+}
+
+/**
+ * Checks the batch at `[pos, end)` (magic and CRC) and returns its records' bytes: a view of `buf`,
+ * or the inflated block of a compressed batch. `where` names the topic/partition for errors.
+ */
+export function batchRecords(buf: Buffer, pos: number, end: number, where: string): Buffer {
+  const baseOffset = readInt64(buf, pos);
+  const magic = buf[pos + 16];
+  if (magic !== 2) {
+    throw new KafkaError(
+      `record batch at offset ${baseOffset} of ${where} has magic ${magic}: only v2 record batches are supported (Kafka 0.11+ formats)`,
+    );
+  }
+  const crc = buf.readUInt32BE(pos + 17);
+  const actual = crc32c(buf.subarray(pos + 21, end));
+  if (actual !== crc) {
+    throw new CorruptLogError(
+      `record batch at offset ${baseOffset} of ${where} fails its CRC-32C check (stored ${crc}, computed ${actual}): the fetched data is corrupt; retry the read, and check the broker's disk and network`,
+    );
+  }
+  const body = buf.subarray(pos + BATCH_HEADER_SIZE, end);
+  const codec = buf.readInt16BE(pos + 21) & ATTR_COMPRESSION;
+  if (codec === 0) return body;
+  const algorithm = compressionsAlgorithmsByBitmask[codec];
+  if (algorithm === undefined || !algorithm.available) {
+    throw new KafkaError(
+      `record batch at offset ${baseOffset} of ${where} is compressed with codec ${codec}, which this Node.js cannot decompress (zstd needs Node.js 22.15+); have its producer use gzip, snappy or lz4`,
+    );
+  }
+  try {
+    return algorithm.decompressSync(body) as Buffer;
+  } catch (err) {
+    throw new CorruptLogError(
+      `record batch at offset ${baseOffset} of ${where} could not be decompressed: ${(err as Error).message}`,
+      { cause: err },
+    );
+  }
+}
+
+/** A position in a records block, with zigzag varint reads. */
+export class RecordReader {
+  pos = 0;
+  buf: Buffer;
+
+  constructor(buf: Buffer, pos = 0) {
+    this.buf = buf;
+    this.pos = pos;
+  }
+
+  /** A zigzag varint or varlong (exact to 2^53). */
+  varint(): number {
+    const buf = this.buf;
+    let b = buf[this.pos++];
+    if (b < 0x80) return (b >>> 1) ^ -(b & 1);
+    if (b === undefined) throw new RangeError('truncated record');
+    let u = b & 0x7f;
+    let scale = 0x80;
+    for (;;) {
+      b = buf[this.pos++];
+      if (b === undefined) throw new RangeError('truncated record');
+      u += (b & 0x7f) * scale;
+      if (b < 0x80) break;
+      scale *= 0x80;
+    }
+    return u % 2 === 0 ? u / 2 : -(u + 1) / 2;
+  }
+
+  /** Bytes of a varint length (-1: null), as a view of the block. */
+  bytes(): Buffer | null {
+    const len = this.varint();
+    if (len < 0) return null;
+    const start = this.pos;
+    this.pos += len;
+    return this.buf.subarray(start, this.pos);
+  }
+
+  headers(count: number): RecordHeaders {
+    const h: Record<string, Buffer> = {};
+    for (let i = 0; i < count; i++) {
+      const nameLen = this.varint();
+      const name = this.buf.toString('utf8', this.pos, this.pos + Math.max(0, nameLen));
+      this.pos += Math.max(0, nameLen);
+      h[name] = this.bytes() ?? EMPTY_VALUE;
+    }
+    return h;
+  }
+}
+
+const EMPTY_VALUE = Buffer.alloc(0);
+
+/** A record as the client's producer hands it to its Produce request (serialized). */
+export interface OutgoingRecord {
+  key?: Buffer | null;
+  value?: Buffer | null;
+  headers?: Map<Buffer, Buffer | null>;
+  /** Milliseconds; the batch's first record's (or now) when missing; set by `encodeRecordBatch`. */
+  timestamp?: bigint;
+}
+
+export interface BatchOptions {
+  producerId?: bigint;
+  producerEpoch?: number;
+  firstSequence?: number;
+  transactional?: boolean;
+  partitionLeaderEpoch?: number;
+}
+
+function varintSize(n: number): number {
+  let u = n >= 0 ? n * 2 : -n * 2 - 1;
+  let size = 1;
+  while (u >= 0x80) {
+    u = Math.floor(u / 0x80);
+    size++;
+  }
+  return size;
+}
+
+function writeVarint(buf: Buffer, pos: number, n: number): number {
+  let u = n >= 0 ? n * 2 : -n * 2 - 1;
+  while (u >= 0x80) {
+    buf[pos++] = (u & 0x7f) | 0x80;
+    u = Math.floor(u / 0x80);
+  }
+  buf[pos++] = u;
+  return pos;
+}
+
+function bytesSize(b: Buffer | null | undefined): number {
+  return b === null || b === undefined ? 1 : varintSize(b.length) + b.length;
+}
+
+function writeBytes(buf: Buffer, pos: number, b: Buffer | null | undefined): number {
+  if (b === null || b === undefined) return writeVarint(buf, pos, -1);
+  pos = writeVarint(buf, pos, b.length);
+  b.copy(buf, pos);
+  return pos + b.length;
+}
+
+/**
+ * One uncompressed v2 record batch of `records`, in one buffer sized up front: the bytes Kafka's
+ * client (`createRecordsBatch`) writes, without its buffer list, per-record writers and copies.
+ * Records without a timestamp get the current time; each record's `timestamp` is set to the one
+ * written (the client does the same; a retried request then carries the same timestamps).
+ */
+export function encodeRecordBatch(records: OutgoingRecord[], options: BatchOptions = {}): Buffer {
+  const now = BigInt(Date.now());
+  const first = records[0].timestamp ?? now;
+  let max = first;
+  const sizes = new Array<number>(records.length);
+  let total = BATCH_HEADER_SIZE;
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i];
+    const ts = r.timestamp ?? now;
+    r.timestamp = ts;
+    if (ts > max) max = ts;
+    let size = 1 + varintSize(Number(ts - first)) + varintSize(i) + bytesSize(r.key) + bytesSize(r.value);
+    const headers = r.headers;
+    size += varintSize(headers === undefined ? 0 : headers.size);
+    if (headers !== undefined) for (const [k, v] of headers) size += bytesSize(k) + bytesSize(v);
+    sizes[i] = size;
+    total += varintSize(size) + size;
+  }
+  const buf = Buffer.allocUnsafe(total);
+  buf.writeBigInt64BE(0n, 0);
+  buf.writeInt32BE(total - BATCH_OVERHEAD, 8);
+  buf.writeInt32BE(options.partitionLeaderEpoch ?? 0, 12);
+  buf[16] = 2;
+  buf.writeInt16BE(options.transactional ? ATTR_TRANSACTIONAL : 0, 21);
+  buf.writeInt32BE(records.length - 1, 23);
+  buf.writeBigInt64BE(first, 27);
+  buf.writeBigInt64BE(max, 35);
+  buf.writeBigInt64BE(options.producerId ?? -1n, 43);
+  buf.writeInt16BE(options.producerEpoch ?? 0, 51);
+  buf.writeInt32BE(options.firstSequence ?? 0, 53);
+  buf.writeInt32BE(records.length, 57);
+  let pos = BATCH_HEADER_SIZE;
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i];
+    pos = writeVarint(buf, pos, sizes[i]);
+    buf[pos++] = 0; // attributes
+    pos = writeVarint(buf, pos, Number((r.timestamp as bigint) - first));
+    pos = writeVarint(buf, pos, i);
+    pos = writeBytes(buf, pos, r.key);
+    pos = writeBytes(buf, pos, r.value);
+    const headers = r.headers;
+    pos = writeVarint(buf, pos, headers === undefined ? 0 : headers.size);
+    if (headers !== undefined) {
+      for (const [k, v] of headers) {
+        pos = writeBytes(buf, pos, k);
+        pos = writeBytes(buf, pos, v);
+      }
+    }
+  }
+  buf.writeUInt32BE(crc32c(buf.subarray(21)), 17);
+  return buf;
+}
