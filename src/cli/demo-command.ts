@@ -10,10 +10,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { HttpServer } from '../http/server.js';
 import type { Log } from '../log/types.js';
 import { runJob } from '../runtime/run-job.js';
 import { intOption, parseCommandArgs } from './args.js';
 import { openBackend } from './backend.js';
+import { jobLogger, MONITORING_HELP, MONITORING_OPTIONS, startMonitoringServer } from './http-option.js';
 import type { CommandIO } from './main.js';
 import { bar, formatRate, ProgressLine } from './progress.js';
 import { restoreLine } from './run-command.js';
@@ -31,6 +33,7 @@ Options:
   --partitions N    partitions of cart-events, i.e. tasks (default 4)
   --seed N          seed of the event generator (default 42)
   --data-dir DIR    keep the data in DIR (default: a temporary directory, removed at the end)
+${MONITORING_HELP}
   -h, --help        show this help
 `;
 
@@ -40,6 +43,7 @@ const OPTIONS = {
   partitions: { type: 'string' },
   seed: { type: 'string' },
   'data-dir': { type: 'string' },
+  ...MONITORING_OPTIONS,
 } as const;
 
 const n = (v: number) => v.toLocaleString('en-US');
@@ -64,8 +68,14 @@ export async function demoCommand(args: string[], io: CommandIO): Promise<number
   const out = (t: string) => io.out(t);
   const progress = new ProgressLine({ write: out, isTTY: process.stdout.isTTY });
   let log: Log | undefined;
+  let http: HttpServer | undefined;
+  const baseLogger = jobLogger(values, io);
   try {
     log = await openBackend({ ...RUN_DEFAULTS, dataDir });
+    const { JobMonitor } = await import('../http/job-monitor.js');
+    const monitor = new JobMonitor(job.name, log, 'embedded');
+    const logger = monitor.logger(baseLogger);
+    http = await startMonitoringServer(values, monitor, io, logger);
     out(
       `Eddy demo: shopping carts — ${n(events)} events from ${n(users)} users over ${partitions} partitions\n`,
     );
@@ -98,8 +108,14 @@ export async function demoCommand(args: string[], io: CommandIO): Promise<number
       dataDir,
       untilCaughtUp: true,
       controlSocket: keep, // with --data-dir, the shell tools work next to the demo
-      onRestore: (p) => (p.done ? progress.done(restoreLine(p)) : progress.update(restoreLine(p))),
+      logger,
+      onRestore: (p) => {
+        monitor.onRestore(p);
+        if (p.done) progress.done(restoreLine(p));
+        else progress.update(restoreLine(p));
+      },
       onStarted: (c) => {
+        monitor.onStarted(c);
         container = c;
         timer = setInterval(() => {
           const m = c.metrics();
@@ -109,7 +125,18 @@ export async function demoCommand(args: string[], io: CommandIO): Promise<number
           );
         }, 200);
       },
-    }).finally(() => clearInterval(timer));
+    })
+      .then(
+        (m) => {
+          monitor.stopped();
+          return m;
+        },
+        (err: unknown) => {
+          monitor.stopped(err);
+          throw err;
+        },
+      )
+      .finally(() => clearInterval(timer));
     const runMs = performance.now() - runStart;
     void container;
     progress.done(
@@ -158,7 +185,11 @@ export async function demoCommand(args: string[], io: CommandIO): Promise<number
     }
     return 0;
   } finally {
-    await log?.close();
+    try {
+      await http?.close();
+    } finally {
+      await log?.close();
+    }
     if (!keep) rmSync(dataDir, { recursive: true, force: true });
   }
 }
