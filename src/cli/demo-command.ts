@@ -13,6 +13,8 @@ import { join } from 'node:path';
 import type { HttpServer } from '../http/server.js';
 import type { Log } from '../log/types.js';
 import { runJob } from '../runtime/run-job.js';
+import { SharedLog } from '../runtime/shared-log.js';
+import { StoreQueries } from '../runtime/store-queries.js';
 import { intOption, parseCommandArgs } from './args.js';
 import { openBackend } from './backend.js';
 import { jobLogger, MONITORING_HELP, MONITORING_OPTIONS, startMonitoringServer } from './http-option.js';
@@ -71,11 +73,15 @@ export async function demoCommand(args: string[], io: CommandIO): Promise<number
   let http: HttpServer | undefined;
   const baseLogger = jobLogger(values, io);
   try {
-    log = await openBackend({ ...RUN_DEFAULTS, dataDir });
+    // one SharedLog and one StoreQueries for the job, its control socket and the /v1 routes
+    const shared = new SharedLog(await openBackend({ ...RUN_DEFAULTS, dataDir }));
+    log = shared;
+    const queries = new StoreQueries(job);
     const { JobMonitor } = await import('../http/job-monitor.js');
+    const { v1Routes } = await import('../http/v1-routes.js');
     const monitor = new JobMonitor(job.name, log, 'embedded');
     const logger = monitor.logger(baseLogger);
-    http = await startMonitoringServer(values, monitor, io, logger);
+    http = await startMonitoringServer(values, monitor, io, logger, [v1Routes({ queries, log: shared })]);
     out(
       `Eddy demo: shopping carts — ${n(events)} events from ${n(users)} users over ${partitions} partitions\n`,
     );
@@ -108,6 +114,7 @@ export async function demoCommand(args: string[], io: CommandIO): Promise<number
       dataDir,
       untilCaughtUp: true,
       controlSocket: keep, // with --data-dir, the shell tools work next to the demo
+      queries,
       logger,
       onRestore: (p) => {
         monitor.onRestore(p);

@@ -4,8 +4,11 @@
  */
 
 import { JobMonitor } from '../http/job-monitor.js';
+import { v1Routes } from '../http/v1-routes.js';
 import type { RestoreProgress } from '../runtime/restore.js';
 import { runJob } from '../runtime/run-job.js';
+import { SharedLog } from '../runtime/shared-log.js';
+import { StoreQueries } from '../runtime/store-queries.js';
 import { InvalidArgumentError } from '../util/errors.js';
 import { choiceOption, expectPositionals, intOption, parseCommandArgs } from './args.js';
 import { openBackend } from './backend.js';
@@ -122,7 +125,9 @@ export async function runCommand(args: string[], io: CommandIO): Promise<number>
     });
   }
   const baseLogger = jobLogger(values, io);
-  const log = await openBackend(config);
+  // one SharedLog and one StoreQueries for the job, its control socket and the /v1 routes
+  const log = new SharedLog(await openBackend(config));
+  const queries = new StoreQueries(job);
   const monitor = new JobMonitor(job.name, log, config.backend);
   const logger = monitor.logger(baseLogger);
   const controller = new AbortController();
@@ -138,7 +143,7 @@ export async function runCommand(args: string[], io: CommandIO): Promise<number>
   };
   controller.signal.addEventListener('abort', onAbort);
   try {
-    http = await startMonitoringServer(values, monitor, io, logger);
+    http = await startMonitoringServer(values, monitor, io, logger, [v1Routes({ queries, log })]);
     io.err(`eddy run: job "${job.name}" on the ${config.backend} log (${config.dataDir})\n`);
     const metrics = await runJob(job, {
       log,
@@ -146,6 +151,7 @@ export async function runCommand(args: string[], io: CommandIO): Promise<number>
       signal: controller.signal,
       untilCaughtUp: values['until-caught-up'] === true,
       controlSocket: true, // the shell tools next to the job (runtime/control-server.ts)
+      queries,
       logger,
       onRestore: (p) => {
         monitor.onRestore(p);

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { startJob } from '../helpers/eddy-process.js';
+import { startJob } from '../helpers/http-job.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const TICKER = fileURLToPath(new URL('./fixtures/ticker-job.ts', import.meta.url));
