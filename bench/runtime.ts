@@ -19,6 +19,7 @@
  *
  * Usage: node --import tsx bench/runtime.ts [--messages N] [--keys K] [--partitions P]
  *          [--scenario S] [--engine memory|lmdb|rocksdb] [--brokers HOST:PORT,… (on Kafka)] [--http]
+ *          [--serve-http (the scenarios run with the HTTP server and its scraper, not compared)]
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -321,5 +322,7 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
     messages: Number(flag('messages') ?? 1_000_000),
     keys: Number(flag('keys') ?? 1_000_000),
     partitions: Number(flag('partitions') ?? 1),
+    // one scenario served over HTTP, for timing it as a whole process against a run without
+    http: process.argv.includes('--serve-http'),
   });
 }
