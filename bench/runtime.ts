@@ -13,16 +13,24 @@
  * lmdb-js called directly, nothing else. It is the ceiling of scenario 3 on the machine at hand:
  * whatever Eddy costs comes on top of it.
  *
+ * `--http` measures what the HTTP layer costs instead: scenario 3 run in pairs, `--http` off then
+ * on (the server of `eddy run --http` on 127.0.0.1, with a scraper in another process fetching
+ * /metrics every second), 3 pairs interleaved, and the ratio on/off of each pair and their median.
+ *
  * Usage: node --import tsx bench/runtime.ts [--messages N] [--keys K] [--partitions P]
  *          [--scenario S] [--engine memory|lmdb|rocksdb] [--brokers HOST:PORT,… (on Kafka)] [--exactly-once]
+ *          [--http] [--serve-http (the scenarios run with the HTTP server and its scraper, not compared)]
  *
  * `--exactly-once` runs the job with `exactlyOnce: true` (outputs, changelog and checkpoint in one
  * transaction per commit; still `commitMs: 1000`, as Kafka Streams' side is run with).
  */
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { JobMonitor } from '../src/http/job-monitor.js';
+import { startHttpServer } from '../src/http/server.js';
 import { openEmbeddedLog } from '../src/log/embedded/embedded-log.js';
 import { openKafkaLog } from '../src/log/kafka/kafka-log.js';
 import type { Log } from '../src/log/types.js';
@@ -47,6 +55,8 @@ export interface RuntimeBenchOptions {
   /** Run the job exactly-once (one transaction per commit). */
   exactlyOnce?: boolean;
   log?: (line: string) => void;
+  /** Serve the job over HTTP (as `eddy run --http`) while a scraper fetches /metrics every second. */
+  http?: boolean;
 }
 
 export interface RuntimeBenchResult {
@@ -196,17 +206,75 @@ export async function runScenario(scenario: Scenario, o: RuntimeBenchOptions): P
       exactlyOnce: o.exactlyOnce === true,
     });
     const container = new Container(job, { log, dataDir: dir });
-    const started = performance.now();
-    await container.run({ untilCaughtUp: true });
-    const seconds = (performance.now() - started) / 1000;
-    const processed = container.metrics().processed;
-    const rssBytes = process.memoryUsage().rss;
-    await container.close();
-    return { scenario, messages: processed, seconds, perSecond: processed / seconds, rssBytes };
+    const http = o.http ? await serveOverHttp(job.name, log, container) : undefined;
+    try {
+      const started = performance.now();
+      await container.run({ untilCaughtUp: true });
+      const seconds = (performance.now() - started) / 1000;
+      const processed = container.metrics().processed;
+      const rssBytes = process.memoryUsage().rss;
+      await container.close();
+      return { scenario, messages: processed, seconds, perSecond: processed / seconds, rssBytes };
+    } finally {
+      await http?.close();
+    }
   } finally {
     await log.close();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The HTTP server of `eddy run --http` around `container` (its metrics read from the moment it has
+ * started), and a scraper in a child process that GETs /metrics every second, as Prometheus would.
+ */
+async function serveOverHttp(
+  jobName: string,
+  log: Log,
+  container: Container,
+): Promise<{ close(): Promise<void> }> {
+  const monitor = new JobMonitor(jobName, log, log.backend);
+  container.on('restore', monitor.onRestore);
+  const server = await startHttpServer({ address: { host: '127.0.0.1', port: 0 }, monitor });
+  // attached before it starts (the timed run includes the start): the metrics read what exists
+  monitor.onStarted(container);
+  const scraper = spawn(
+    process.execPath,
+    [
+      '-e',
+      `setInterval(() => fetch(${JSON.stringify(`${server.url}/metrics`)}).then((r) => r.text(), () => {}), 1000)`,
+    ],
+    { stdio: 'ignore' },
+  );
+  return {
+    async close() {
+      const exited = new Promise((resolve) => scraper.once('exit', resolve));
+      scraper.kill('SIGKILL');
+      await exited;
+      await server.close();
+    },
+  };
+}
+
+/** Scenario 3 with `--http` off and on, `pairs` times interleaved; prints each ratio and the median. */
+export async function runHttpOverheadBench(o: RuntimeBenchOptions, pairs = 3): Promise<number> {
+  const say = o.log ?? ((line: string) => process.stdout.write(`${line}\n`));
+  say(
+    `--http overhead: scenario 3 (store + changelog), ${o.messages.toLocaleString('en-US')} messages, ${o.keys.toLocaleString('en-US')} keys, ${pairs} pairs off/on, a scraper GETs /metrics every second`,
+  );
+  const ratios: number[] = [];
+  for (let i = 0; i < pairs; i++) {
+    const off = await runScenario('store-changelog', { ...o, http: false });
+    const on = await runScenario('store-changelog', { ...o, http: true });
+    const ratio = on.perSecond / off.perSecond;
+    ratios.push(ratio);
+    say(
+      `  pair ${i + 1}: off ${Math.round(off.perSecond).toLocaleString('en-US')} msgs/s, on ${Math.round(on.perSecond).toLocaleString('en-US')} msgs/s, on/off ${ratio.toFixed(3)}`,
+    );
+  }
+  const median = [...ratios].sort((a, b) => a - b)[Math.floor(ratios.length / 2)];
+  say(`  median on/off ${median.toFixed(3)} (${((1 - median) * 100).toFixed(1)}% lost with --http)`);
+  return median;
 }
 
 export async function runRuntimeBench(
@@ -249,6 +317,15 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
     process.exit(2);
   }
   const brokers = flag('brokers');
+  if (process.argv.includes('--http')) {
+    await runHttpOverheadBench({
+      engine: engine as EngineKind,
+      messages: Number(flag('messages') ?? 1_000_000),
+      keys: Number(flag('keys') ?? 1_000_000),
+      partitions: Number(flag('partitions') ?? 1),
+    });
+    process.exit(0);
+  }
   await runRuntimeBench(only === undefined ? SCENARIOS : [only as Scenario], {
     engine: engine as EngineKind,
     brokers: brokers === undefined ? undefined : brokers.split(','),
@@ -256,5 +333,7 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
     keys: Number(flag('keys') ?? 1_000_000),
     partitions: Number(flag('partitions') ?? 1),
     exactlyOnce: process.argv.includes('--exactly-once'),
+    // one scenario served over HTTP, for timing it as a whole process against a run without
+    http: process.argv.includes('--serve-http'),
   });
 }

@@ -23,6 +23,8 @@ Runs a benchmark of bench/ and prints its figures. Benchmarks: ${names.join(', '
   eddy bench runtime [--messages N] [--keys N] [--partitions N] [--scenario message-passing|store-only|store-changelog]
                      [--engine lmdb|rocksdb|memory] [--brokers HOST:PORT,... (on Kafka)] [--exactly-once]
                      (after store-changelog on lmdb: "lmdb-js alone", the same store work on bare lmdb-js)
+  eddy bench runtime --http  (scenario 3 with --http off and on, interleaved, a scraper polling /metrics
+                     every second: each pair's ratio and the median)
   eddy bench store [--keys N] [--gets N] [--engines lmdb,rocksdb,memory]
   eddy bench log [--rounds N]
   eddy bench kafka [--keys N] [--fo-keys N] [--reps N] [--engine lmdb|memory|rocksdb] [--skip-restore]

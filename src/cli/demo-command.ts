@@ -10,10 +10,14 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { HttpServer } from '../http/server.js';
 import type { Log } from '../log/types.js';
 import { runJob } from '../runtime/run-job.js';
+import { SharedLog } from '../runtime/shared-log.js';
+import { StoreQueries } from '../runtime/store-queries.js';
 import { intOption, parseCommandArgs } from './args.js';
 import { openBackend } from './backend.js';
+import { jobLogger, MONITORING_HELP, MONITORING_OPTIONS, startMonitoringServer } from './http-option.js';
 import type { CommandIO } from './main.js';
 import { bar, formatRate, ProgressLine } from './progress.js';
 import { restoreLine } from './run-command.js';
@@ -26,12 +30,13 @@ remove items, and check out), processes them with one task per partition, each k
 in an LMDB store with a compacted changelog, and prints throughput, state size and a few carts.
 
 Options:
-  --events N        events to generate (default 200000)
-  --users N         distinct users (default 20000)
-  --partitions N    partitions of cart-events, i.e. tasks (default 4)
-  --seed N          seed of the event generator (default 42)
-  --data-dir DIR    keep the data in DIR (default: a temporary directory, removed at the end)
-  -h, --help        show this help
+  --events N                events to generate (default 200000)
+  --users N                 distinct users (default 20000)
+  --partitions N            partitions of cart-events, i.e. tasks (default 4)
+  --seed N                  seed of the event generator (default 42)
+  --data-dir DIR            keep the data in DIR (default: a temporary directory, removed at the end)
+${MONITORING_HELP}
+  -h, --help                show this help
 `;
 
 const OPTIONS = {
@@ -40,6 +45,7 @@ const OPTIONS = {
   partitions: { type: 'string' },
   seed: { type: 'string' },
   'data-dir': { type: 'string' },
+  ...MONITORING_OPTIONS,
 } as const;
 
 const n = (v: number) => v.toLocaleString('en-US');
@@ -64,8 +70,18 @@ export async function demoCommand(args: string[], io: CommandIO): Promise<number
   const out = (t: string) => io.out(t);
   const progress = new ProgressLine({ write: out, isTTY: process.stdout.isTTY });
   let log: Log | undefined;
+  let http: HttpServer | undefined;
+  const baseLogger = jobLogger(values, io);
   try {
-    log = await openBackend({ ...RUN_DEFAULTS, dataDir });
+    // one SharedLog and one StoreQueries for the job, its control socket and the /v1 routes
+    const shared = new SharedLog(await openBackend({ ...RUN_DEFAULTS, dataDir }));
+    log = shared;
+    const queries = new StoreQueries(job);
+    const { JobMonitor } = await import('../http/job-monitor.js');
+    const { v1Routes } = await import('../http/v1-routes.js');
+    const monitor = new JobMonitor(job.name, log, 'embedded');
+    const logger = monitor.logger(baseLogger);
+    http = await startMonitoringServer(values, monitor, io, logger, [v1Routes({ queries, log: shared })]);
     out(
       `Eddy demo: shopping carts — ${n(events)} events from ${n(users)} users over ${partitions} partitions\n`,
     );
@@ -98,8 +114,15 @@ export async function demoCommand(args: string[], io: CommandIO): Promise<number
       dataDir,
       untilCaughtUp: true,
       controlSocket: keep, // with --data-dir, the shell tools work next to the demo
-      onRestore: (p) => (p.done ? progress.done(restoreLine(p)) : progress.update(restoreLine(p))),
+      queries,
+      logger,
+      onRestore: (p) => {
+        monitor.onRestore(p);
+        if (p.done) progress.done(restoreLine(p));
+        else progress.update(restoreLine(p));
+      },
       onStarted: (c) => {
+        monitor.onStarted(c);
         container = c;
         timer = setInterval(() => {
           const m = c.metrics();
@@ -109,7 +132,18 @@ export async function demoCommand(args: string[], io: CommandIO): Promise<number
           );
         }, 200);
       },
-    }).finally(() => clearInterval(timer));
+    })
+      .then(
+        (m) => {
+          monitor.stopped();
+          return m;
+        },
+        (err: unknown) => {
+          monitor.stopped(err);
+          throw err;
+        },
+      )
+      .finally(() => clearInterval(timer));
     const runMs = performance.now() - runStart;
     void container;
     progress.done(
@@ -158,7 +192,11 @@ export async function demoCommand(args: string[], io: CommandIO): Promise<number
     }
     return 0;
   } finally {
-    await log?.close();
+    try {
+      await http?.close();
+    } finally {
+      await log?.close();
+    }
     if (!keep) rmSync(dataDir, { recursive: true, force: true });
   }
 }

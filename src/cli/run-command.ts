@@ -2,11 +2,17 @@
  * `eddy run JOB_FILE`: runs a job until SIGINT/SIGTERM, then commits and exits cleanly. Restore
  * progress is drawn as a bar; then a status line shows messages processed and the rate.
  */
+
+import { JobMonitor } from '../http/job-monitor.js';
+import { v1Routes } from '../http/v1-routes.js';
 import type { RestoreProgress } from '../runtime/restore.js';
 import { runJob } from '../runtime/run-job.js';
+import { SharedLog } from '../runtime/shared-log.js';
+import { StoreQueries } from '../runtime/store-queries.js';
 import { InvalidArgumentError } from '../util/errors.js';
 import { choiceOption, expectPositionals, intOption, parseCommandArgs } from './args.js';
 import { openBackend } from './backend.js';
+import { jobLogger, MONITORING_HELP, MONITORING_OPTIONS, startMonitoringServer } from './http-option.js';
 import { loadJob } from './load-job.js';
 import type { CommandIO } from './main.js';
 import { recoveryPrinter } from './open-log.js';
@@ -31,6 +37,7 @@ Options:
   --worker-id ID            kafka: this worker's id (default $EDDY_WORKER_ID, else from --data-dir)
   --session-timeout MS      kafka: how long the group waits for a silent worker before moving its
                             tasks (default 10000; within the broker's group.min/max.session.timeout.ms)
+${MONITORING_HELP}
   -h, --help                show this help
 `;
 
@@ -45,6 +52,7 @@ const OPTIONS = {
   standbys: { type: 'string' },
   'worker-id': { type: 'string' },
   'session-timeout': { type: 'string' },
+  ...MONITORING_OPTIONS,
 } as const;
 
 export function restoreLine(p: RestoreProgress): string {
@@ -83,6 +91,15 @@ export async function runCommand(args: string[], io: CommandIO): Promise<number>
       '--workers, --standbys and --session-timeout need --backend kafka: the embedded log has one writer per data dir (run one process)',
     );
   }
+  if (config.backend === 'kafka') {
+    const given = Object.keys(MONITORING_OPTIONS).filter((k) => values[k] !== undefined);
+    if (given.length > 0) {
+      // TODO(#10): the Kafka worker's stderr lines are read by the supervisor and tests as they are
+      throw new InvalidArgumentError(
+        `${given.map((k) => `--${k}`).join(', ')}: not available with --backend kafka yet (embedded backend only)`,
+      );
+    }
+  }
   if (workers !== undefined) {
     const { runSupervisor } = await import('./supervisor.js');
     const rest = args.filter(
@@ -108,14 +125,26 @@ export async function runCommand(args: string[], io: CommandIO): Promise<number>
       io,
     });
   }
-  const log = await openBackend(config, await recoveryPrinter(io));
+  const baseLogger = jobLogger(values, io);
+  // one SharedLog and one StoreQueries for the job, its control socket and the /v1 routes
+  const log = new SharedLog(await openBackend(config, await recoveryPrinter(io)));
+  const queries = new StoreQueries(job);
+  const monitor = new JobMonitor(job.name, log, config.backend);
+  const logger = monitor.logger(baseLogger);
   const controller = new AbortController();
   const stop = () => controller.abort();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   const progress = new ProgressLine({ write: (t) => io.err(t), isTTY: process.stderr.isTTY });
   let timer: NodeJS.Timeout | undefined;
+  let http: Awaited<ReturnType<typeof startMonitoringServer>>;
+  const onAbort = () => {
+    monitor.stopping();
+    http?.shutdown();
+  };
+  controller.signal.addEventListener('abort', onAbort);
   try {
+    http = await startMonitoringServer(values, monitor, io, logger, [v1Routes({ queries, log })]);
     io.err(`eddy run: job "${job.name}" on the ${config.backend} log (${config.dataDir})\n`);
     const metrics = await runJob(job, {
       log,
@@ -123,13 +152,15 @@ export async function runCommand(args: string[], io: CommandIO): Promise<number>
       signal: controller.signal,
       untilCaughtUp: values['until-caught-up'] === true,
       controlSocket: true, // the shell tools next to the job (runtime/control-server.ts)
-      logger: {
-        info: (m) => io.err(`${m}\n`),
-        warn: (m) => io.err(`warning: ${m}\n`),
-        error: (m) => io.err(`error: ${m}\n`),
+      queries,
+      logger,
+      onRestore: (p) => {
+        monitor.onRestore(p);
+        if (p.done) progress.done(restoreLine(p));
+        else progress.update(restoreLine(p));
       },
-      onRestore: (p) => (p.done ? progress.done(restoreLine(p)) : progress.update(restoreLine(p))),
       onStarted: (container) => {
+        monitor.onStarted(container);
         const status = new RunStatus();
         timer = setInterval(
           () => {
@@ -140,14 +171,23 @@ export async function runCommand(args: string[], io: CommandIO): Promise<number>
         );
       },
     });
+    monitor.stopped();
     progress.done(
       `stopped: processed ${metrics.processed.toLocaleString('en-US')} messages, ${metrics.commits} commits, skipped ${metrics.skipped}, dead-lettered ${metrics.deadLettered}`,
     );
     return 0;
+  } catch (err) {
+    monitor.stopped(err);
+    throw err;
   } finally {
     if (timer) clearInterval(timer);
+    controller.signal.removeEventListener('abort', onAbort);
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
-    await log.close();
+    try {
+      await http?.close();
+    } finally {
+      await log.close();
+    }
   }
 }

@@ -30,8 +30,10 @@ import { EventEmitter } from 'node:events';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Log, LogRecord, LogTransaction, TransactionOptions } from '../log/types.js';
+import type { StoreLatency, StoreMetrics } from '../store/metered-store.js';
 import type { KeyValueStore } from '../store/types.js';
 import { JobError, TopicMismatchError } from '../util/errors.js';
+import { LatencyHistogram } from '../util/latency-histogram.js';
 import { type Checkpoint, CheckpointStore, inputKey } from './checkpoint.js';
 import {
   changelogTopic,
@@ -99,7 +101,33 @@ interface InputCursor extends TaskInput {
 }
 
 type JobStore = KeyValueStore<unknown, unknown> &
-  RestorableStore & { commit(): Promise<number | undefined>; metrics(): object; close(): Promise<void> };
+  RestorableStore & {
+    commit(): Promise<number | undefined>;
+    metrics(): object;
+    latency(): StoreLatency;
+    close(): Promise<void>;
+  };
+
+/** One store partition of a running container, for monitoring (`Container.storeViews`). */
+export interface StoreView {
+  readonly store: string;
+  readonly partition: number;
+  metrics(): StoreMetrics;
+  latency(): StoreLatency;
+}
+
+/** One task of a running container, for monitoring (`Container.taskViews`). */
+export interface TaskView {
+  readonly name: string;
+  readonly partition: number;
+  readonly processed: number;
+  readonly skipped: number;
+  readonly deadLettered: number;
+  /** Messages sent to outputs (dead letters included). */
+  readonly sent: number;
+  /** Each input partition and the next offset to process. */
+  readonly inputs: readonly { topic: string; partition: number; nextOffset: number }[];
+}
 
 /** Records a store's engine next to its partitions, for `eddy store` to open them. */
 function writeStoreInfo(dir: string, engine: string, changelog: boolean): void {
@@ -135,6 +163,8 @@ export class Container extends EventEmitter {
   private notified = false;
   private failure: unknown;
   private readonly counters = { commits: 0, lastCommitMs: 0, restoredRecords: 0, restoreMs: 0 };
+  /** Every commit's duration, in seconds. */
+  readonly commitLatency = new LatencyHistogram();
 
   constructor(job: JobDefinition, options: ContainerOptions) {
     super();
@@ -491,6 +521,7 @@ export class Container extends EventEmitter {
     }
     this.counters.commits++;
     this.counters.lastCommitMs = performance.now() - started;
+    this.commitLatency.observe(this.counters.lastCommitMs / 1000);
     this.emit('commit', { ms: this.counters.lastCommitMs });
   }
 
@@ -587,6 +618,29 @@ export class Container extends EventEmitter {
     for (const s of this.stores)
       m.stores[`${s.name}/${s.task.partition}`] = s.store.metrics() as Record<string, number>;
     return m;
+  }
+
+  /** Every store partition of the running tasks (their counters are read when asked). */
+  storeViews(): StoreView[] {
+    return this.stores.map((s) => ({
+      store: s.name,
+      partition: s.task.partition,
+      metrics: () => s.store.metrics() as StoreMetrics,
+      latency: () => s.store.latency(),
+    }));
+  }
+
+  /** A snapshot of each running task: its counters and input positions. */
+  taskViews(): TaskView[] {
+    return this.tasks.map((t) => ({
+      name: t.name,
+      partition: t.partition,
+      processed: t.counters.processed,
+      skipped: t.counters.skipped,
+      deadLettered: t.counters.deadLettered,
+      sent: this.collectors.get(t)?.sent ?? 0,
+      inputs: t.inputs.map((i) => ({ topic: i.topic, partition: i.partition, nextOffset: i.nextOffset })),
+    }));
   }
 
   /** The stores of a task, for queries and tests. */

@@ -65,6 +65,15 @@ export interface TaskInstanceOptions {
   coordinator: TaskCoordinator;
 }
 
+/** A logger that adds `fields` to every line (the task's: job, task and partition). */
+export function loggerWithFields(logger: Logger, fields: Record<string, unknown>): Logger {
+  return {
+    info: (message, more) => logger.info(message, more === undefined ? fields : { ...fields, ...more }),
+    warn: (message, more) => logger.warn(message, more === undefined ? fields : { ...fields, ...more }),
+    error: (message, more) => logger.error(message, more === undefined ? fields : { ...fields, ...more }),
+  };
+}
+
 function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
@@ -93,7 +102,7 @@ export class TaskInstance {
     this.collector = o.collector;
     this.onError = o.onError;
     this.deadLetterTopic = o.deadLetterTopic;
-    this.logger = o.logger;
+    this.logger = loggerWithFields(o.logger, { job: o.jobName, task: this.name, partition: o.partition });
     this.coordinator = o.coordinator;
     const metrics: TaskMetrics = {
       counter: (name) => {
@@ -127,7 +136,7 @@ export class TaskInstance {
         return s as KeyValueStore<K, V>;
       },
       metrics,
-      logger: o.logger,
+      logger: this.logger,
     };
   }
 
@@ -204,7 +213,11 @@ export class TaskInstance {
     }
     if (this.onError === 'skip') {
       this.counters.skipped++;
-      this.logger.warn(`skipped message ${where}: ${what}: ${errorMessage(err)}`);
+      this.logger.warn(`skipped message ${where}: ${what}: ${errorMessage(err)}`, {
+        topic: input.topic,
+        offset: record.offset,
+        error: errorMessage(err),
+      });
       return;
     }
     const partitions = this.collector.partitionsOf(this.deadLetterTopic) ?? 1;
@@ -221,5 +234,14 @@ export class TaskInstance {
       },
     });
     this.counters.deadLettered++;
+    this.logger.warn(
+      `dead-lettered message ${where} to ${this.deadLetterTopic}: ${what}: ${errorMessage(err)}`,
+      {
+        topic: input.topic,
+        offset: record.offset,
+        error: errorMessage(err),
+        deadLetter: true,
+      },
+    );
   }
 }

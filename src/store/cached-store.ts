@@ -17,6 +17,12 @@
  *   coalesces less. Merging dirty entries into the engine's iterator instead would keep them in
  *   memory but needs a sorted dirty set and a merge on every step of every scan.
  *
+ * - Inserts and updates: each put is counted as an insert or an update (a put over a key that
+ *   exists), exactly. The cached entry says whether the key exists (a negative entry: it does not);
+ *   a read miss that admission kept out of the cache is remembered (one key), so the usual
+ *   read-modify-write still knows; only a blind write to an uncached key reads the layer below once.
+ *   With TTL, `isLive` tells an expired (absent) value from a live one.
+ *
  * Corner cases: `cacheSize >= writeBatchSize >= 1` (checked by the options); a batch is applied whole
  * before the threshold is checked, so one `write(ops)` is never split by the cache; a failed write
  * below leaves the entries dirty (the next flush tries again); `invalidate()` drops everything,
@@ -44,6 +50,8 @@ export interface CachedStoreOptions {
   readonly cacheSize: number;
   /** Dirty entries that trigger a write down. */
   readonly writeBatchSize: number;
+  /** Whether a stored value is live (the TTL layer above: false once expired); default: always. */
+  readonly isLive?: (value: Uint8Array) => boolean;
 }
 
 export interface CacheCounters {
@@ -54,6 +62,10 @@ export interface CacheCounters {
   cacheDirty: number;
   /** Batches written to the layer below. */
   cacheWriteBatches: number;
+  /** Puts of a key that did not exist. */
+  inserts: number;
+  /** Puts over a key that existed. */
+  updates: number;
 }
 
 /** Reads per window of the read admission (`CachedStore.admit`). */
@@ -82,11 +94,18 @@ export class CachedStore extends WrappedStore {
   private windowStartMisses = 0;
   private thrashing = false;
   private skipped = 0;
+  private inserts = 0;
+  private updates = 0;
+  private readonly isLive: ((value: Uint8Array) => boolean) | undefined;
+  /** The last read miss that admission kept out of the cache: its id and whether the key existed. */
+  private missId: string | undefined;
+  private missExisted = false;
 
   constructor(inner: BytesLayer, options: CachedStoreOptions) {
     super(inner);
     this.cacheSize = options.cacheSize;
     this.writeBatchSize = options.writeBatchSize;
+    this.isLive = options.isLive;
   }
 
   override get isOpen(): boolean {
@@ -101,6 +120,8 @@ export class CachedStore extends WrappedStore {
       cacheSize: this.lru.size,
       cacheDirty: this.dirty.length,
       cacheWriteBatches: this.batches,
+      inserts: this.inserts,
+      updates: this.updates,
     };
   }
 
@@ -116,7 +137,11 @@ export class CachedStore extends WrappedStore {
     }
     this.misses++;
     const value = this.inner.get(key);
-    if (!this.admit()) return value;
+    if (!this.admit()) {
+      this.missId = id;
+      this.missExisted = value !== undefined && (this.isLive === undefined || this.isLive(value));
+      return value;
+    }
     const oldest = this.oldest;
     if (lru.size >= this.cacheSize && oldest !== undefined && !oldest.dirty && oldest !== this.newest) {
       // full: the least recently used clean entry becomes this one (no allocation, no eviction pass)
@@ -189,6 +214,7 @@ export class CachedStore extends WrappedStore {
 
   /** Drops every entry, dirty ones included (restore and wipe write below the cache). */
   invalidate(): void {
+    this.missId = undefined;
     this.lru.clear();
     this.dirty = [];
     this.oldest = undefined;
@@ -214,9 +240,27 @@ export class CachedStore extends WrappedStore {
     const id = latin1Id(key);
     const lru = this.lru;
     const entry = lru.get(id);
+    // the remembered miss is stale once its key is written (every write comes through here)
+    const missed = id === this.missId;
+    if (missed) this.missId = undefined;
     if (entry === undefined) {
+      if (value !== null) {
+        let existed: boolean;
+        if (missed) existed = this.missExisted;
+        else {
+          const below = this.inner.get(key);
+          existed = below !== undefined && (this.isLive === undefined || this.isLive(below));
+        }
+        if (existed) this.updates++;
+        else this.inserts++;
+      }
       this.dirty.push(this.insert(id, key, value, true));
       return;
+    }
+    if (value !== null) {
+      const old = entry.value;
+      if (old !== null && (this.isLive === undefined || this.isLive(old))) this.updates++;
+      else this.inserts++;
     }
     if (entry !== this.newest) this.touch(entry);
     entry.value = value;

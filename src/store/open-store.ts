@@ -13,10 +13,10 @@ import { CachedStore } from './cached-store.js';
 import { type ChangelogMarker, EngineStore } from './engine-store.js';
 import { openEngineAsync } from './engines/index.js';
 import { LoggedStore } from './logged-store.js';
-import { type CounterSource, MeteredStore, type StoreMetrics } from './metered-store.js';
+import { type CounterSource, MeteredStore, type StoreLatency, type StoreMetrics } from './metered-store.js';
 import { SerializedStore } from './serialized-store.js';
 import { type ResolvedStoreOptions, resolveStoreOptions, type StoreOptions } from './store-options.js';
-import { TtlStore } from './ttl-store.js';
+import { stampIsLive, TtlStore } from './ttl-store.js';
 import type {
   ChangelogRecord,
   ChangelogSink,
@@ -38,6 +38,8 @@ export interface RestoreRecord {
 export interface Store<K, V> extends KeyValueStore<K, V> {
   /** A plain snapshot of the store's counters. */
   metrics(): StoreMetrics;
+  /** Latency histograms: gets and puts sampled (one in 64), every flush. */
+  latency(): StoreLatency;
   /**
    * The marker kept in the engine's metadata, written in the same engine transaction as the data
    * (undefined: no changelog, or nothing recorded yet):
@@ -93,7 +95,10 @@ export interface StoreStack<K, V> {
  * - serde on top: a key or value that cannot be encoded, or a record too large, fails at the call
  *   that wrote it (never later at a flush), and everything below is bytes (one encoding per op).
  *   It also means the cache holds bytes, so cached values are never aliased by user objects.
- * - metrics right below the serde: it counts the real bytes, and sees every user call.
+ * - metrics right below the serde: it counts the real bytes, and sees every user call. Inserts and
+ *   updates are told apart by the cache (it holds or just read the key; `isLive` is the TTL test on
+ *   the stamped bytes it holds); without a cache the metrics layer asks the layer below (one lookup
+ *   per put).
  * - ttl above the cache: the expiry stamp is part of the value bytes, so the cache, the changelog
  *   and a restore all carry it; reads check it even on cache hits.
  * - cache above the changelog: coalesced writes reach the changelog once per flush.
@@ -114,7 +119,11 @@ export function buildStack<K, V>(engine: StorageEngine, o: ResolvedStoreOptions<
   if (logged) layer = logged;
   const cached =
     o.cacheSize > 0
-      ? new CachedStore(layer, { cacheSize: o.cacheSize, writeBatchSize: o.writeBatchSize })
+      ? new CachedStore(layer, {
+          cacheSize: o.cacheSize,
+          writeBatchSize: o.writeBatchSize,
+          ...(o.ttlMs === undefined ? {} : { isLive: stampIsLive(o.now) }),
+        })
       : undefined;
   if (cached) layer = cached;
   const ttl = o.ttlMs === undefined ? undefined : new TtlStore(layer, { ttlMs: o.ttlMs, now: o.now });
@@ -122,7 +131,12 @@ export function buildStack<K, V>(engine: StorageEngine, o: ResolvedStoreOptions<
   const sources: CounterSource[] = [];
   if (cached) sources.push(() => cached.counters() as unknown as Record<string, number>);
   if (ttl) sources.push(() => ttl.counters());
-  const metered = new MeteredStore(layer, sources);
+  const below = layer;
+  const metered = new MeteredStore(
+    layer,
+    sources,
+    cached ? undefined : (key: Uint8Array) => below.get(key) !== undefined,
+  );
   const top = new SerializedStore<K, V>(metered, o);
   return { engineStore, logged, cached, ttl, metered, top };
 }
@@ -198,6 +212,10 @@ export class LayeredStore<K, V> implements Store<K, V> {
    */
   get bytes(): BytesLayer {
     return this.stack.metered;
+  }
+
+  latency(): StoreLatency {
+    return this.stack.metered.latency();
   }
 
   changelogPosition(): ChangelogMarker | undefined {

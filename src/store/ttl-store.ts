@@ -22,6 +22,15 @@ import { type Bound, type BytesLayer, WrappedStore } from './wrapped-store.js';
 
 const STAMP = 8;
 
+/**
+ * Whether a stamped value is live at `now()`: for the layers below this one that hold stamped bytes
+ * (the cache tells an insert from an update with it). A value too short to hold a stamp counts as
+ * live (reading it through this layer is the `SerdeError`).
+ */
+export function stampIsLive(now: () => number): (stamped: Uint8Array) => boolean {
+  return (stamped) => stamped.length < STAMP || asBuffer(stamped).readDoubleBE(0) > now();
+}
+
 export interface TtlStoreOptions {
   readonly ttlMs: number;
   readonly now: () => number;

@@ -36,6 +36,9 @@ export const ERROR_CODES = [
   'EDDY_UNAVAILABLE',
   'EDDY_CONTROL',
   'EDDY_RESOURCE_LIMIT',
+  'EDDY_UNAUTHORIZED',
+  'EDDY_NOT_FOUND',
+  'EDDY_INTERNAL',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -263,6 +266,20 @@ export class TimeoutError extends EddyError {
 export class AbortedError extends EddyError {
   constructor(message = 'the operation was aborted') {
     super('EDDY_ABORTED', message);
+  }
+}
+
+/** An HTTP request without the bearer token the server needs (`--http-token`), or with another. */
+export class UnauthorizedError extends EddyError {
+  constructor(message: string, options?: EddyErrorOptions) {
+    super('EDDY_UNAUTHORIZED', message, options);
+  }
+}
+
+/** An HTTP path, or a thing it names, does not exist. */
+export class NotFoundError extends EddyError {
+  constructor(message: string, options?: EddyErrorOptions) {
+    super('EDDY_NOT_FOUND', message, options);
   }
 }
 
