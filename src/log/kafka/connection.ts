@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { ConnectionOptions } from '@platformatic/kafka';
 import { type EddyError, KafkaError } from '../../util/errors.js';
-import { toEddyError } from './kafka-errors.js';
+import { protocolIds, toEddyError } from './kafka-errors.js';
 import type { KafkaLogOptions, KafkaSaslOptions, KafkaTlsOptions, Secret } from './options.js';
 
 /** The connection options every client and connection pool of the log is given. */
@@ -198,7 +198,13 @@ export function connectFailureHint(err: unknown, sasl: KafkaSaslOptions | undefi
     return `TLS: the broker's certificate does not name the host connected to (${tlsCode}); connect by a name it carries, or set tls.servername (--kafka-servername)`;
   }
   if (tlsCode !== undefined) return `TLS: the broker's certificate was refused (${tlsCode})`;
-  if (codes.includes('PLT_KFK_AUTHENTICATION')) {
+  const ids = protocolIds(err);
+  // a refused OAUTHBEARER token: the broker's error challenge, which the client answers out of turn
+  const refused =
+    codes.includes('PLT_KFK_AUTHENTICATION') ||
+    ids.includes('SASL_AUTHENTICATION_FAILED') ||
+    (sasl !== undefined && ids.includes('ILLEGAL_SASL_STATE'));
+  if (refused) {
     const mechanism = sasl?.mechanism ?? 'SASL';
     return mechanism === 'OAUTHBEARER'
       ? 'SASL/OAUTHBEARER authentication failed: the broker refused the token; check the token (sasl.token, sasl.tokenFile, --kafka-token-file, $EDDY_KAFKA_TOKEN) and that it has not expired'
