@@ -223,7 +223,7 @@ function fromString(k: KeyName, text: string): unknown {
   }
 }
 
-type Source = { label: (k: string) => string; values: Partial<Record<KeyName, unknown>> };
+type Source = { label: (k: string) => string; values: Partial<Record<KeyName, unknown>>; checked?: boolean };
 
 /** Where each key was set, to name it in messages of combinations. */
 type Origins = Partial<Record<KeyName, string>>;
@@ -237,6 +237,52 @@ export function resolveRunConfig(
   configFile: string | undefined,
   env: NodeJS.ProcessEnv = process.env,
 ): RunConfig {
+  const { config, origins, problems } = resolveSources(NAMES, flags, configFile, env);
+  if (problems.length === 0) problems.push(...combinationProblems(config, origins));
+  if (problems.length > 0) throw new ConfigError('configuration', problems);
+  return config;
+}
+
+const TLS_KEYS = ['kafkaCa', 'kafkaCert', 'kafkaKey', 'kafkaServername', 'kafkaTlsInsecure'] as const;
+const SASL_KEYS = [
+  'kafkaUsername',
+  'kafkaPassword',
+  'kafkaPasswordFile',
+  'kafkaToken',
+  'kafkaTokenFile',
+] as const;
+/** The keys of `KAFKA_SECURITY_FLAG_OPTIONS`: TLS and SASL. */
+const SECURITY_NAMES: readonly KeyName[] = ['kafkaTls', ...TLS_KEYS, 'kafkaSasl', ...SASL_KEYS];
+
+/**
+ * The flags of Kafka's TLS and SASL (`--kafka-ca`, `--kafka-sasl`, …), for every command that
+ * connects to Kafka (`eddy topics|produce|consume --backend kafka` spread them into their options).
+ */
+export const KAFKA_SECURITY_FLAG_OPTIONS: Record<string, { type: 'string' | 'boolean' }> = Object.fromEntries(
+  SECURITY_NAMES.filter((k) => spec(k).flag !== false).map((k) => [flagOf(k), RUN_FLAG_OPTIONS[flagOf(k)]]),
+);
+
+/**
+ * Kafka's TLS and SASL options from the `--kafka-*` flags and `EDDY_KAFKA_*` variables alone (the
+ * shell commands), checked as `eddy run` checks them; `ConfigError` names the flag or variable.
+ */
+export function resolveKafkaSecurity(
+  flags: Record<string, unknown>,
+  env: NodeJS.ProcessEnv = process.env,
+): Pick<KafkaLogOptions, 'tls' | 'sasl'> {
+  const { config, origins, problems } = resolveSources(SECURITY_NAMES, flags, undefined, env);
+  if (problems.length === 0) problems.push(...securityProblems(config, origins));
+  if (problems.length > 0) throw new ConfigError('configuration', problems);
+  return kafkaSecurityOf(config);
+}
+
+/** Every source of the keys `names`, merged (defaults for the rest) and checked against the schema. */
+function resolveSources(
+  names: readonly KeyName[],
+  flags: Record<string, unknown>,
+  configFile: string | undefined,
+  env: NodeJS.ProcessEnv,
+): { config: RunConfig; origins: Origins; problems: string[] } {
   const problems: string[] = [];
   const sources: Source[] = [];
   if (configFile !== undefined) {
@@ -263,17 +309,17 @@ export function resolveRunConfig(
       }
       problems.push(...FILE_SCHEMA.problems(values, (p) => label(p.slice(1).replace(/\//g, '.'))));
       delete values.$schema;
-      sources.push({ label, values: values as Source['values'] });
+      sources.push({ label, values: values as Source['values'], checked: true });
     }
   }
   const fromEnv: Source['values'] = {};
-  for (const k of NAMES) {
+  for (const k of names) {
     const text = env[envOf(k)];
     if (text !== undefined && text !== '') fromEnv[k] = fromString(k, text);
   }
   sources.push({ label: (k) => `${k} ($${envOf(k)})`, values: fromEnv });
   const fromFlags: Source['values'] = {};
-  for (const k of NAMES) {
+  for (const k of names) {
     if (spec(k).flag === false) continue;
     const v = flags[flagOf(k)];
     if (v !== undefined) fromFlags[k] = typeof v === 'string' ? fromString(k, v) : v;
@@ -282,8 +328,8 @@ export function resolveRunConfig(
 
   const config: Record<string, unknown> = { ...RUN_DEFAULTS };
   const origins: Origins = {};
-  for (const [i, source] of sources.entries()) {
-    if (i > 0 || configFile === undefined) {
+  for (const source of sources) {
+    if (source.checked !== true) {
       const label = (p: string) => source.label(p.slice(1).split('/')[0]);
       problems.push(...ANY_SOURCE.problems(source.values, label));
     }
@@ -292,19 +338,9 @@ export function resolveRunConfig(
       origins[k as KeyName] = source.label(k);
     }
   }
-  if (problems.length === 0) problems.push(...combinationProblems(config as RunConfig, origins));
-  if (problems.length > 0) throw new ConfigError('configuration', problems);
-  return config as RunConfig;
+  return { config: config as RunConfig, origins, problems };
 }
 
-const TLS_KEYS = ['kafkaCa', 'kafkaCert', 'kafkaKey', 'kafkaServername', 'kafkaTlsInsecure'] as const;
-const SASL_KEYS = [
-  'kafkaUsername',
-  'kafkaPassword',
-  'kafkaPasswordFile',
-  'kafkaToken',
-  'kafkaTokenFile',
-] as const;
 const KAFKA_ONLY = [
   'workers',
   'standbys',
@@ -316,9 +352,13 @@ const KAFKA_ONLY = [
   ...SASL_KEYS,
 ] as const;
 
+/** A key as a message names it: where it was set, else where it can be set. */
+function where(k: KeyName, origins: Origins): string {
+  return origins[k] ?? (spec(k).flag === false ? `${k} ($${envOf(k)})` : `${k} (--${flagOf(k)})`);
+}
+
 function combinationProblems(c: RunConfig, origins: Origins): string[] {
-  const at = (k: KeyName) =>
-    origins[k] ?? (spec(k).flag === false ? `${k} ($${envOf(k)})` : `${k} (--${flagOf(k)})`);
+  const at = (k: KeyName) => where(k, origins);
   const problems: string[] = [];
   if (c.backend !== 'kafka') {
     const set = KAFKA_ONLY.filter((k) => origins[k] !== undefined && !(k === 'workers' && c.workers === 0));
@@ -334,7 +374,14 @@ function combinationProblems(c: RunConfig, origins: Origins): string[] {
       `brokers: the kafka backend needs brokers: --brokers host:port, $EDDY_BROKERS, or "brokers" in the config file`,
     );
   }
-  // TLS, SASL: resolveKafkaLogOptions checks the combinations (and reads the files); name our keys.
+  problems.push(...securityProblems(c, origins));
+  return problems;
+}
+
+/** TLS and SASL: the Kafka log's own checks (files read), with our keys and sources named. */
+function securityProblems(c: RunConfig, origins: Origins): string[] {
+  const at = (k: KeyName) => where(k, origins);
+  const problems: string[] = [];
   try {
     kafkaSecurityOf(c, true);
   } catch (err) {

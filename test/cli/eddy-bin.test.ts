@@ -100,7 +100,10 @@ test('bin/eddy.js run: Kafka-only options on the embedded log, and an out-of-ran
     '10',
   ]);
   assert.equal(range.status, 1, range.stderr);
-  assert.match(range.stderr, /sessionTimeout \(--session-timeout\): expected an integer of ms in 1000\.\.1800000, got 10/);
+  assert.match(
+    range.stderr,
+    /sessionTimeout \(--session-timeout\): expected an integer of ms in 1000\.\.1800000, got 10/,
+  );
 });
 
 test('bin/eddy.js demo: runs the shopping-cart job end to end and keeps its data with --data-dir', (t) => {

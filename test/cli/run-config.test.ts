@@ -6,11 +6,13 @@ import { describe, it } from 'node:test';
 import {
   envOf,
   flagOf,
+  KAFKA_SECURITY_FLAG_OPTIONS,
   kafkaSecurityOf,
   RUN_DEFAULTS,
   RUN_ENV_VARS,
   RUN_FLAG_OPTIONS,
   RUN_KEYS,
+  resolveKafkaSecurity,
   resolveRunConfig,
   runConfigJsonSchema,
 } from '../../src/cli/run-config.js';
@@ -208,6 +210,54 @@ describe('resolveRunConfig', () => {
       resolveRunConfig({}, configFile(t, { $schema: './schema/eddy-config.schema.json', fsync: 'os' }), {})
         .fsync,
       'os',
+    );
+  });
+});
+
+describe('resolveKafkaSecurity (the shell commands on Kafka)', () => {
+  it('reads the --kafka-* flags and EDDY_KAFKA_* variables, checked as eddy run checks them', (t) => {
+    assert.deepEqual(Object.keys(KAFKA_SECURITY_FLAG_OPTIONS).sort(), [
+      'kafka-ca',
+      'kafka-cert',
+      'kafka-key',
+      'kafka-password-file',
+      'kafka-sasl',
+      'kafka-servername',
+      'kafka-tls',
+      'kafka-tls-insecure',
+      'kafka-token-file',
+      'kafka-username',
+    ]);
+    assert.deepEqual(resolveKafkaSecurity({}, {}), {});
+    assert.deepEqual(
+      resolveKafkaSecurity(
+        { 'kafka-sasl': 'SCRAM-SHA-256', 'kafka-username': 'u' },
+        { EDDY_KAFKA_PASSWORD: 'pw' },
+      ).sasl,
+      {
+        mechanism: 'SCRAM-SHA-256',
+        username: 'u',
+        password: 'pw',
+        passwordFile: undefined,
+        token: undefined,
+        tokenFile: undefined,
+      },
+    );
+    // ignores what is not its own (other flags, EDDY_DATA_DIR, ...)
+    assert.deepEqual(
+      resolveKafkaSecurity({ 'data-dir': 'x', workers: 'nope' }, { EDDY_WORKERS: 'nope' }),
+      {},
+    );
+    const dir = tempDir(t);
+    assert.deepEqual(
+      problemsOf(() =>
+        resolveKafkaSecurity({ 'kafka-sasl': 'PLAIN' }, { EDDY_KAFKA_CA: join(dir, 'none.pem') }),
+      ),
+      [
+        `kafkaCa ($EDDY_KAFKA_CA): cannot read ${join(dir, 'none.pem')} (ENOENT)`,
+        'kafkaUsername (--kafka-username): PLAIN needs a username',
+        'kafkaPassword ($EDDY_KAFKA_PASSWORD): PLAIN needs a password (kafkaPassword ($EDDY_KAFKA_PASSWORD) or kafkaPasswordFile (--kafka-password-file))',
+      ],
     );
   });
 });
