@@ -103,7 +103,8 @@ describe('resolveKafkaLogOptions', () => {
     });
     assert.doesNotMatch(inspect(inline, { depth: 10 }), /hunter2/);
     assert.doesNotMatch(JSON.stringify(inline), /hunter2/);
-    assert.equal(await (inline.connection.sasl?.password as () => string)(), 'hunter2');
+    const inlinePassword = inline.connection.sasl?.password as () => string;
+    assert.equal(await inlinePassword(), 'hunter2');
     assert.deepEqual(
       problemsOf(() =>
         resolveKafkaLogOptions({ brokers: ['h:1'], sasl: { mechanism: 'OAUTHBEARER', username: 'u' } }),
