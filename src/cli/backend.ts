@@ -4,7 +4,7 @@
  */
 import { join } from 'node:path';
 import type { Log, LogRecovery } from '../log/types.js';
-import type { RunConfig } from './run-config.js';
+import { kafkaSecurityOf, type RunConfig } from './run-config.js';
 
 /** The embedded log's directory inside a data directory. */
 export function embeddedLogDir(dataDir: string): string {
@@ -15,7 +15,7 @@ export function embeddedLogDir(dataDir: string): string {
 export async function openBackend(config: RunConfig, onRecovery?: (r: LogRecovery) => void): Promise<Log> {
   if (config.backend === 'kafka') {
     const { openKafkaLog } = await import('../log/kafka/kafka-log.js');
-    return openKafkaLog({ brokers: config.brokers });
+    return openKafkaLog({ brokers: config.brokers, ...kafkaSecurityOf(config) });
   }
   const { openEmbeddedLog } = await import('../log/embedded/embedded-log.js');
   return openEmbeddedLog({ dir: embeddedLogDir(config.dataDir), fsync: config.fsync, onRecovery });

@@ -6,8 +6,13 @@
  * `test/cli/env.test.ts` scans the repository and fails on one that is not.
  */
 
-/** Each variable Eddy reads, with what it sets. */
+import { RUN_ENV_VARS } from './run-config.js';
+
+/** Each variable Eddy reads, with what it sets: every key of `eddy run`'s configuration, and these. */
 export const KNOWN_ENV: Readonly<Record<string, string>> = {
+  ...Object.fromEntries(
+    RUN_ENV_VARS.map((name) => [name, 'a configuration key of eddy run (eddy run --help)']),
+  ),
   EDDY_BACKEND: 'the log of eddy run, topics, produce, consume: embedded or kafka',
   EDDY_BROKERS: 'Kafka bootstrap servers, host:port,...',
   EDDY_DATA_DIR: 'the data directory (embedded log and stores)',

@@ -10,14 +10,14 @@ import { runJob } from '../runtime/run-job.js';
 import { SharedLog } from '../runtime/shared-log.js';
 import { StoreQueries } from '../runtime/store-queries.js';
 import { InvalidArgumentError } from '../util/errors.js';
-import { choiceOption, expectPositionals, intOption, parseCommandArgs } from './args.js';
+import { expectPositionals, parseCommandArgs } from './args.js';
 import { openBackend } from './backend.js';
 import { jobLogger, MONITORING_HELP, MONITORING_OPTIONS, startMonitoringServer } from './http-option.js';
 import { loadJob } from './load-job.js';
 import type { CommandIO } from './main.js';
 import { recoveryPrinter } from './open-log.js';
 import { bar, ProgressLine, RunStatus } from './progress.js';
-import { resolveRunConfig } from './run-config.js';
+import { RUN_FLAG_OPTIONS, resolveRunConfig } from './run-config.js';
 
 const HELP = `Usage: eddy run JOB_FILE [options]
 
@@ -29,7 +29,8 @@ Options:
   --brokers HOST:PORT,...   Kafka bootstrap servers (env EDDY_BROKERS)
   --data-dir DIR            local state: embedded log and stores (default ./eddy-data; env EDDY_DATA_DIR)
   --fsync always|commit|os  the embedded log's fsync policy (default commit; env EDDY_FSYNC)
-  --config FILE             a JSON file with any of: backend, brokers, dataDir, fsync
+  --config FILE             a JSON file of options: every flag below as a camelCase key
+                            ("dataDir", "sessionTimeout", ...); schema/eddy-config.schema.json
   --until-caught-up         stop once every input has been read to its end (embedded backend)
   --workers N               kafka: fork N worker processes and restart crashed ones (data dirs
                             <data-dir>/worker-<i>); without it this process is one worker
@@ -38,20 +39,25 @@ Options:
   --session-timeout MS      kafka: how long the group waits for a silent worker before moving its
                             tasks (default 10000; within the broker's group.min/max.session.timeout.ms)
 ${MONITORING_HELP}
+
+Kafka security (each also EDDY_<NAME>, e.g. EDDY_KAFKA_CA; and a config file key, e.g. "kafkaCa"):
+  --kafka-tls               connect over TLS (implied by --kafka-ca/-cert/-key/-servername)
+  --kafka-ca FILE           PEM file of the CA that signed the brokers' certificates (default: Node's CAs)
+  --kafka-cert FILE         PEM file of a client certificate (mutual TLS), with --kafka-key FILE
+  --kafka-key FILE          PEM file of the client certificate's private key
+  --kafka-servername NAME   the name the brokers' certificates must carry (default: the host)
+  --kafka-tls-insecure      accept any broker certificate (defeats TLS; debugging only)
+  --kafka-sasl MECHANISM    PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER
+  --kafka-username USER     the SASL username (PLAIN, SCRAM)
+  --kafka-password-file F   a file holding the SASL password (or env EDDY_KAFKA_PASSWORD; no flag)
+  --kafka-token-file FILE   OAUTHBEARER: a file holding the token, read at each connection (or env
+                            EDDY_KAFKA_TOKEN)
   -h, --help                show this help
 `;
 
 const OPTIONS = {
-  backend: { type: 'string' },
-  brokers: { type: 'string' },
-  'data-dir': { type: 'string' },
-  fsync: { type: 'string' },
+  ...RUN_FLAG_OPTIONS, // one per key of the configuration (run-config.ts)
   config: { type: 'string' },
-  'until-caught-up': { type: 'boolean' },
-  workers: { type: 'string' },
-  standbys: { type: 'string' },
-  'worker-id': { type: 'string' },
-  'session-timeout': { type: 'string' },
   ...MONITORING_OPTIONS,
 } as const;
 
@@ -68,29 +74,8 @@ export async function runCommand(args: string[], io: CommandIO): Promise<number>
     return 0;
   }
   const [file] = expectPositionals('run', positionals, ['JOB_FILE']);
-  const config = resolveRunConfig(
-    {
-      backend:
-        values.backend === undefined
-          ? undefined
-          : choiceOption(values, 'backend', ['embedded', 'kafka'], 'embedded'),
-      brokers: values.brokers,
-      dataDir: values['data-dir'],
-      fsync: values.fsync,
-    },
-    values.config as string | undefined,
-  );
-  const workers = intOption(values, 'workers', undefined, 1, 256);
-  const standbys = intOption(values, 'standbys', 0, 0, 16) as number;
-  const sessionTimeoutMs = intOption(values, 'session-timeout', undefined, 1000, 1_800_000);
-  if (
-    config.backend !== 'kafka' &&
-    (workers !== undefined || values.standbys !== undefined || sessionTimeoutMs !== undefined)
-  ) {
-    throw new InvalidArgumentError(
-      '--workers, --standbys and --session-timeout need --backend kafka: the embedded log has one writer per data dir (run one process)',
-    );
-  }
+  const config = resolveRunConfig(values, values.config as string | undefined);
+  const { workers, standbys, sessionTimeout: sessionTimeoutMs } = config;
   if (config.backend === 'kafka') {
     const given = Object.keys(MONITORING_OPTIONS).filter((k) => values[k] !== undefined);
     if (given.length > 0) {
@@ -100,7 +85,7 @@ export async function runCommand(args: string[], io: CommandIO): Promise<number>
       );
     }
   }
-  if (workers !== undefined) {
+  if (workers > 0) {
     const { runSupervisor } = await import('./supervisor.js');
     const rest = args.filter(
       (a, i) =>
@@ -121,7 +106,7 @@ export async function runCommand(args: string[], io: CommandIO): Promise<number>
       job,
       standbys,
       sessionTimeoutMs,
-      workerId: values['worker-id'] as string | undefined,
+      workerId: config.workerId,
       io,
     });
   }
@@ -150,7 +135,7 @@ export async function runCommand(args: string[], io: CommandIO): Promise<number>
       log,
       dataDir: config.dataDir,
       signal: controller.signal,
-      untilCaughtUp: values['until-caught-up'] === true,
+      untilCaughtUp: config.untilCaughtUp,
       controlSocket: true, // the shell tools next to the job (runtime/control-server.ts)
       queries,
       logger,

@@ -15,7 +15,7 @@ import type { JobDefinition } from '../runtime/job.js';
 import type { RestoreResult } from '../runtime/restore.js';
 import type { Logger } from '../runtime/task.js';
 import type { CommandIO } from './main.js';
-import type { RunConfig } from './run-config.js';
+import { kafkaSecurityOf, type RunConfig } from './run-config.js';
 
 export interface KafkaWorkerOptions {
   config: RunConfig;
@@ -37,6 +37,7 @@ export async function runKafkaWorker(o: KafkaWorkerOptions): Promise<number> {
   const log = await openKafkaLog({
     brokers: o.config.brokers,
     clientId: `eddy-${o.job.name}-${workerId}`,
+    ...kafkaSecurityOf(o.config),
   });
   const controller = new AbortController();
   const stop = () => controller.abort();

@@ -60,7 +60,8 @@ export async function runSupervisor(o: SupervisorOptions): Promise<number> {
       [...process.execArgv, script, ...o.workerArgs, '--data-dir', join(o.dataDir, `worker-${slot.index}`)],
       {
         stdio: ['ignore', 'inherit', 'inherit'],
-        env: { ...process.env, EDDY_WORKER_ID: String(slot.index) },
+        // EDDY_WORKERS=0: a worker never forks workers of its own (even when a config file sets them)
+        env: { ...process.env, EDDY_WORKER_ID: String(slot.index), EDDY_WORKERS: '0' },
       },
     );
     slot.child = child;

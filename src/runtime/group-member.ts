@@ -15,6 +15,7 @@
  *   timeout) and closes the client's sockets and timers. Idempotent.
  */
 import { Consumer, type GroupOptions, type GroupPartitionsAssignments } from '@platformatic/kafka';
+import type { KafkaConnection } from '../log/kafka/connection.js';
 import { KafkaError } from '../util/errors.js';
 import {
   assignTasks,
@@ -26,6 +27,8 @@ import {
 
 export interface GroupMemberOptions {
   brokers: string[];
+  /** TLS and SASL of the log (`KafkaLog.options.connection`): the group's client connects alike. */
+  connection?: KafkaConnection;
   groupId: string;
   clientId: string;
   /** Topics whose partitions carry active tasks (the job's inputs). */
@@ -63,6 +66,7 @@ export class GroupMember {
     this.consumer = new Consumer({
       clientId: options.clientId,
       bootstrapBrokers: options.brokers,
+      ...options.connection,
       groupId: options.groupId,
       sessionTimeout: options.sessionTimeoutMs,
       heartbeatInterval: options.heartbeatIntervalMs,

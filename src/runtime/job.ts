@@ -3,9 +3,12 @@
  * frozen `JobDefinition` that `eddy run`, the runtime and the test driver take.
  *
  * Every bad key is reported at once in one `ConfigError`, each line naming its key; unknown keys are
- * errors (a misspelt `comitMs` must not be silently ignored).
+ * errors (a misspelt `comitMs` must not be silently ignored: "did you mean commitMs?"). The checks are
+ * one schema (`JOB_SCHEMA`, TypeBox) plus the store combinations of `store/store-options.ts`.
  */
+import { STORE_TUNING, storeCombinationProblems } from '../store/store-schema.js';
 import { ConfigError } from '../util/errors.js';
+import { Codec as CodecSchema, compile, Type } from '../util/schema.js';
 import type { StreamTask } from './task.js';
 
 /** The serde shape the runtime needs (every `serdes.*` of the store fits it). */
@@ -111,35 +114,6 @@ export interface JobDefinition
   readonly [JOB_MARK]: true;
 }
 
-const KNOWN_KEYS = new Set<keyof JobInput>([
-  'name',
-  'inputs',
-  'outputs',
-  'stores',
-  'task',
-  'commitMs',
-  'lingerMs',
-  'windowMs',
-  'exactlyOnce',
-  'onError',
-  'startFrom',
-  'serdes',
-  'partitions',
-  'replicationFactor',
-]);
-const STORE_KEYS = new Set<keyof JobStoreSpec>([
-  'engine',
-  'key',
-  'value',
-  'cacheSize',
-  'writeBatchSize',
-  'changelog',
-  'ttlMs',
-  'maxRecordBytes',
-  'expectedKeys',
-  'snapshotMs',
-]);
-
 /** Default serdes: UTF-8 string keys, JSON values (self-contained, so the runtime needs no store import). */
 export const defaultKeyCodec: Codec<unknown> = {
   encode: (v) => Buffer.from(String(v), 'utf8'),
@@ -151,98 +125,90 @@ export const defaultValueCodec: Codec<unknown> = {
 };
 
 const TOPIC_NAME = /^[A-Za-z0-9._-]{1,200}$/;
+const NAME_RULE = '1-200 characters of A-Z a-z 0-9 . _ -';
 
-function isCodec(c: unknown): c is Codec<unknown> {
-  return (
-    typeof c === 'object' &&
-    c !== null &&
-    typeof (c as Codec<unknown>).encode === 'function' &&
-    typeof (c as Codec<unknown>).decode === 'function'
-  );
-}
+const topicName = Type.String({ pattern: TOPIC_NAME.source, expected: `a topic name (${NAME_RULE})` });
+const stream = Type.Union(
+  [
+    topicName,
+    Type.Object(
+      { topic: topicName, key: Type.Optional(CodecSchema()), value: Type.Optional(CodecSchema()) },
+      { additionalProperties: false },
+    ),
+  ],
+  { expected: `a topic name (${NAME_RULE}) or { topic, key?, value? }` },
+);
+const ms = (what: string) =>
+  Type.Integer({
+    minimum: 1,
+    maximum: 2_147_483_647,
+    expected: `a positive integer of milliseconds (${what})`,
+  });
 
-function positiveInt(v: unknown): boolean {
-  return typeof v === 'number' && Number.isInteger(v) && v > 0;
-}
+/** The schema of `defineJob`'s input (checked once, when the job is defined). */
+export const JOB_SCHEMA = compile(
+  Type.Object(
+    {
+      name: Type.String({
+        pattern: TOPIC_NAME.source,
+        expected: `${NAME_RULE} (it names topics and directories)`,
+      }),
+      inputs: Type.Array(stream, {
+        minItems: 1,
+        expected: 'an array of at least one input topic (names or { topic, key?, value? })',
+      }),
+      outputs: Type.Optional(
+        Type.Array(stream, { expected: 'an array of topic names or { topic, key?, value? }' }),
+      ),
+      stores: Type.Optional(
+        Type.Record(
+          Type.String(),
+          Type.Object(
+            {
+              key: CodecSchema(),
+              value: CodecSchema({ expected: 'a serde ({ encode, decode }), e.g. serdes.json()' }),
+              changelog: Type.Optional(Type.Boolean()),
+              ...STORE_TUNING,
+            },
+            { additionalProperties: false },
+          ),
+        ),
+      ),
+      task: Type.Function([], Type.Any(), { expected: 'a function returning a StreamTask' }),
+      commitMs: Type.Optional(ms('how often tasks commit')),
+      lingerMs: Type.Optional(
+        Type.Integer({ minimum: 0, maximum: 2_147_483_647, expected: 'an integer of milliseconds >= 0' }),
+      ),
+      windowMs: Type.Optional(ms('how often window() runs')),
+      exactlyOnce: Type.Optional(Type.Boolean()),
+      onError: Type.Optional(
+        Type.Union([Type.Literal('fail'), Type.Literal('skip'), Type.Literal('dead-letter')]),
+      ),
+      startFrom: Type.Optional(Type.Union([Type.Literal('earliest'), Type.Literal('latest')])),
+      serdes: Type.Optional(
+        Type.Object(
+          { key: Type.Optional(CodecSchema()), value: Type.Optional(CodecSchema()) },
+          { additionalProperties: false },
+        ),
+      ),
+      partitions: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
+      replicationFactor: Type.Optional(Type.Integer({ minimum: 1, maximum: 32_767 })),
+    },
+    { additionalProperties: false },
+  ),
+);
 
-function streams(
-  where: string,
-  list: unknown,
-  problems: string[],
-  key: Codec<unknown>,
-  value: Codec<unknown>,
-): Required<StreamSpec>[] {
-  if (!Array.isArray(list)) {
-    problems.push(`${where}: expected an array of topic names or { topic, key?, value? }`);
-    return [];
-  }
-  return list.map((item, i) => {
-    const spec: StreamSpec = typeof item === 'string' ? { topic: item } : (item as StreamSpec);
-    if (typeof spec !== 'object' || spec === null || typeof spec.topic !== 'string') {
-      problems.push(`${where}[${i}]: expected a topic name or { topic, key?, value? }`);
-      return { topic: '', key, value };
-    }
-    if (!TOPIC_NAME.test(spec.topic)) {
-      problems.push(`${where}[${i}]: topic "${spec.topic}" must be 1-200 characters of A-Z a-z 0-9 . _ -`);
-    }
-    if (spec.key !== undefined && !isCodec(spec.key)) problems.push(`${where}[${i}].key: not a serde`);
-    if (spec.value !== undefined && !isCodec(spec.value)) problems.push(`${where}[${i}].value: not a serde`);
+function streams(list: readonly (string | StreamSpec)[], key: Codec<unknown>, value: Codec<unknown>) {
+  return list.map((item) => {
+    const spec = typeof item === 'string' ? { topic: item } : item;
     return { topic: spec.topic, key: spec.key ?? key, value: spec.value ?? value };
   });
 }
 
 /** Validates a job and fills in its defaults. Throws one `ConfigError` listing every problem. */
 export function defineJob(input: JobInput): JobDefinition {
-  const problems: string[] = [];
   if (typeof input !== 'object' || input === null) throw new ConfigError('job', ['expected an object']);
-  for (const k of Object.keys(input)) {
-    if (!KNOWN_KEYS.has(k as keyof JobInput)) {
-      problems.push(`${k}: unknown key (known: ${[...KNOWN_KEYS].join(', ')})`);
-    }
-  }
-  if (typeof input.name !== 'string' || !TOPIC_NAME.test(input.name)) {
-    problems.push('name: required, 1-200 characters of A-Z a-z 0-9 . _ - (it names topics and directories)');
-  }
-  if (typeof input.task !== 'function') problems.push('task: required, a function returning a StreamTask');
-  const key = input.serdes?.key ?? defaultKeyCodec;
-  const value = input.serdes?.value ?? defaultValueCodec;
-  if (input.serdes?.key !== undefined && !isCodec(input.serdes.key)) problems.push('serdes.key: not a serde');
-  if (input.serdes?.value !== undefined && !isCodec(input.serdes.value))
-    problems.push('serdes.value: not a serde');
-  const inputs = streams('inputs', input.inputs, problems, key, value);
-  if (Array.isArray(input.inputs) && input.inputs.length === 0)
-    problems.push('inputs: at least one input topic');
-  const outputs = streams('outputs', input.outputs ?? [], problems, key, value);
-  const commitMs = input.commitMs ?? (input.exactlyOnce === true ? 100 : 1000);
-  if (!positiveInt(commitMs))
-    problems.push(`commitMs: expected a positive integer of milliseconds, got ${commitMs}`);
-  const lingerMs = input.exactlyOnce === true ? undefined : (input.lingerMs ?? 5);
-  if (input.lingerMs !== undefined && input.exactlyOnce === true) {
-    problems.push(
-      'lingerMs: has no effect with exactlyOnce (outputs are appended in the commit transaction); remove it, or lower commitMs',
-    );
-  } else if (lingerMs !== undefined && !(Number.isInteger(lingerMs) && lingerMs >= 0)) {
-    problems.push(`lingerMs: expected an integer of milliseconds >= 0, got ${lingerMs}`);
-  }
-  if (input.windowMs !== undefined && !positiveInt(input.windowMs)) {
-    problems.push(`windowMs: expected a positive integer of milliseconds, got ${input.windowMs}`);
-  }
-  if (input.partitions !== undefined && !positiveInt(input.partitions)) {
-    problems.push(`partitions: expected a positive integer, got ${input.partitions}`);
-  }
-  const replicationFactor = input.replicationFactor ?? 1;
-  if (!positiveInt(replicationFactor)) problems.push(`replicationFactor: expected a positive integer`);
-  const onError = input.onError ?? 'fail';
-  if (!['fail', 'skip', 'dead-letter'].includes(onError)) {
-    problems.push(`onError: expected 'fail', 'skip' or 'dead-letter', got ${JSON.stringify(onError)}`);
-  }
-  const startFrom = input.startFrom ?? 'earliest';
-  if (!['earliest', 'latest'].includes(startFrom))
-    problems.push(`startFrom: expected 'earliest' or 'latest'`);
-  if (input.exactlyOnce !== undefined && typeof input.exactlyOnce !== 'boolean') {
-    problems.push('exactlyOnce: expected true or false');
-  }
-
+  const problems = JOB_SCHEMA.problems(input);
   const stores: Record<
     string,
     Required<
@@ -252,69 +218,38 @@ export function defineJob(input: JobInput): JobDefinition {
   > = {};
   for (const [name, spec] of Object.entries(input.stores ?? {})) {
     const at = `stores.${name}`;
-    if (!TOPIC_NAME.test(name)) problems.push(`${at}: store names are 1-200 characters of A-Z a-z 0-9 . _ -`);
-    if (typeof spec !== 'object' || spec === null) {
-      problems.push(`${at}: expected { key, value, engine?, ... }`);
-      continue;
-    }
-    for (const k of Object.keys(spec)) {
-      if (!STORE_KEYS.has(k as keyof JobStoreSpec)) {
-        problems.push(`${at}.${k}: unknown key (known: ${[...STORE_KEYS].join(', ')})`);
-      }
-    }
-    if (!isCodec(spec.key)) problems.push(`${at}.key: required, a serde (e.g. serdes.string)`);
-    if (!isCodec(spec.value)) problems.push(`${at}.value: required, a serde (e.g. serdes.json())`);
+    if (!TOPIC_NAME.test(name))
+      problems.push(`${at}: store names are ${NAME_RULE} (got ${JSON.stringify(name)})`);
+    if (typeof spec !== 'object' || spec === null) continue;
     const engine = spec.engine ?? 'lmdb';
-    if (!['lmdb', 'memory', 'rocksdb'].includes(engine)) {
-      problems.push(`${at}.engine: expected 'lmdb', 'memory' or 'rocksdb', got ${JSON.stringify(engine)}`);
-    }
     const cacheSize = spec.cacheSize ?? (engine === 'memory' ? 0 : 10_000);
-    if (!Number.isInteger(cacheSize) || cacheSize < 0)
-      problems.push(`${at}.cacheSize: expected an integer >= 0`);
-    if (spec.writeBatchSize !== undefined && !positiveInt(spec.writeBatchSize)) {
-      problems.push(`${at}.writeBatchSize: expected a positive integer`);
-    } else if (spec.writeBatchSize !== undefined && cacheSize === 0) {
-      problems.push(`${at}.writeBatchSize: has no effect with cacheSize 0 (no cache); remove one of them`);
-    } else if (spec.writeBatchSize !== undefined && spec.writeBatchSize > cacheSize) {
-      problems.push(`${at}.writeBatchSize: ${spec.writeBatchSize} is more than cacheSize ${cacheSize}`);
-    }
-    if (spec.ttlMs !== undefined && !positiveInt(spec.ttlMs))
-      problems.push(`${at}.ttlMs: expected a positive integer`);
-    if (spec.maxRecordBytes !== undefined && !positiveInt(spec.maxRecordBytes)) {
-      problems.push(`${at}.maxRecordBytes: expected a positive integer`);
-    }
-    if (spec.expectedKeys !== undefined && !(Number.isInteger(spec.expectedKeys) && spec.expectedKeys >= 0)) {
-      problems.push(`${at}.expectedKeys: expected an integer >= 0`);
-    }
-    if (spec.snapshotMs !== undefined && spec.snapshotMs !== false) {
-      if (!(Number.isInteger(spec.snapshotMs) && spec.snapshotMs >= 0)) {
-        problems.push(`${at}.snapshotMs: expected an integer of ms >= 0, or false`);
-      }
-    }
-    for (const k of ['expectedKeys', 'snapshotMs'] as const) {
-      if (spec[k] !== undefined && engine !== 'memory') {
-        problems.push(`${at}.${k}: only the memory engine takes it (this store's engine is ${engine})`);
-      }
-    }
+    problems.push(...storeCombinationProblems(spec, cacheSize, `${at}.`, engine));
     stores[name] = { ...spec, engine, cacheSize, changelog: spec.changelog ?? true };
+  }
+  if (input.lingerMs !== undefined && input.exactlyOnce === true) {
+    problems.push(
+      'lingerMs: has no effect with exactlyOnce (outputs are appended in the commit transaction); remove it, or lower commitMs',
+    );
   }
   if (problems.length > 0) {
     throw new ConfigError(`job${typeof input.name === 'string' ? ` "${input.name}"` : ''}`, problems);
   }
+  const key = input.serdes?.key ?? defaultKeyCodec;
+  const value = input.serdes?.value ?? defaultValueCodec;
   return Object.freeze({
     name: input.name,
-    inputs,
-    outputs,
+    inputs: streams(input.inputs, key, value),
+    outputs: streams(input.outputs ?? [], key, value),
     stores,
     task: input.task,
-    commitMs,
-    lingerMs,
+    commitMs: input.commitMs ?? (input.exactlyOnce === true ? 100 : 1000),
+    lingerMs: input.exactlyOnce === true ? undefined : (input.lingerMs ?? 5),
     windowMs: input.windowMs,
     exactlyOnce: input.exactlyOnce ?? false,
-    onError,
-    startFrom,
+    onError: input.onError ?? 'fail',
+    startFrom: input.startFrom ?? 'earliest',
     partitions: input.partitions,
-    replicationFactor,
+    replicationFactor: input.replicationFactor ?? 1,
     [JOB_MARK]: true as const,
   });
 }

@@ -163,6 +163,7 @@ export async function runJobOnKafka(job: JobDefinition, options: KafkaRunOptions
     const logged = Object.entries(job.stores).filter(([, s]) => s.changelog);
     const m = new GroupMember({
       brokers: options.brokers,
+      connection: log.options.connection,
       groupId: `eddy-${job.name}`,
       clientId: `eddy-${job.name}-${workerId}`,
       inputTopics: job.inputs.map((i) => i.topic),

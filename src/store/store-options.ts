@@ -1,10 +1,14 @@
 /**
- * The options of `openStore`: their types, one `defaults` object, and one validator that reports
- * every bad key at once (`ConfigError`) and refuses impossible combinations.
+ * The options of `openStore`: their types, one `defaults` object, and one schema (`STORE_OPTIONS`)
+ * checked once at open, which reports every bad key at once (`ConfigError`); combinations the
+ * schema cannot say (a `writeBatchSize` above `cacheSize`, or with no cache at all) are refused here
+ * too. The tuning keys and their combinations are shared with a job's `stores` (`store-schema.ts`).
  */
 import { ConfigError } from '../util/errors.js';
-import { ENGINE_KINDS, type EngineKind } from './engines/index.js';
-import { isSerde, type Serde } from './serdes.js';
+import { Codec, compile, definedOnly, Type, WithMethods } from '../util/schema.js';
+import type { EngineKind } from './engines/engine-kinds.js';
+import type { Serde } from './serdes.js';
+import { STORE_TUNING, storeCombinationProblems } from './store-schema.js';
 import type { ChangelogSink } from './types.js';
 
 export interface StoreOptions<K, V> {
@@ -75,25 +79,24 @@ export interface ResolvedStoreOptions<K, V> {
   readonly snapshotMs: number | undefined;
 }
 
-const KNOWN = new Set([
-  'name',
-  'dir',
-  'engine',
-  'key',
-  'value',
-  'cacheSize',
-  'writeBatchSize',
-  'changelog',
-  'ttlMs',
-  'maxRecordBytes',
-  'now',
-  'expectedKeys',
-  'snapshotMs',
-]);
-
-function isCount(x: unknown, min: number): x is number {
-  return typeof x === 'number' && Number.isSafeInteger(x) && x >= min;
-}
+export const STORE_OPTIONS = compile(
+  Type.Object(
+    {
+      name: Type.Optional(Type.String({ minLength: 1 })),
+      dir: Type.Optional(Type.String({ minLength: 1, expected: 'a non-empty path' })),
+      key: Codec(),
+      value: Codec({ expected: 'a serde ({ encode, decode }), e.g. serdes.json()' }),
+      changelog: Type.Optional(
+        Type.Union([Type.Literal(false), WithMethods<ChangelogSink>(['send', 'flush'])], {
+          expected: 'a ChangelogSink ({ send, flush }) or false',
+        }),
+      ),
+      now: Type.Optional(Type.Function([], Type.Number(), { expected: 'a function returning ms' })),
+      ...STORE_TUNING,
+    },
+    { additionalProperties: false },
+  ),
+);
 
 export function resolveStoreOptions<K, V>(options: StoreOptions<K, V>): ResolvedStoreOptions<K, V> {
   if (typeof options !== 'object' || options === null) {
@@ -101,97 +104,36 @@ export function resolveStoreOptions<K, V>(options: StoreOptions<K, V>): Resolved
       'options: expected an object with at least key and value serdes',
     ]);
   }
-  const o = options as unknown as Record<string, unknown>;
-  const problems: string[] = [];
-  for (const key of Object.keys(o)) {
-    if (!KNOWN.has(key)) problems.push(`${key}: unknown option (known: ${[...KNOWN].join(', ')})`);
-  }
+  const problems = STORE_OPTIONS.problems(options);
+  const o = definedOnly(options);
   const engine = o.engine ?? defaults.engine;
-  if (!(ENGINE_KINDS as readonly unknown[]).includes(engine)) {
-    problems.push(`engine: must be one of ${ENGINE_KINDS.join(', ')}, got ${JSON.stringify(engine)}`);
-  }
-  if (o.dir !== undefined && (typeof o.dir !== 'string' || o.dir.length === 0)) {
-    problems.push('dir: must be a non-empty path');
-  } else if (o.dir === undefined && engine !== 'memory' && engine !== undefined) {
+  if (o.dir === undefined && engine !== 'memory') {
     problems.push(`dir: the ${String(engine)} engine keeps its data on disk and needs a directory`);
   }
-  if (o.name !== undefined && (typeof o.name !== 'string' || o.name.length === 0)) {
-    problems.push('name: must be a non-empty string');
-  }
-  if (!isSerde(o.key)) problems.push('key: must be a serde ({ encode, decode }), e.g. serdes.string');
-  if (!isSerde(o.value)) problems.push('value: must be a serde ({ encode, decode }), e.g. serdes.json()');
   const cacheSize = o.cacheSize ?? (engine === 'memory' ? defaults.memoryCacheSize : defaults.cacheSize);
-  if (!isCount(cacheSize, 0)) problems.push(`cacheSize: must be an integer >= 0, got ${String(cacheSize)}`);
-  const batchDefault = isCount(cacheSize, 1)
-    ? Math.min(defaults.writeBatchSize, cacheSize)
-    : defaults.writeBatchSize;
-  const writeBatchSize = o.writeBatchSize ?? batchDefault;
-  if (!isCount(writeBatchSize, 1)) {
-    problems.push(`writeBatchSize: must be an integer >= 1, got ${String(writeBatchSize)}`);
-  } else if (isCount(cacheSize, 1) && cacheSize < writeBatchSize) {
-    problems.push(
-      `writeBatchSize: ${writeBatchSize} is more than cacheSize ${cacheSize}; cacheSize cannot be less than writeBatchSize`,
-    );
-  }
-  if (o.writeBatchSize !== undefined && cacheSize === 0) {
-    problems.push('writeBatchSize: has no effect with cacheSize 0 (no cache); remove one of them');
-  }
-  const changelog = o.changelog ?? false;
-  if (
-    changelog !== false &&
-    (typeof changelog !== 'object' ||
-      typeof (changelog as ChangelogSink).send !== 'function' ||
-      typeof (changelog as ChangelogSink).flush !== 'function')
-  ) {
-    problems.push('changelog: must be a ChangelogSink ({ send, flush }) or false');
-  }
-  if (o.ttlMs !== undefined && !(typeof o.ttlMs === 'number' && Number.isFinite(o.ttlMs) && o.ttlMs > 0)) {
-    problems.push(`ttlMs: must be a number of milliseconds > 0, got ${String(o.ttlMs)}`);
-  }
-  if (o.now !== undefined && typeof o.now !== 'function')
-    problems.push('now: must be a function returning ms');
+  problems.push(...storeCombinationProblems(o, cacheSize, '', engine));
   if (o.now !== undefined && o.ttlMs === undefined)
     problems.push('now: is the clock of the TTL; set ttlMs too');
-  const maxRecordBytes = o.maxRecordBytes ?? defaults.maxRecordBytes;
-  if (!isCount(maxRecordBytes, 1)) {
-    problems.push(`maxRecordBytes: must be an integer >= 1, got ${String(maxRecordBytes)}`);
-  }
-  if (o.expectedKeys !== undefined) {
-    if (!isCount(o.expectedKeys, 0)) {
-      problems.push(`expectedKeys: must be an integer >= 0, got ${String(o.expectedKeys)}`);
-    } else if (engine !== 'memory') {
-      problems.push(`expectedKeys: sizes the memory engine's index; the ${String(engine)} engine has none`);
-    }
-  }
-  if (o.snapshotMs !== undefined && o.snapshotMs !== false) {
-    if (!isCount(o.snapshotMs, 0)) {
-      problems.push(`snapshotMs: must be an integer of ms >= 0 or false, got ${String(o.snapshotMs)}`);
-    } else if (engine !== 'memory') {
-      problems.push(
-        `snapshotMs: the ${String(engine)} engine keeps its data on disk itself; only memory takes snapshots`,
-      );
-    }
-  }
-  const snapshots =
-    engine === 'memory' && o.dir !== undefined && changelog !== false && o.snapshotMs !== false;
   if (problems.length > 0)
     throw new ConfigError(`options of store ${JSON.stringify(o.name ?? o.dir ?? '')}`, problems);
+  const changelog = o.changelog === false || o.changelog === undefined ? undefined : o.changelog;
+  const snapshots =
+    engine === 'memory' && o.dir !== undefined && changelog !== undefined && o.snapshotMs !== false;
   return {
-    name:
-      (o.name as string | undefined) ??
-      (o.dir as string | undefined)?.split(/[\\/]/).filter(Boolean).pop() ??
-      'store',
-    dir: o.dir as string | undefined,
-    engine: engine as EngineKind,
-    key: o.key as Serde<K>,
-    value: o.value as Serde<V>,
-    cacheSize: cacheSize as number,
-    writeBatchSize: writeBatchSize as number,
-    changelog: changelog === false ? undefined : (changelog as ChangelogSink),
-    ttlMs: o.ttlMs as number | undefined,
-    maxRecordBytes: maxRecordBytes as number,
-    now: (o.now as (() => number) | undefined) ?? defaults.now,
-    expectedKeys: o.expectedKeys as number | undefined,
+    name: o.name ?? o.dir?.split(/[\\/]/).filter(Boolean).pop() ?? 'store',
+    dir: o.dir,
+    engine,
+    key: options.key,
+    value: options.value,
+    cacheSize,
+    writeBatchSize:
+      o.writeBatchSize ??
+      (cacheSize >= 1 ? Math.min(defaults.writeBatchSize, cacheSize) : defaults.writeBatchSize),
+    changelog,
+    ttlMs: o.ttlMs,
+    maxRecordBytes: o.maxRecordBytes ?? defaults.maxRecordBytes,
+    now: o.now ?? defaults.now,
+    expectedKeys: o.expectedKeys,
     snapshotMs: snapshots ? ((o.snapshotMs as number | undefined) ?? defaults.snapshotMs) : undefined,
   };
 }

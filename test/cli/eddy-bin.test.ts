@@ -88,7 +88,7 @@ test('bin/eddy.js run: Kafka-only options on the embedded log, and an out-of-ran
   const job = fileURLToPath(new URL('../../examples/counter/job.ts', import.meta.url));
   const embedded = eddy(dir, ['run', job, '--session-timeout', '6000']);
   assert.equal(embedded.status, 1, embedded.stderr);
-  assert.match(embedded.stderr, /--session-timeout need --backend kafka/);
+  assert.match(embedded.stderr, /sessionTimeout \(--session-timeout\): need backend kafka/);
   const range = eddy(dir, [
     'run',
     job,
@@ -100,7 +100,10 @@ test('bin/eddy.js run: Kafka-only options on the embedded log, and an out-of-ran
     '10',
   ]);
   assert.equal(range.status, 1, range.stderr);
-  assert.match(range.stderr, /option --session-timeout must be an integer in 1000\.\.1800000, got "10"/);
+  assert.match(
+    range.stderr,
+    /sessionTimeout \(--session-timeout\): expected an integer of ms in 1000\.\.1800000, got 10/,
+  );
 });
 
 test('bin/eddy.js demo: runs the shopping-cart job end to end and keeps its data with --data-dir', (t) => {

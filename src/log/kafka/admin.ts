@@ -38,6 +38,7 @@ export class TopicAdmin {
     this.client = new Admin({
       clientId: `${options.clientId}-admin`,
       bootstrapBrokers: options.brokers,
+      ...options.connection,
       timeout: options.requestTimeoutMs,
       requestTimeout: options.requestTimeoutMs,
       connectTimeout: options.connectTimeoutMs,

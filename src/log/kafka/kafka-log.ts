@@ -39,6 +39,7 @@ import type {
   TransactionOptions,
 } from '../types.js';
 import { TopicAdmin } from './admin.js';
+import { connectFailure } from './connection.js';
 import { EddyProducer } from './eddy-producer.js';
 import { toEddyError } from './kafka-errors.js';
 import { type KafkaLogOptions, type ResolvedKafkaLogOptions, resolveKafkaLogOptions } from './options.js';
@@ -66,7 +67,7 @@ export async function openKafkaLog(options: KafkaLogOptions): Promise<KafkaLog> 
     await log.admin.client.metadata({ topics: [] });
   } catch (err) {
     await log.close();
-    throw toEddyError(err, `connecting to Kafka at ${options.brokers.join(',')}`);
+    throw connectFailure(err, `connecting to Kafka at ${options.brokers.join(',')}`, options, log.options);
   }
   return log;
 }
@@ -97,6 +98,7 @@ export class KafkaLog implements Log {
     return {
       clientId,
       bootstrapBrokers: o.brokers,
+      ...o.connection,
       idempotent: true,
       acks: ProduceAcks.ALL,
       timeout: o.requestTimeoutMs,

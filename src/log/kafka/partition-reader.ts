@@ -71,6 +71,7 @@ export class PartitionReader {
 
   private newPool(): ConnectionPool {
     const pool = new ConnectionPool(`${this.options.clientId}-reader`, {
+      ...this.options.connection,
       connectTimeout: this.options.connectTimeoutMs,
       requestTimeout: this.options.requestTimeoutMs,
     });

@@ -13,13 +13,13 @@
  */
 import { ConfigError } from '../../util/errors.js';
 import type { StorageEngine } from '../types.js';
+import { ENGINE_KINDS, type EngineKind } from './engine-kinds.js';
 import { LmdbEngine } from './lmdb-engine.js';
 import { MemoryEngine } from './memory-engine.js';
 import { RocksDbEngine } from './rocksdb-engine.js';
 import { SnapshottedMemoryEngine } from './snapshotted-memory-engine.js';
 
-export const ENGINE_KINDS = ['memory', 'lmdb', 'rocksdb'] as const;
-export type EngineKind = (typeof ENGINE_KINDS)[number];
+export { ENGINE_KINDS, type EngineKind };
 
 export interface OpenEngineOptions {
   /**
