@@ -18,6 +18,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { EmbeddedLog } from '../log/embedded/embedded-log.js';
+import type { KafkaLogOptions } from '../log/kafka/options.js';
 import type { Log, LogRecovery } from '../log/types.js';
 import { InvalidArgumentError, isEddyError } from '../util/errors.js';
 import {
@@ -30,6 +31,7 @@ import {
 } from './args.js';
 import { embeddedLogDir } from './backend.js';
 import type { CommandIO } from './main.js';
+import { KAFKA_SECURITY_FLAG_OPTIONS, kafkaSecurityHelp, resolveKafkaSecurity } from './run-config.js';
 
 /** Which log a command works on. */
 export interface LogTarget {
@@ -38,6 +40,8 @@ export interface LogTarget {
   dataDir: string;
   /** Kafka bootstrap servers, `host:port`. */
   brokers: string[];
+  /** Kafka's TLS and SASL (`--kafka-*`, `EDDY_KAFKA_*`), as `eddy run` takes them. */
+  security?: Pick<KafkaLogOptions, 'tls' | 'sasl'>;
 }
 
 /** The options that choose the log, common to `topics`, `produce` and `consume`. */
@@ -45,6 +49,7 @@ export const LOG_TARGET_OPTIONS = {
   ...DATA_DIR_OPTION,
   backend: { type: 'string' },
   brokers: { type: 'string' },
+  ...KAFKA_SECURITY_FLAG_OPTIONS,
 } as const;
 
 /** Help text lines for `LOG_TARGET_OPTIONS`, with their text at `column` of the command's help. */
@@ -57,6 +62,9 @@ export function logTargetHelp(column: number): string {
       'Kafka bootstrap servers, for --backend kafka (env EDDY_BROKERS)',
       column,
     ),
+    'Kafka TLS and SASL, for --backend kafka (each also EDDY_KAFKA_*; the password or token from',
+    'EDDY_KAFKA_PASSWORD / EDDY_KAFKA_TOKEN or a file, never a flag):',
+    kafkaSecurityHelp(column),
   ].join('\n');
 }
 
@@ -85,7 +93,12 @@ export function logTargetOf(values: ParsedArgs['values'], env: NodeJS.ProcessEnv
   if (backend === 'embedded' && typeof values.brokers === 'string') {
     throw new InvalidArgumentError('option --brokers is for --backend kafka');
   }
-  return { backend, dataDir: dataDirOf(values, env), brokers };
+  const securityFlag = Object.keys(KAFKA_SECURITY_FLAG_OPTIONS).find((f) => values[f] !== undefined);
+  if (backend === 'embedded' && securityFlag !== undefined) {
+    throw new InvalidArgumentError(`option --${securityFlag} is for --backend kafka`);
+  }
+  const security = backend === 'kafka' ? resolveKafkaSecurity(values, env) : undefined;
+  return { backend, dataDir: dataDirOf(values, env), brokers, security };
 }
 
 export interface OpenLogOptions {
@@ -146,6 +159,7 @@ export async function withLog<T>(
       brokers: target.brokers,
       clientId: 'eddy-cli',
       transactionalId: `eddy-cli-${randomUUID()}`,
+      ...target.security,
     });
   }
   try {

@@ -262,6 +262,37 @@ export const KAFKA_SECURITY_FLAG_OPTIONS: Record<string, { type: 'string' | 'boo
   SECURITY_NAMES.filter((k) => spec(k).flag !== false).map((k) => [flagOf(k), RUN_FLAG_OPTIONS[flagOf(k)]]),
 );
 
+const SECURITY_VALUE: Partial<Record<KeyName, string>> = {
+  kafkaCa: 'FILE',
+  kafkaCert: 'FILE',
+  kafkaKey: 'FILE',
+  kafkaServername: 'NAME',
+  kafkaSasl: 'MECHANISM',
+  kafkaUsername: 'USER',
+  kafkaPasswordFile: 'FILE',
+  kafkaTokenFile: 'FILE',
+};
+
+/**
+ * The help lines of `KAFKA_SECURITY_FLAG_OPTIONS`, their text at `column` (a flag too long for it
+ * stands on a line of its own, its text on the next).
+ */
+export function kafkaSecurityHelp(column: number): string {
+  const lines: string[] = [];
+  for (const k of SECURITY_NAMES) {
+    if (spec(k).flag === false) continue;
+    const value = SECURITY_VALUE[k];
+    const flag = `  --${flagOf(k)}${value === undefined ? '' : ` ${value}`}`;
+    const text = String((spec(k).schema as { description?: string }).description ?? '').replace(
+      /^kafka: /,
+      '',
+    );
+    if (flag.length + 2 <= column) lines.push(`${flag.padEnd(column - 1)} ${text}`);
+    else lines.push(flag, `${' '.repeat(column - 1)} ${text}`);
+  }
+  return lines.join('\n');
+}
+
 /**
  * Kafka's TLS and SASL options from the `--kafka-*` flags and `EDDY_KAFKA_*` variables alone (the
  * shell commands), checked as `eddy run` checks them; `ConfigError` names the flag or variable.
