@@ -145,3 +145,41 @@ describe('eddy run over SASL_SSL', () => {
     assert.ok(!eddy.lines.join('\n').includes(sec.password), 'the password is never printed');
   });
 });
+
+describe('the shell tools over SASL_SSL', () => {
+  it('topics, produce and consume take the --kafka-* flags and $EDDY_KAFKA_PASSWORD; a wrong password is refused without printing it', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const bin = new URL('../bin/eddy.js', import.meta.url).pathname;
+    const flags = [
+      '--backend',
+      'kafka',
+      '--brokers',
+      sec.saslSsl,
+      '--kafka-ca',
+      sec.caFile,
+      '--kafka-sasl',
+      'SCRAM-SHA-256',
+      '--kafka-username',
+      sec.username,
+    ];
+    const eddy = (args: string[], password: string, input?: string) =>
+      spawnSync(process.execPath, [bin, ...args, ...flags], {
+        input,
+        encoding: 'utf8',
+        timeout: 120_000,
+        env: { ...process.env, EDDY_FROM_SOURCE: '1', EDDY_KAFKA_PASSWORD: password },
+      });
+    const create = eddy(['topics', 'create', 'shellsec', '--partitions', '1'], sec.password);
+    assert.equal(create.status, 0, create.stderr);
+    const produce = eddy(['produce', 'shellsec'], sec.password, 'k\tv1\nk\tv2\n');
+    assert.equal(produce.status, 0, produce.stderr);
+    assert.match(produce.stdout, /produced 2 record\(s\) to topic shellsec/);
+    const consume = eddy(['consume', 'shellsec', '--from-beginning', '--max', '2'], sec.password);
+    assert.equal(consume.status, 0, consume.stderr);
+    assert.match(consume.stdout, /\tk\tv1\n.*\tk\tv2\n/s);
+    const wrong = eddy(['topics', 'list'], 'not-the-password');
+    assert.notEqual(wrong.status, 0);
+    assert.match(wrong.stderr, /SCRAM-SHA-256/);
+    assert.ok(!wrong.stderr.includes('not-the-password'), 'the password is never printed');
+  });
+});
