@@ -6,6 +6,7 @@
  * `test/cli/env.test.ts` scans the repository and fails on one that is not.
  */
 
+import { editDistance } from '../util/edit-distance.js';
 import { RUN_ENV_VARS } from './run-config.js';
 
 /** Each variable Eddy reads, with what it sets: every key of `eddy run`'s configuration, and these. */
@@ -37,19 +38,6 @@ export const KNOWN_ENV: Readonly<Record<string, string>> = {
   EDDY_KAFKA_START_TIMEOUT: 'scripts/kafka: how long a broker may take to start',
 };
 
-/** The Levenshtein distance of `a` and `b` (small strings: a plain two-row table). */
-function distance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++) {
-      row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    prev = row;
-  }
-  return prev[b.length];
-}
-
 /** The known variable closest to `name`, if one is close enough to be a likely misspelling. */
 export function closestKnown(
   name: string,
@@ -60,7 +48,7 @@ export function closestKnown(
   let bestDistance = Number.POSITIVE_INFINITY;
   for (const k of known) {
     // underscores are the commonest slip (EDDY_DATADIR): compare without them first
-    const d = squash(k) === squash(name) ? 0 : distance(k, name);
+    const d = squash(k) === squash(name) ? 0 : editDistance(k, name);
     if (d < bestDistance) {
       best = k;
       bestDistance = d;

@@ -16,6 +16,7 @@
 import { Kind, type SchemaOptions, type Static, type TSchema, Type, TypeRegistry } from '@sinclair/typebox';
 import { type TypeCheck, TypeCompiler } from '@sinclair/typebox/compiler';
 import { type ValueError, ValueErrorType } from '@sinclair/typebox/errors';
+import { editDistance } from './edit-distance.js';
 
 export { type Static, type TSchema, Type };
 
@@ -122,26 +123,13 @@ export function suggestion(name: string, known: readonly string[]): string {
   let bestDistance = 3;
   const lower = name.toLowerCase();
   for (const k of known) {
-    const d = k.toLowerCase() === lower ? 0 : distance(lower, k.toLowerCase());
+    const d = k.toLowerCase() === lower ? 0 : editDistance(lower, k.toLowerCase());
     if (d < bestDistance) {
       best = k;
       bestDistance = d;
     }
   }
   return best === undefined ? '' : `; did you mean ${best}?`;
-}
-
-/** Levenshtein distance (short strings: key names). */
-function distance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++) {
-      row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    prev = row;
-  }
-  return prev[b.length];
 }
 
 /** What a valid value of `schema` is, in words. */
