@@ -257,17 +257,17 @@ describe('/v1 routes', () => {
 
   it('while a store restores, queries answer from what is restored so far, and say so', async (t) => {
     const { dir, own } = dataDir(t);
-    // a first run fills the changelog: 12,000 users, one partition
+    // a first run fills the changelog: 60,000 users, one partition (more than one restore read)
     const first = await startJob(dir, undefined, 1, 4 << 20);
     own(first);
     await first.started;
-    const users = Array.from({ length: 12_000 }, (_, i) => ({
+    const users = Array.from({ length: 60_000 }, (_, i) => ({
       key: `u${String(i).padStart(5, '0')}`,
       value: {},
     }));
     assert.equal((await json(first.app, '/v1/topics/clicks/records', post({ records: users }))).status, 200);
     await until(async () => {
-      const r = await json(first.app, '/v1/stores/counts/keys/u11999');
+      const r = await json(first.app, '/v1/stores/counts/keys/u59999');
       return r.status === 200 ? r : undefined;
     }, 'the first run counted every user');
     await first.stop();
@@ -278,7 +278,7 @@ describe('/v1 routes', () => {
     const probe = await openEmbeddedLog({ dir: join(dir, 'log') });
     const changelog = await probe.read(topic, 0, 0, { maxRecords: 100_000, maxBytes: 64 << 20 });
     await probe.close();
-    assert.ok(changelog.length >= 12_000);
+    assert.ok(changelog.length >= 60_000);
 
     // the second run's restore stops after its first batch until `release`
     let release!: () => void;
@@ -307,7 +307,13 @@ describe('/v1 routes', () => {
       });
     const second = await startJob(dir, gated, 1);
     own(second);
-    await atGate;
+    // fails, rather than hangs, if the restore never makes a second read (one read took it all)
+    await Promise.race([
+      atGate,
+      new Promise((_, reject) =>
+        setTimeout(() => reject(new Error('the restore never read past its first batch')), 60_000).unref(),
+      ),
+    ]);
     const firstBatch = await until(async () => {
       const r = await json(second.app, `/v1/stores/counts/keys/${changelog[0].key?.toString()}`);
       return r.status === 200 ? r : undefined;
