@@ -48,8 +48,8 @@ async function serve(dir: string): Promise<void> {
   const { openEmbeddedLog } = await import('../src/log/embedded/embedded-log.js');
   const { defineJob, serdes } = await import('../src/index.js');
   const { runJob } = await import('../src/runtime/run-job.js');
-  const { SharedLog } = await import('../src/runtime/shared-log.js');
-  const { StoreQueries } = await import('../src/runtime/store-queries.js');
+  const { SharedLog } = await import('../src/runtime/control/shared-log.js');
+  const { StoreQueries } = await import('../src/runtime/control/store-queries.js');
   const { partitionForKey } = await import('../src/util/murmur2.js');
 
   const job = defineJob({
@@ -155,7 +155,7 @@ async function client(): Promise<void> {
       child.stdin.write('processed\n');
       return nextLine();
     };
-    const { controlRequest } = await import('../src/runtime/control-client.js');
+    const { controlRequest } = await import('../src/runtime/control/control-client.js');
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
     const httpGet = (key: string): Promise<number> =>
       new Promise((resolve, reject) => {

@@ -12,4 +12,4 @@ export {
   type TestOutput,
   type TestRecord,
   type TestTaskMetrics,
-} from './runtime/test-driver.js';
+} from './runtime/test-driver/index.js';

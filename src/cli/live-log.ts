@@ -8,8 +8,7 @@
  */
 import { appendAll, type PartitionAppend } from '../log/append-all.js';
 import type { AppendRecord, TopicConfigInput, TopicInfo } from '../log/types.js';
-import { controlRequest } from '../runtime/control-client.js';
-import { encodeRecords, type RoutedRecord } from '../runtime/control-protocol.js';
+import { controlRequest, encodeRecords, type RoutedRecord } from '../runtime/control/index.js';
 import { DirLock } from '../util/dir-lock.js';
 import { isEddyError } from '../util/errors.js';
 import { embeddedLogDir } from './backend.js';

@@ -6,9 +6,9 @@
  * `range`/`dump` page through the job 1000 entries at a time, partition by partition.
  */
 
-import { controlRequest } from '../runtime/control-client.js';
+import type { PartitionState } from '../runtime/control/index.js';
+import { controlRequest } from '../runtime/control/index.js';
 import { jobStateDir } from '../runtime/job-lock.js';
-import type { PartitionState } from '../runtime/store-queries.js';
 import { describeBytes } from '../util/bytes.js';
 import { DirLock } from '../util/dir-lock.js';
 import { InvalidArgumentError } from '../util/errors.js';

@@ -5,10 +5,9 @@
 
 import { JobMonitor } from '../http/job-monitor.js';
 import { v1Routes } from '../http/v1-routes.js';
+import { SharedLog, StoreQueries } from '../runtime/control/index.js';
 import type { RestoreProgress } from '../runtime/restore.js';
 import { runJob } from '../runtime/run-job.js';
-import { SharedLog } from '../runtime/shared-log.js';
-import { StoreQueries } from '../runtime/store-queries.js';
 import { InvalidArgumentError } from '../util/errors.js';
 import { expectPositionals, parseCommandArgs } from './args.js';
 import { openBackend } from './backend.js';

@@ -29,7 +29,7 @@ export interface KafkaWorkerOptions {
 
 export async function runKafkaWorker(o: KafkaWorkerOptions): Promise<number> {
   const { openKafkaLog } = await import('../log/kafka/kafka-log.js');
-  const { runJobOnKafka } = await import('../runtime/kafka-coordinator.js');
+  const { runJobOnKafka } = await import('../runtime/kafka-group/index.js');
   const workerId =
     o.workerId ??
     process.env.EDDY_WORKER_ID ??

@@ -31,7 +31,7 @@ import {
   type PartitionState,
   type RangeAnswer,
   type StoreQueries,
-} from '../runtime/store-queries.js';
+} from '../runtime/control/index.js';
 import { EddyError, type ErrorCode, InvalidArgumentError, UnavailableError } from '../util/errors.js';
 import { partitionForKey } from '../util/murmur2.js';
 

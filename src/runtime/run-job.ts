@@ -7,12 +7,10 @@
 import type { Log } from '../log/types.js';
 import { ControlError } from '../util/errors.js';
 import { Container, type ContainerMetrics } from './container.js';
-import { ControlServer } from './control-server.js';
+import { ControlServer, SharedLog, StoreQueries } from './control/index.js';
 import type { JobDefinition } from './job.js';
 import { lockJob } from './job-lock.js';
 import type { RestoreProgress } from './restore.js';
-import { SharedLog } from './shared-log.js';
-import { StoreQueries } from './store-queries.js';
 import type { Logger } from './task.js';
 
 export interface RunJobOptions {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import job, { type CacheResponse, ENTRY_TTL_MS, FETCH_TIMEOUT_MS } from '../../examples/cache/job.js';
 import { deadLetterTopic } from '../../src/runtime/job.js';
-import { TestDriver } from '../../src/runtime/test-driver.js';
+import { TestDriver } from '../../src/runtime/test-driver/index.js';
 
 async function driverFor(t: { after(fn: () => Promise<void>): void }): Promise<TestDriver> {
   const driver = await TestDriver.create(job, { partitions: 2, now: 1_000_000 });

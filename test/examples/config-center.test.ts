@@ -8,7 +8,7 @@ import job, {
   versionsOf,
 } from '../../examples/config-center/job.js';
 import { deadLetterTopic } from '../../src/runtime/job.js';
-import { TestDriver } from '../../src/runtime/test-driver.js';
+import { TestDriver } from '../../src/runtime/test-driver/index.js';
 
 async function driverFor(t: { after(fn: () => Promise<void>): void }): Promise<TestDriver> {
   const driver = await TestDriver.create(job, { partitions: 1, now: 100 });

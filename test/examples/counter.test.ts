@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import job, { type TopCounts, topCounts } from '../../examples/counter/job.js';
-import { TestDriver } from '../../src/runtime/test-driver.js';
+import { TestDriver } from '../../src/runtime/test-driver/index.js';
 
 async function driverFor(t: { after(fn: () => Promise<void>): void }, partitions = 1): Promise<TestDriver> {
   const driver = await TestDriver.create(job, { partitions });

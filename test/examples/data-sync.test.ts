@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import job, { type ChangeEvent, type MirrorEntry, rowKey, tableRows } from '../../examples/data-sync/job.js';
 import { deadLetterTopic } from '../../src/runtime/job.js';
-import { TestDriver } from '../../src/runtime/test-driver.js';
+import { TestDriver } from '../../src/runtime/test-driver/index.js';
 
 async function driverFor(t: { after(fn: () => Promise<void>): void }): Promise<TestDriver> {
   // One partition, so a table's rows are all in one task and `tableRows` sees the whole table.

@@ -6,7 +6,7 @@ import job, {
   type LockState,
 } from '../../examples/distributed-lock/job.js';
 import { deadLetterTopic } from '../../src/runtime/job.js';
-import { TestDriver } from '../../src/runtime/test-driver.js';
+import { TestDriver } from '../../src/runtime/test-driver/index.js';
 
 async function driverFor(t: { after(fn: () => Promise<void>): void }): Promise<TestDriver> {
   const driver = await TestDriver.create(job, { partitions: 2 });

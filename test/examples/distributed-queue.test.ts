@@ -10,7 +10,7 @@ import job, {
   WINDOW_MS,
 } from '../../examples/distributed-queue/job.js';
 import { deadLetterTopic } from '../../src/runtime/job.js';
-import { TestDriver } from '../../src/runtime/test-driver.js';
+import { TestDriver } from '../../src/runtime/test-driver/index.js';
 
 async function driverFor(t: { after(fn: () => Promise<void>): void }): Promise<TestDriver> {
   const driver = await TestDriver.create(job, { partitions: 2 });

@@ -8,7 +8,7 @@ import {
 } from '../../examples/shopping-cart/events.js';
 import job from '../../examples/shopping-cart/job.js';
 import { deadLetterTopic } from '../../src/runtime/job.js';
-import { TestDriver } from '../../src/runtime/test-driver.js';
+import { TestDriver } from '../../src/runtime/test-driver/index.js';
 
 async function driverFor(t: { after(fn: () => Promise<void>): void }, partitions = 1): Promise<TestDriver> {
   const driver = await TestDriver.create(job, { partitions, now: 1_000 });

@@ -6,16 +6,16 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { generateCartEvents } from '../../examples/shopping-cart/events.js';
-import job from '../../examples/shopping-cart/job.js';
-import { MemoryLog } from '../../src/log/memory/memory-log.js';
-import type { Log, LogRecord } from '../../src/log/types.js';
-import { Container } from '../../src/runtime/container.js';
-import { deadLetterTopic } from '../../src/runtime/job.js';
-import { runJob } from '../../src/runtime/run-job.js';
-import { TestDriver } from '../../src/runtime/test-driver.js';
-import { partitionForKey } from '../../src/util/murmur2.js';
-import { tempDir } from '../helpers/tmp.js';
+import { generateCartEvents } from '../../../examples/shopping-cart/events.js';
+import job from '../../../examples/shopping-cart/job.js';
+import { MemoryLog } from '../../../src/log/memory/memory-log.js';
+import type { Log, LogRecord } from '../../../src/log/types.js';
+import { Container } from '../../../src/runtime/container.js';
+import { deadLetterTopic } from '../../../src/runtime/job.js';
+import { runJob } from '../../../src/runtime/run-job.js';
+import { TestDriver } from '../../../src/runtime/test-driver/index.js';
+import { partitionForKey } from '../../../src/util/murmur2.js';
+import { tempDir } from '../../helpers/tmp.js';
 
 const PARTITIONS = 3;
 

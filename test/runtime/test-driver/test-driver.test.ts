@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { deadLetterTopic, defineJob, type JobInput } from '../../src/runtime/job.js';
-import type { IncomingEnvelope, StreamTask } from '../../src/runtime/task.js';
-import { TestDriver } from '../../src/runtime/test-driver.js';
-import { serdes } from '../../src/store/serdes.js';
-import type { KeyValueStore } from '../../src/store/types.js';
-import { isEddyError } from '../../src/util/errors.js';
-import { partitionForKey } from '../../src/util/murmur2.js';
+import { deadLetterTopic, defineJob, type JobInput } from '../../../src/runtime/job.js';
+import type { IncomingEnvelope, StreamTask } from '../../../src/runtime/task.js';
+import { TestDriver } from '../../../src/runtime/test-driver/index.js';
+import { serdes } from '../../../src/store/serdes.js';
+import type { KeyValueStore } from '../../../src/store/types.js';
+import { isEddyError } from '../../../src/util/errors.js';
+import { partitionForKey } from '../../../src/util/murmur2.js';
 
 type After = { after(fn: () => Promise<void>): void };
 
@@ -410,7 +410,7 @@ describe('TestDriver inputs', () => {
   });
 
   it('is exported from the eddy/testing entry', async () => {
-    const testing = await import('../../src/testing.js');
+    const testing = await import('../../../src/testing.js');
     assert.equal(testing.TestDriver, TestDriver);
   });
 });

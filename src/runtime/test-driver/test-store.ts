@@ -4,11 +4,11 @@
  * test sees what production's stack does — the write-back cache included: writes reach the
  * changelog at flush. The TTL's clock is the driver's fake clock.
  */
-import { MemoryChangelogSink } from '../store/memory-changelog-sink.js';
-import { openStore } from '../store/open-store.js';
-import type { Serde } from '../store/serdes.js';
-import type { KeyValueStore } from '../store/types.js';
-import type { JobDefinition } from './job.js';
+import { MemoryChangelogSink } from '../../store/memory-changelog-sink.js';
+import { openStore } from '../../store/open-store.js';
+import type { Serde } from '../../store/serdes.js';
+import type { KeyValueStore } from '../../store/types.js';
+import type { JobDefinition } from '../job.js';
 
 /** A store of one task and its changelog partition (undefined with `changelog: false`). */
 export interface TestStore {

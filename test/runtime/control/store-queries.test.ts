@@ -7,10 +7,10 @@
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { describe, it } from 'node:test';
-import { defineJob, serdes } from '../../src/index.js';
-import { type StoreOpenEvent, StoreQueries } from '../../src/runtime/store-queries.js';
-import { openStore, type Store } from '../../src/store/open-store.js';
-import { partitionForKey } from '../../src/util/murmur2.js';
+import { defineJob, serdes } from '../../../src/index.js';
+import { type StoreOpenEvent, StoreQueries } from '../../../src/runtime/control/store-queries.js';
+import { openStore, type Store } from '../../../src/store/open-store.js';
+import { partitionForKey } from '../../../src/util/murmur2.js';
 
 const job = defineJob({
   name: 'q',
@@ -165,7 +165,7 @@ describe('StoreQueries', () => {
   });
 
   it('turns bigints and nested bytes into JSON-safe values', async () => {
-    const { jsonSafe } = await import('../../src/runtime/store-queries.js');
+    const { jsonSafe } = await import('../../../src/runtime/control/store-queries.js');
     assert.deepEqual(jsonSafe({ id: 12345678901234567890n, raw: new Uint8Array([1, 2]) }), {
       json: { id: '12345678901234567890', raw: 'AQI=' },
       binary: true,

@@ -15,8 +15,8 @@
  *   timeout) and closes the client's sockets and timers. Idempotent.
  */
 import { Consumer, type GroupOptions, type GroupPartitionsAssignments } from '@platformatic/kafka';
-import type { KafkaConnection } from '../log/kafka/connection.js';
-import { KafkaError } from '../util/errors.js';
+import type { KafkaConnection } from '../../log/kafka/connection.js';
+import { KafkaError } from '../../util/errors.js';
 import {
   assignTasks,
   decodeClaims,

@@ -42,11 +42,11 @@
  * - `coord.shutdown()` is recorded (`isShutdown`); the driver keeps accepting messages so a test can
  *   go on inspecting state.
  */
-import type { KeyValueStore } from '../store/types.js';
-import { InvalidArgumentError } from '../util/errors.js';
-import { partitionForKey } from '../util/murmur2.js';
-import { type Codec, deadLetterTopic, type JobDefinition } from './job.js';
-import type { TaskCoordinator } from './task.js';
+import type { KeyValueStore } from '../../store/types.js';
+import { InvalidArgumentError } from '../../util/errors.js';
+import { partitionForKey } from '../../util/murmur2.js';
+import { type Codec, deadLetterTopic, type JobDefinition } from '../job.js';
+import type { TaskCoordinator } from '../task.js';
 import type {
   TestChangelogRecord,
   TestDriverOptions,

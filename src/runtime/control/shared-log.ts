@@ -24,7 +24,7 @@ import type {
   TopicConfigInput,
   TopicInfo,
   TransactionOptions,
-} from '../log/types.js';
+} from '../../log/types.js';
 
 export class SharedLog implements Log {
   readonly backend: Log['backend'];

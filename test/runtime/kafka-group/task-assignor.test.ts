@@ -6,8 +6,8 @@ import {
   decodeClaims,
   encodeClaims,
   type MemberClaims,
-} from '../../src/runtime/task-assignor.js';
-import { prng } from '../helpers/prng.js';
+} from '../../../src/runtime/kafka-group/task-assignor.js';
+import { prng } from '../../helpers/prng.js';
 
 const m = (entries: Record<string, Partial<MemberClaims>>) =>
   new Map(

@@ -6,7 +6,7 @@ import {
   encodeRecords,
   FrameReader,
   type RoutedRecord,
-} from '../../src/runtime/control-protocol.js';
+} from '../../../src/runtime/control/control-protocol.js';
 
 describe('the control socket protocol', () => {
   it('round-trips records: null keys, tombstones, headers, timestamps, empty values', () => {

@@ -10,7 +10,7 @@
  */
 import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
-import { ControlError, EddyError, type ErrorCode } from '../util/errors.js';
+import { ControlError, EddyError, type ErrorCode } from '../../util/errors.js';
 import { encodeFrame, type Frame, FrameReader } from './control-protocol.js';
 import { controlSocketPath } from './control-server.js';
 

@@ -10,8 +10,8 @@
  * from an older checkpoint than their stores: duplicates. So a worker waits until the stable offset
  * has reached the high watermark it saw first: every transaction open at that moment has ended.
  */
-import type { KafkaLog } from '../log/kafka/kafka-log.js';
-import { AbortedError } from '../util/errors.js';
+import type { KafkaLog } from '../../log/kafka/kafka-log.js';
+import { AbortedError } from '../../util/errors.js';
 
 /** Resolves once every transaction open on `topic/partition` at the call has committed or aborted. */
 export async function waitStable(

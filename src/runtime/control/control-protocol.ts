@@ -15,8 +15,8 @@
  * A frame larger than `MAX_FRAME_BYTES`, or one that does not parse, is a `ControlError`, and the
  * connection is closed.
  */
-import type { AppendRecord } from '../log/types.js';
-import { ControlError } from '../util/errors.js';
+import type { AppendRecord } from '../../log/types.js';
+import { ControlError } from '../../util/errors.js';
 
 /** Largest header or payload accepted (a produce's whole input travels in one frame). */
 export const MAX_FRAME_BYTES = 1024 * 1024 * 1024;

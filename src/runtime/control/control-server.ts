@@ -26,18 +26,18 @@
 import { chmodSync, existsSync, unlinkSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join, resolve } from 'node:path';
-import { appendAll } from '../log/append-all.js';
-import type { AppendRecord, Log, TopicConfigInput } from '../log/types.js';
+import { appendAll } from '../../log/append-all.js';
+import type { AppendRecord, Log, TopicConfigInput } from '../../log/types.js';
 import {
   ControlError,
   EddyError,
   InvalidArgumentError,
   LockedError,
   UnknownPartitionError,
-} from '../util/errors.js';
+} from '../../util/errors.js';
+import type { Logger } from '../task.js';
 import { decodeRecords, encodeFrame, FrameReader } from './control-protocol.js';
 import type { StoreQueries } from './store-queries.js';
-import type { Logger } from './task.js';
 
 /** Linux's limit on a socket path (`sun_path`, 108 bytes with its NUL). */
 const MAX_SOCKET_PATH = 107;

@@ -37,17 +37,17 @@
  */
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { KafkaLog } from '../log/kafka/kafka-log.js';
-import { AbortedError, FencedError } from '../util/errors.js';
-import { CheckpointStore } from './checkpoint.js';
-import { Container } from './container.js';
+import type { KafkaLog } from '../../log/kafka/kafka-log.js';
+import { AbortedError, FencedError } from '../../util/errors.js';
+import { CheckpointStore } from '../checkpoint.js';
+import { Container } from '../container.js';
+import { changelogTopic, checkpointTopic, type JobDefinition } from '../job.js';
+import { lockJob } from '../job-lock.js';
+import { ensureChangelogTopics, taskCountOf } from '../job-topics.js';
+import type { RestoreProgress } from '../restore.js';
+import type { Logger } from '../task.js';
 import { type GroupGeneration, GroupMember } from './group-member.js';
-import { changelogTopic, checkpointTopic, type JobDefinition } from './job.js';
-import { lockJob } from './job-lock.js';
-import { ensureChangelogTopics, taskCountOf } from './job-topics.js';
-import type { RestoreProgress } from './restore.js';
 import { StandbyTask } from './standby-task.js';
-import type { Logger } from './task.js';
 import { waitStable } from './wait-stable.js';
 
 export interface KafkaRunOptions {

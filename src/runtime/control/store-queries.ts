@@ -31,18 +31,18 @@
  * `shutdown()` turns every later query into `EDDY_UNAVAILABLE`.
  */
 import type { EventEmitter } from 'node:events';
-import type { Entry } from '../store/types.js';
-import { compareBytes, prefixEnd } from '../util/bytes.js';
+import type { Entry } from '../../store/types.js';
+import { compareBytes, prefixEnd } from '../../util/bytes.js';
 import {
   InvalidArgumentError,
   JobError,
   SerdeError,
   UnavailableError,
   UnknownStoreError,
-} from '../util/errors.js';
-import { partitionForKey } from '../util/murmur2.js';
-import type { Codec, JobDefinition } from './job.js';
-import type { RestoreProgress } from './restore.js';
+} from '../../util/errors.js';
+import { partitionForKey } from '../../util/murmur2.js';
+import type { Codec, JobDefinition } from '../job.js';
+import type { RestoreProgress } from '../restore.js';
 
 export const KEY_ENCODINGS = ['string', 'json', 'hex', 'base64'] as const;
 export type KeyEncoding = (typeof KEY_ENCODINGS)[number];

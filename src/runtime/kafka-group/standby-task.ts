@@ -10,12 +10,12 @@
  * the stores are closed with their marker at the last applied changelog offset, so the container
  * that opens them next sees exactly what they hold. A standby never writes a changelog.
  */
-import type { Log } from '../log/types.js';
-import { changelogTopic, type JobDefinition } from './job.js';
-import { openJobStore } from './job-store.js';
-import { LogChangelogSink } from './log-changelog-sink.js';
-import { type RestorableStore, restoreStore } from './restore.js';
-import type { Logger } from './task.js';
+import type { Log } from '../../log/types.js';
+import { changelogTopic, type JobDefinition } from '../job.js';
+import { openJobStore } from '../job-store.js';
+import { LogChangelogSink } from '../log-changelog-sink.js';
+import { type RestorableStore, restoreStore } from '../restore.js';
+import type { Logger } from '../task.js';
 
 type StandbyStore = RestorableStore & { close(): Promise<void> };
 

@@ -7,13 +7,13 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { defineJob, type KeyValueStore, serdes } from '../../src/index.js';
-import { appendAll } from '../../src/log/append-all.js';
-import { openEmbeddedLog } from '../../src/log/embedded/embedded-log.js';
-import type { AppendRecord } from '../../src/log/types.js';
-import { runJob } from '../../src/runtime/run-job.js';
-import { SharedLog } from '../../src/runtime/shared-log.js';
-import { tempDir } from '../helpers/tmp.js';
+import { defineJob, type KeyValueStore, serdes } from '../../../src/index.js';
+import { appendAll } from '../../../src/log/append-all.js';
+import { openEmbeddedLog } from '../../../src/log/embedded/embedded-log.js';
+import type { AppendRecord } from '../../../src/log/types.js';
+import { SharedLog } from '../../../src/runtime/control/shared-log.js';
+import { runJob } from '../../../src/runtime/run-job.js';
+import { tempDir } from '../../helpers/tmp.js';
 
 function countJob(exactlyOnce: boolean) {
   return defineJob({

@@ -5,11 +5,11 @@
  * are kept in memory at once, with offsets per partition, instead of buffered until a commit.
  * Dead letters are appended raw (`appendRaw`) and read back as bytes.
  */
-import { InvalidArgumentError, JobError } from '../util/errors.js';
-import type { Codec, JobDefinition } from './job.js';
-import { encodeMessage } from './output-collector.js';
-import type { OutgoingMessage } from './task.js';
-import type { TaskOutputs } from './task-instance.js';
+import { InvalidArgumentError, JobError } from '../../util/errors.js';
+import type { Codec, JobDefinition } from '../job.js';
+import { encodeMessage } from '../output-collector.js';
+import type { OutgoingMessage } from '../task.js';
+import type { TaskOutputs } from '../task-instance.js';
 import type { TestOutput, TestRecord } from './test-driver-types.js';
 
 interface OutputTopic {

@@ -8,10 +8,10 @@
  * later work of this task wait behind it (`pending`), as the container awaits it before the
  * task's next message. Errors of that asynchronous work are handed to `onAsyncError`.
  */
-import type { KeyValueStore } from '../store/types.js';
-import type { Codec, JobDefinition } from './job.js';
-import type { Logger, StreamTask, TaskContext, TaskCoordinator } from './task.js';
-import { TaskInstance } from './task-instance.js';
+import type { KeyValueStore } from '../../store/types.js';
+import type { Codec, JobDefinition } from '../job.js';
+import type { Logger, StreamTask, TaskContext, TaskCoordinator } from '../task.js';
+import { TaskInstance } from '../task-instance.js';
 import type { TestLogLine, TestRecord, TestTaskMetrics } from './test-driver-types.js';
 import type { TestOutputs } from './test-outputs.js';
 import type { TestStore } from './test-store.js';
