@@ -8,7 +8,9 @@
  * A worker that exits while the supervisor runs is restarted after a backoff that doubles from
  * `minBackoffMs` up to `maxBackoffMs`, and is reset once a worker has stayed up `healthyMs`.
  * SIGINT/SIGTERM are forwarded as SIGTERM to every worker; the supervisor waits for all of them to
- * exit (each commits and leaves the group) and exits 0 when they all exited cleanly. Workers' output
+ * exit (each commits and leaves the group) and exits 0 when they all exited cleanly: with code 0, or
+ * killed by that SIGTERM itself — a worker only dies of it before it installed its handler, that is
+ * before it started its job, so it had nothing to commit. Workers' output
  * goes to this process's stdout/stderr; each start and exit is reported as
  * `supervisor: worker I started (pid P)` / `supervisor: worker I exited (code C, signal S)`.
  */
@@ -27,6 +29,8 @@ export interface SupervisorOptions {
   healthyMs?: number;
   /** Stops the supervisor (default: SIGINT/SIGTERM of this process). */
   signal?: AbortSignal;
+  /** The script each worker runs (default: this process's, `process.argv[1]`). */
+  script?: string;
 }
 
 interface Slot {
@@ -49,7 +53,7 @@ export async function runSupervisor(o: SupervisorOptions): Promise<number> {
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   o.signal?.addEventListener('abort', stop);
-  const script = process.argv[1];
+  const script = o.script ?? process.argv[1];
   const slots: Slot[] = [];
 
   const start = (slot: Slot): void => {
@@ -72,7 +76,8 @@ export async function runSupervisor(o: SupervisorOptions): Promise<number> {
         slot.child = undefined;
         o.io.err(`supervisor: worker ${slot.index} exited (code ${code}, signal ${signal})\n`);
         if (controller.signal.aborted) {
-          if (code !== 0) slot.failed = true;
+          // killed by our SIGTERM: it died before its handler was installed, before its job started
+          if (code !== 0 && signal !== 'SIGTERM') slot.failed = true;
           resolve();
           return;
         }
