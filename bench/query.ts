@@ -95,7 +95,7 @@ async function serve(dir: string): Promise<void> {
   };
   await feed(KEYS); // every key once before the lookups
   const stop = new AbortController();
-  let container: import('../src/runtime/container.js').Container | undefined;
+  let container: import('../src/runtime/job-container.js').JobContainer | undefined;
   const done = runJob(job, {
     log,
     queries,

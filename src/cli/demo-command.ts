@@ -106,7 +106,7 @@ export async function demoCommand(args: string[], io: CommandIO): Promise<number
     );
 
     const runStart = performance.now();
-    let container: import('../runtime/container.js').Container | undefined;
+    let container: import('../runtime/job-container.js').JobContainer | undefined;
     let timer: NodeJS.Timeout | undefined;
     const metrics = await runJob(job, {
       log,

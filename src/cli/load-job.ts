@@ -20,64 +20,23 @@
  * export says which exports it has.
  */
 import { spawnSync } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, extname, join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { isJobDefinition, type JobDefinition } from '../runtime/job.js';
+import { existsSync } from 'node:fs';
+import { extname, resolve } from 'node:path';
+import type { JobDefinition } from '../runtime/job.js';
+import { findJob, importModule } from '../runtime/job-module.js';
 import { JobError } from '../util/errors.js';
 
+export { moduleFormat } from '../runtime/job-module.js';
+
 const TS_EXTENSIONS = ['.ts', '.mts', '.cts', '.tsx'];
-
-let esmHooksRegistered = false;
-
-/** `module` or `commonjs`: how Node (and tsx) treat the file at `path`. */
-export function moduleFormat(path: string): 'module' | 'commonjs' {
-  const ext = extname(path);
-  if (ext === '.mts' || ext === '.mjs') return 'module';
-  if (ext === '.cts' || ext === '.cjs') return 'commonjs';
-  for (let dir = dirname(path); ; dir = dirname(dir)) {
-    const pkg = join(dir, 'package.json');
-    if (existsSync(pkg)) {
-      try {
-        return (JSON.parse(readFileSync(pkg, 'utf8')) as { type?: unknown }).type === 'module'
-          ? 'module'
-          : 'commonjs';
-      } catch {
-        return 'commonjs'; // Node too treats an unreadable package.json's scope as CommonJS
-      }
-    }
-    if (dirname(dir) === dir) return 'commonjs';
-  }
-}
 
 /** Loads and checks the job of `file`; rejects with a `JobError` saying what is wrong. */
 export async function loadJob(file: string): Promise<JobDefinition> {
   const path = resolve(file);
   if (!existsSync(path)) throw new JobError(`job file ${path} does not exist`);
-  const url = pathToFileURL(path).href;
   let mod: Record<string, unknown>;
   try {
-    const { register } = await import('tsx/esm/api');
-    const importEsm = async (): Promise<Record<string, unknown>> => {
-      if (!esmHooksRegistered) {
-        register();
-        esmHooksRegistered = true;
-      }
-      return (await import(url)) as Record<string, unknown>;
-    };
-    if (moduleFormat(path) === 'module') mod = await importEsm();
-    else {
-      try {
-        const scope = register({ namespace: `eddy-job-${randomUUID()}` });
-        mod = (await scope.import(url, url)) as Record<string, unknown>;
-      } catch (err) {
-        // Node 22+ resolves a CommonJS file itself, without the namespace's query (MODULE_NOT_FOUND
-        // for "job.ts?namespace=…"), and its process-wide ESM hooks handle CommonJS .ts files fine.
-        if (!/\?namespace=/.test(String((err as Error)?.message))) throw err;
-        mod = await importEsm();
-      }
-    }
+    mod = await importModule(path);
   } catch (cause) {
     throw new JobError(`job file ${path} failed to load: ${describeLoadError(path, cause)}`, { cause });
   }
@@ -90,20 +49,6 @@ export async function loadJob(file: string): Promise<JobDefinition> {
     );
   }
   return job;
-}
-
-/**
- * The job among a module's exports: `default` or `job`, also one level down, where an ESM view of
- * a CommonJS module puts `module.exports` (a compiled `export default` is `exports.default`).
- */
-function findJob(mod: Record<string, unknown>): JobDefinition | undefined {
-  const candidates: unknown[] = [mod.default, mod.job];
-  const inner = mod.default;
-  if (typeof inner === 'object' && inner !== null) {
-    candidates.push((inner as Record<string, unknown>).default, (inner as Record<string, unknown>).job);
-  }
-  for (const c of candidates) if (isJobDefinition(c)) return c;
-  return undefined;
 }
 
 function exportNames(mod: Record<string, unknown>): string[] {

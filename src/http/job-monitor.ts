@@ -9,7 +9,8 @@
  * (a scrape, a dashboard poll): the run loop never pays for it.
  */
 import type { Log } from '../log/types.js';
-import type { Container, TaskView } from '../runtime/container.js';
+import type { TaskView } from '../runtime/container.js';
+import type { JobContainer } from '../runtime/job-container.js';
 import type { RestoreProgress } from '../runtime/restore.js';
 import type { Logger } from '../runtime/task.js';
 
@@ -63,7 +64,7 @@ export class JobMonitor {
   /** Epoch ms when the monitor was made (the process started the job). */
   readonly startedAt = Date.now();
   private currentPhase: JobPhase = 'starting';
-  private running: Container | undefined;
+  private running: JobContainer | undefined;
   private readonly restores = new Map<string, RestoreProgress>();
   private readonly recent: MonitorEvent[] = [];
   private eventCount = 0;
@@ -82,7 +83,7 @@ export class JobMonitor {
     return this.currentPhase;
   }
 
-  get container(): Container | undefined {
+  get container(): JobContainer | undefined {
     return this.running;
   }
 
@@ -93,7 +94,7 @@ export class JobMonitor {
   };
 
   /** The container has started: restored and initialised (`runJob`'s `onStarted`). */
-  readonly onStarted = (container: Container): void => {
+  readonly onStarted = (container: JobContainer): void => {
     this.running = container;
     if (this.currentPhase === 'starting' || this.currentPhase === 'restoring') this.currentPhase = 'running';
   };

@@ -32,21 +32,15 @@ import { join } from 'node:path';
 import type { Log, LogRecord, LogTransaction, TransactionOptions } from '../log/types.js';
 import type { StoreLatency, StoreMetrics } from '../store/metered-store.js';
 import type { KeyValueStore } from '../store/types.js';
-import { JobError, TopicMismatchError } from '../util/errors.js';
+import { JobError } from '../util/errors.js';
 import { LatencyHistogram } from '../util/latency-histogram.js';
 import { type Checkpoint, CheckpointStore, inputKey } from './checkpoint.js';
-import {
-  changelogTopic,
-  checkpointTopic,
-  deadLetterTopic,
-  defaultKeyCodec,
-  type JobDefinition,
-} from './job.js';
+import { changelogTopic, checkpointTopic, deadLetterTopic, type JobDefinition } from './job.js';
 import { jobStateDir } from './job-lock.js';
 import { openJobStore } from './job-store.js';
-import { ensureChangelogTopics, taskCountOf } from './job-topics.js';
+import { prepareJobTopics } from './job-topics.js';
 import { LogChangelogSink } from './log-changelog-sink.js';
-import { OutputCollector, type OutputTopic } from './output-collector.js';
+import { OutputCollector } from './output-collector.js';
 import { type RestorableStore, type RestoreProgress, restoreStore, runRestores } from './restore.js';
 import type { Logger, TaskCoordinator } from './task.js';
 import { type TaskInput, TaskInstance } from './task-instance.js';
@@ -70,6 +64,8 @@ export interface ContainerOptions {
    * one open transaction per id); without it one transaction covers every task.
    */
   transactionalId?: (partition: number) => string;
+  /** The task thread this container runs on (threads/task-thread.ts), for its task views; default 0. */
+  thread?: number;
 }
 
 /** Metrics of a running container, as a plain snapshot. */
@@ -120,6 +116,8 @@ export interface StoreView {
 export interface TaskView {
   readonly name: string;
   readonly partition: number;
+  /** The task thread that runs the task (0 when the job runs on one event loop). */
+  readonly thread: number;
   readonly processed: number;
   readonly skipped: number;
   readonly deadLettered: number;
@@ -140,8 +138,11 @@ const silentLogger: Logger = { info() {}, warn() {}, error() {} };
 export class Container extends EventEmitter {
   readonly job: JobDefinition;
   private readonly log: Log;
-  private readonly options: Required<Omit<ContainerOptions, 'partitions' | 'logger' | 'transactionalId'>> &
+  private readonly options: Required<
+    Omit<ContainerOptions, 'partitions' | 'logger' | 'transactionalId' | 'thread'>
+  > &
     Pick<ContainerOptions, 'partitions' | 'transactionalId'>;
+  private readonly thread: number;
   private readonly logger: Logger;
   private tasks: TaskInstance[] = [];
   private cursors: InputCursor[] = [];
@@ -180,6 +181,7 @@ export class Container extends EventEmitter {
       partitions: options.partitions,
       transactionalId: options.transactionalId,
     };
+    this.thread = options.thread ?? 0;
     if (job.exactlyOnce && !this.log.supports.transactions) {
       throw new JobError(
         `job "${job.name}" is exactlyOnce, but the ${this.log.backend} log has no transactions`,
@@ -193,35 +195,13 @@ export class Container extends EventEmitter {
     this.started = true;
     const job = this.job;
     const log = this.log;
-    const taskCount = await taskCountOf(job, log);
-    const created = { partitions: taskCount, replicationFactor: job.replicationFactor };
-    const outputs: OutputTopic[] = [];
-    for (const out of job.outputs) {
-      const info = await log.ensureTopic(out.topic, { ...created, cleanup: 'delete' }).catch(async (err) => {
-        // an existing output topic may have any partition count: messages are routed over its partitions
-        if (err instanceof TopicMismatchError) return log.describeTopic(out.topic);
-        throw err;
-      });
-      outputs.push({ topic: out.topic, partitions: info.partitions.length, key: out.key, value: out.value });
-    }
-    if (job.onError === 'dead-letter') {
-      const dlq = deadLetterTopic(job.name);
-      const info = await log.ensureTopic(dlq, { ...created, cleanup: 'delete' });
-      outputs.push({
-        topic: dlq,
-        partitions: info.partitions.length,
-        key: defaultKeyCodec,
-        value: defaultKeyCodec,
-      });
-    }
+    const { taskCount, outputs } = await prepareJobTopics(job, log);
     this.newCollector = () =>
       new OutputCollector(log, outputs, this.options.maxBufferedOutputs, () => {
         this.commitRequested = true;
       });
-    await ensureChangelogTopics(job, log, taskCount);
     this.emit('partitions', taskCount);
     this.checkpoints = new CheckpointStore(log, checkpointTopic(job.name), job.replicationFactor);
-    await this.checkpoints.init();
     const saved = await this.checkpoints.readAll();
 
     const coordinator: TaskCoordinator = {
@@ -635,6 +615,7 @@ export class Container extends EventEmitter {
     return this.tasks.map((t) => ({
       name: t.name,
       partition: t.partition,
+      thread: this.thread,
       processed: t.counters.processed,
       skipped: t.counters.skipped,
       deadLettered: t.counters.deadLettered,

@@ -86,6 +86,12 @@ export interface JobInput {
   partitions?: number;
   /** Replication factor of the topics the job creates (Kafka only; default 1). */
   replicationFactor?: number;
+  /**
+   * Worker threads the tasks are spread over in one process: N, or `'auto'` = min(cores, tasks).
+   * `eddy run --threads` (and the config key) win over it; unset, `eddy run` uses `'auto'` and
+   * `runJob` 1 (every task on one event loop).
+   */
+  threads?: number | 'auto';
 }
 
 const JOB_MARK: unique symbol = Symbol.for('eddy.job') as never;
@@ -93,13 +99,17 @@ const JOB_MARK: unique symbol = Symbol.for('eddy.job') as never;
 export interface JobDefinition
   extends Readonly<
     Required<
-      Omit<JobInput, 'windowMs' | 'partitions' | 'serdes' | 'inputs' | 'outputs' | 'stores' | 'lingerMs'>
+      Omit<
+        JobInput,
+        'windowMs' | 'partitions' | 'serdes' | 'inputs' | 'outputs' | 'stores' | 'lingerMs' | 'threads'
+      >
     >
   > {
   readonly windowMs: number | undefined;
   /** At-least-once linger of outputs; `undefined` for exactly-once jobs (outputs go out at commit). */
   readonly lingerMs: number | undefined;
   readonly partitions: number | undefined;
+  readonly threads: number | 'auto' | undefined;
   readonly inputs: readonly Required<StreamSpec>[];
   readonly outputs: readonly Required<StreamSpec>[];
   readonly stores: Readonly<
@@ -193,6 +203,11 @@ export const JOB_SCHEMA = compile(
       ),
       partitions: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
       replicationFactor: Type.Optional(Type.Integer({ minimum: 1, maximum: 32_767 })),
+      threads: Type.Optional(
+        Type.Union([Type.Integer({ minimum: 1, maximum: 1024 }), Type.Literal('auto')], {
+          expected: "a positive integer (1..1024) or 'auto'",
+        }),
+      ),
     },
     { additionalProperties: false },
   ),
@@ -250,6 +265,7 @@ export function defineJob(input: JobInput): JobDefinition {
     startFrom: input.startFrom ?? 'earliest',
     partitions: input.partitions,
     replicationFactor: input.replicationFactor ?? 1,
+    threads: input.threads,
     [JOB_MARK]: true as const,
   });
 }

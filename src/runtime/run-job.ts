@@ -6,9 +6,10 @@
  */
 import type { Log } from '../log/types.js';
 import { ControlError } from '../util/errors.js';
-import { Container, type ContainerMetrics } from './container.js';
+import type { ContainerMetrics } from './container.js';
 import { ControlServer, SharedLog, StoreQueries } from './control/index.js';
 import type { JobDefinition } from './job.js';
+import { createContainer, type JobContainer, resolveThreads, type ThreadsOption } from './job-container.js';
 import { lockJob } from './job-lock.js';
 import type { RestoreProgress } from './restore.js';
 import type { Logger } from './task.js';
@@ -22,8 +23,16 @@ export interface RunJobOptions {
   untilCaughtUp?: boolean;
   onRestore?: (progress: RestoreProgress) => void;
   /** Called once the container has started (restored and initialised), e.g. to report progress. */
-  onStarted?: (container: Container) => void;
+  onStarted?: (container: JobContainer) => void;
   batchSize?: number;
+  /**
+   * Worker threads to spread the tasks over: N, or `'auto'` (min(cores, tasks)); default the job's
+   * `threads`, else 1 (every task on this event loop, no worker thread). More than 1 needs
+   * `jobModule`.
+   */
+  threads?: ThreadsOption;
+  /** The path or file URL of the job's module: each worker thread loads the job from it. */
+  jobModule?: string;
   /**
    * Serve `<dataDir>/control.sock` (control-server.ts) while the job runs, so the shell tools work
    * next to it: writes through this process's log, store reads through the job.
@@ -42,12 +51,25 @@ export async function runJob(job: JobDefinition, options: RunJobOptions): Promis
   const live = options.controlSocket === true || options.queries !== undefined;
   const log = live && !(options.log instanceof SharedLog) ? new SharedLog(options.log) : options.log;
   const queries = options.queries ?? (options.controlSocket ? new StoreQueries(job) : undefined);
-  const container = new Container(job, {
-    log,
-    dataDir: options.dataDir,
-    logger: options.logger,
-    batchSize: options.batchSize,
-  });
+  let container: JobContainer;
+  try {
+    const threads = await resolveThreads(job, {
+      threads: options.threads ?? job.threads,
+      jobModule: options.jobModule,
+      log,
+    });
+    container = createContainer(job, {
+      log,
+      dataDir: options.dataDir,
+      logger: options.logger,
+      batchSize: options.batchSize,
+      threads,
+      jobModule: options.jobModule,
+    });
+  } catch (err) {
+    release();
+    throw err;
+  }
   if (options.onRestore) container.on('restore', options.onRestore);
   const detach = queries?.attach(container);
   let control: ControlServer | undefined;

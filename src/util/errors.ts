@@ -27,6 +27,7 @@ export const ERROR_CODES = [
   'EDDY_LOCKED',
   'EDDY_CHECKPOINT',
   'EDDY_TASK_FAILED',
+  'EDDY_THREAD_FAILED',
   'EDDY_JOB',
   'EDDY_KAFKA',
   'EDDY_FENCED',
@@ -234,6 +235,17 @@ export class TaskFailedError extends EddyError {
 export class JobError extends EddyError {
   constructor(message: string, options?: EddyErrorOptions) {
     super('EDDY_JOB', message, options);
+  }
+}
+
+/**
+ * A task thread died (an uncaught error, `process.exit`, or its job module failed to load in it):
+ * the job stops with nothing committed after it. A `JobError` of code `EDDY_THREAD_FAILED`.
+ */
+export class ThreadFailedError extends JobError {
+  constructor(message: string, options?: EddyErrorOptions) {
+    super(message, options);
+    (this as { code: ErrorCode }).code = 'EDDY_THREAD_FAILED';
   }
 }
 

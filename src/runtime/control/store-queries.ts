@@ -178,7 +178,7 @@ export class StoreQueries {
   }
 
   /** Follows a container's events; returns the function that stops following. */
-  attach(container: EventEmitter): () => void {
+  attach(container: Pick<EventEmitter, 'on' | 'off'>): () => void {
     const onPartitions = (n: number) => {
       this.taskCount = n;
     };

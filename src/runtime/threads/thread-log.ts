@@ -1,0 +1,175 @@
+/**
+ * `ThreadLog`: the `Log` a task thread's container runs on. Every call goes to the log owner on the
+ * main thread (log-owner.ts) over a `MessagePort`, as one request per call: a read comes back as one
+ * transferred buffer of encoded records (decoded here into records whose bytes are views of it), an
+ * append goes as one transferred buffer (record-frames.ts). Errors come back as instances of their
+ * own class with their `code` (thread-protocol.ts).
+ *
+ * `waitForData`'s signal is honoured: an abort sends a cancel and resolves `false` at once.
+ * `close()` stops this end only (the owner's log stays open): pending calls and later ones reject
+ * with `LogClosedError`.
+ */
+import type { MessagePort } from 'node:worker_threads';
+import type {
+  AppendRecord,
+  AppendResult,
+  Log,
+  LogRecord,
+  LogSupports,
+  LogTransaction,
+  ReadOptions,
+  TopicConfigInput,
+  TopicInfo,
+  TransactionOptions,
+} from '../../log/types.js';
+import { LogClosedError } from '../../util/errors.js';
+import { decodeRecords, encodeRecords } from './record-frames.js';
+import { deserializeError, type LogAnswer, type LogRequest, serializeError } from './thread-protocol.js';
+
+type Request = LogRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never;
+
+interface Pending {
+  resolve(value: unknown): void;
+  reject(err: unknown): void;
+}
+
+export class ThreadLog implements Log {
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private closed = false;
+  private readonly onMessage = (m: LogAnswer) => {
+    const p = this.pending.get(m.id);
+    if (p === undefined) return;
+    this.pending.delete(m.id);
+    if (m.ok) p.resolve(m.value);
+    else p.reject(deserializeError(m.error));
+  };
+
+  constructor(
+    private readonly port: MessagePort,
+    readonly backend: Log['backend'],
+    readonly supports: LogSupports,
+  ) {
+    port.on('message', this.onMessage);
+    if (!supports.truncate) this.truncate = undefined;
+    if (!supports.transactions) this.beginTransaction = undefined;
+  }
+
+  private request<T>(m: Request, transfer?: ArrayBuffer[]): Promise<T> {
+    if (this.closed) return Promise.reject(new LogClosedError('the thread log'));
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      this.port.postMessage({ ...m, id }, transfer);
+    });
+  }
+
+  createTopic(name: string, config: TopicConfigInput): Promise<TopicInfo> {
+    return this.request({ op: 'createTopic', name, config });
+  }
+  ensureTopic(name: string, config: TopicConfigInput): Promise<TopicInfo> {
+    return this.request({ op: 'ensureTopic', name, config });
+  }
+  deleteTopic(name: string): Promise<void> {
+    return this.request({ op: 'deleteTopic', name });
+  }
+  listTopics(): Promise<string[]> {
+    return this.request({ op: 'listTopics' });
+  }
+  describeTopic(name: string): Promise<TopicInfo> {
+    return this.request({ op: 'describeTopic', name });
+  }
+
+  append(topic: string, partition: number, records: readonly AppendRecord[]): Promise<AppendResult> {
+    const buffer = encodeRecords(records);
+    return this.request({ op: 'append', topic, partition, records: buffer }, [buffer]);
+  }
+
+  async read(topic: string, partition: number, offset: number, options?: ReadOptions): Promise<LogRecord[]> {
+    const buffer = await this.request<ArrayBuffer>({
+      op: 'read',
+      topic,
+      partition,
+      offset,
+      maxRecords: options?.maxRecords,
+      maxBytes: options?.maxBytes,
+    });
+    return decodeRecords(buffer);
+  }
+
+  earliestOffset(topic: string, partition: number): Promise<number> {
+    return this.request({ op: 'earliestOffset', topic, partition });
+  }
+  endOffset(topic: string, partition: number): Promise<number> {
+    return this.request({ op: 'endOffset', topic, partition });
+  }
+
+  waitForData(
+    topic: string,
+    partition: number,
+    offset: number,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<boolean> {
+    if (signal?.aborted) return Promise.resolve(false);
+    if (this.closed) return Promise.reject(new LogClosedError('the thread log'));
+    const id = this.nextId++;
+    return new Promise<boolean>((resolve, reject) => {
+      const onAbort = () => {
+        if (!this.pending.delete(id)) return;
+        if (!this.closed) this.port.postMessage({ id: this.nextId++, op: 'cancel', target: id });
+        resolve(false);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.pending.set(id, {
+        resolve: (v) => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(v as boolean);
+        },
+        reject: (err) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(err);
+        },
+      });
+      this.port.postMessage({ id, op: 'wait', topic, partition, offset, timeoutMs } satisfies LogRequest);
+    });
+  }
+
+  truncate?: (topic: string, partition: number, offset: number) => Promise<void> = (
+    topic,
+    partition,
+    offset,
+  ) => this.request({ op: 'truncate', topic, partition, offset });
+
+  beginTransaction?: (options?: TransactionOptions) => Promise<LogTransaction> = async (options) => {
+    const txn = await this.request<number>({ op: 'begin', txnId: options?.id });
+    return {
+      append: (topic, partition, records) => {
+        const buffer = encodeRecords(records);
+        return this.request<AppendResult>({ op: 'txnAppend', txn, topic, partition, records: buffer }, [
+          buffer,
+        ]);
+      },
+      commit: () => this.request<void>({ op: 'txnCommit', txn }),
+      abort: () => this.request<void>({ op: 'txnAbort', txn }),
+    };
+  };
+
+  /** Tells the owner that this thread's job failed: it refuses every later commit, of every thread. */
+  reportFailure(error: unknown): Promise<void> {
+    return this.request({ op: 'fail', error: serializeError(error) });
+  }
+
+  flush(): Promise<void> {
+    return this.request({ op: 'flush' });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.port.off('message', this.onMessage);
+    const pending = [...this.pending.values()];
+    this.pending.clear();
+    for (const p of pending) p.reject(new LogClosedError('the thread log'));
+  }
+}

@@ -1,0 +1,105 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { openEmbeddedLog } from '../../../src/log/embedded/embedded-log.js';
+import type { Log, LogRecord } from '../../../src/log/types.js';
+import { CheckpointStore } from '../../../src/runtime/checkpoint.js';
+import { checkpointTopic } from '../../../src/runtime/job.js';
+import { runJob } from '../../../src/runtime/run-job.js';
+import { partitionForKey } from '../../../src/util/murmur2.js';
+import { tempDir } from '../../helpers/tmp.js';
+import { sumJob } from './fixtures/sum-job.js';
+
+const JOB_MODULE = fileURLToPath(new URL('./fixtures/sum-job.ts', import.meta.url));
+const json = (v: unknown) => Buffer.from(JSON.stringify(v));
+
+async function readAll(log: Log, topic: string): Promise<LogRecord[]> {
+  const out: LogRecord[] = [];
+  const info = await log.describeTopic(topic);
+  for (const p of info.partitions) {
+    let offset = p.earliestOffset;
+    while (offset < p.endOffset) {
+      const records = await log.read(topic, p.partition, offset, { maxRecords: 10_000 });
+      if (records.length === 0) break;
+      out.push(...records);
+      offset = records[records.length - 1].offset + 1;
+    }
+  }
+  return out;
+}
+
+/** Appends `messages` to `amounts`, each key to its murmur2 partition, one append per partition. */
+async function produce(log: Log, messages: [string, unknown][], partitions = 4): Promise<void> {
+  await log.ensureTopic('amounts', { partitions });
+  const by = new Map<number, { key: Buffer; value: Buffer }[]>();
+  for (const [key, value] of messages) {
+    const k = Buffer.from(key);
+    const p = partitionForKey(k, partitions);
+    let list = by.get(p);
+    if (!list) by.set(p, (list = []));
+    list.push({ key: k, value: json(value) });
+  }
+  for (const [p, records] of by) await log.append('amounts', p, records);
+}
+
+function messages(n: number, keys: number): [string, unknown][] {
+  const out: [string, unknown][] = [];
+  for (let i = 0; i < n; i++) out.push([`k${(i * 7919) % keys}`, { amount: (i % 13) + 1 }]);
+  return out;
+}
+
+/** The last sum of every key in `sums-out`, and every output as `partition:key=sum` in offset order. */
+async function outputs(log: Log): Promise<{ last: Map<string, number>; all: string[] }> {
+  const last = new Map<string, number>();
+  const all: string[] = [];
+  for (const r of await readAll(log, 'sums-out')) {
+    const key = String(r.key);
+    const sum = JSON.parse(String(r.value)) as number;
+    last.set(key, sum);
+    all.push(`${key}=${sum}`);
+  }
+  return { last, all };
+}
+
+async function runOnce(dir: string, threads: number, exactlyOnce: boolean, input: [string, unknown][]) {
+  const log = await openEmbeddedLog({ dir: join(dir, 'log') });
+  try {
+    await produce(log, input);
+    const job = sumJob({ exactlyOnce });
+    const metrics = await runJob(job, {
+      log,
+      dataDir: dir,
+      untilCaughtUp: true,
+      threads,
+      jobModule: JOB_MODULE,
+    });
+    const out = await outputs(log);
+    const checkpoints = await new CheckpointStore(log, checkpointTopic('sums')).readAll();
+    return { metrics, out, checkpoints };
+  } finally {
+    await log.close();
+  }
+}
+
+describe('runJob with threads', () => {
+  for (const exactlyOnce of [false, true]) {
+    it(`gives the same outputs and checkpoints with threads 2 over 4 partitions as with threads 1 (${exactlyOnce ? 'exactly-once' : 'at-least-once'})`, async (t) => {
+      if (exactlyOnce) process.env.SUM_EXACTLY_ONCE = '1';
+      t.after(() => {
+        delete process.env.SUM_EXACTLY_ONCE;
+      });
+      const input = messages(20_000, 500);
+      const one = await runOnce(tempDir(t), 1, exactlyOnce, input);
+      const two = await runOnce(tempDir(t), 2, exactlyOnce, input);
+      assert.equal(one.metrics.processed, 20_000);
+      assert.equal(two.metrics.processed, 20_000);
+      assert.equal(two.metrics.tasks, 4);
+      assert.deepEqual([...two.out.last].sort(), [...one.out.last].sort());
+      assert.deepEqual([...two.out.all].sort(), [...one.out.all].sort());
+      assert.equal(two.checkpoints.size, 4);
+      for (const [task, cp] of one.checkpoints)
+        assert.deepEqual(two.checkpoints.get(task)?.inputs, cp.inputs);
+    });
+  }
+});
