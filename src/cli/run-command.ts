@@ -3,6 +3,7 @@
  * progress is drawn as a bar; then a status line shows messages processed and the rate.
  */
 
+import { resolve } from 'node:path';
 import { JobMonitor } from '../http/job-monitor.js';
 import { v1Routes } from '../http/v1-routes.js';
 import { SharedLog, StoreQueries } from '../runtime/control/index.js';
@@ -20,8 +21,8 @@ import { RUN_FLAG_OPTIONS, resolveRunConfig } from './run-config.js';
 
 const HELP = `Usage: eddy run JOB_FILE [options]
 
-Runs a job (a .js or .ts module whose default export is defineJob({...})) in this process, all its
-tasks on one event loop, until SIGINT or SIGTERM; then it commits and exits.
+Runs a job (a .js or .ts module whose default export is defineJob({...})) in this process, its
+tasks spread over worker threads (--threads), until SIGINT or SIGTERM; then it commits and exits.
 
 Options:
   --backend embedded|kafka  the log (default embedded; env EDDY_BACKEND)
@@ -31,6 +32,8 @@ Options:
   --config FILE             a JSON file of options: every flag below as a camelCase key
                             ("dataDir", "sessionTimeout", ...); schema/eddy-config.schema.json
   --until-caught-up         stop once every input has been read to its end (embedded backend)
+  --threads N|auto          worker threads the tasks are spread over (default: the job's threads
+                            option, else auto = min(cores, tasks)); 1: every task on one event loop
   --workers N               kafka: fork N worker processes and restart crashed ones (data dirs
                             <data-dir>/worker-<i>); without it this process is one worker
   --standbys N              kafka: standby replicas per task that tail its changelogs (default 0)
@@ -135,6 +138,8 @@ export async function runCommand(args: string[], io: CommandIO): Promise<number>
       dataDir: config.dataDir,
       signal: controller.signal,
       untilCaughtUp: config.untilCaughtUp,
+      threads: config.threads ?? job.threads ?? 'auto',
+      jobModule: resolve(file),
       controlSocket: true, // the shell tools next to the job (runtime/control-server.ts)
       queries,
       logger,

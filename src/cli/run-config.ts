@@ -83,6 +83,13 @@ export const RUN_KEYS = {
     Type.Boolean({ description: 'stop once every input has been read to its end (embedded)' }),
     { default: false },
   ),
+  threads: key(
+    Type.Union([Type.Integer({ minimum: 1, maximum: 1024 }), Type.Literal('auto')], {
+      description:
+        "worker threads the tasks are spread over in this process: N, or auto = min(cores, tasks) (eddy run's default; the job's threads option when unset); 1 runs every task on the main event loop",
+      expected: 'a positive integer (1..1024) or auto',
+    }),
+  ),
   workers: key(
     Type.Integer({
       minimum: 0,
@@ -204,8 +211,10 @@ export function runConfigJsonSchema(): object {
 
 /** A flag or variable's text as the key's type: integers, booleans, comma-separated lists. */
 function fromString(k: KeyName, text: string): unknown {
-  const schema = spec(k).schema as TSchema & { type?: string };
+  const schema = spec(k).schema as TSchema & { type?: string; anyOf?: { type?: string }[] };
   const t = text.trim();
+  // a union that takes an integer (threads: N | 'auto'): digits are the integer
+  if (schema.anyOf?.some((s) => s.type === 'integer') && /^-?\d+$/.test(t)) return Number(t);
   switch (schema.type) {
     case 'integer':
       return /^-?\d+$/.test(t) ? Number(t) : text;

@@ -61,6 +61,33 @@ describe('resolveRunConfig', () => {
     assert.equal(problems.length, expected.length, problems.join('\n'));
   });
 
+  it('threads: N or auto from a flag, a variable or the file; 0, x or 2000 are refused naming the key', (t) => {
+    assert.equal(resolveRunConfig({ threads: '3' }, undefined, {}).threads, 3);
+    assert.equal(resolveRunConfig({ threads: 'auto' }, undefined, {}).threads, 'auto');
+    assert.equal(resolveRunConfig({}, undefined, { EDDY_THREADS: '2' }).threads, 2);
+    assert.equal(resolveRunConfig({}, undefined, {}).threads, undefined); // then the job's, else auto
+    const file = join(tempDir(t), 'eddy.json');
+    writeFileSync(file, JSON.stringify({ threads: 'auto' }));
+    assert.equal(resolveRunConfig({}, file, {}).threads, 'auto');
+    for (const bad of ['0', 'x', '2000', '1.5']) {
+      assert.deepEqual(
+        problemsOf(() => resolveRunConfig({ threads: bad }, undefined, {})),
+        [
+          `threads (--threads): expected a positive integer (1..1024) or auto, got ${/^\d+$/.test(bad) ? bad : JSON.stringify(bad)}`,
+        ],
+      );
+    }
+    assert.deepEqual(
+      problemsOf(() => resolveRunConfig({}, undefined, { EDDY_THREADS: 'many' })),
+      ['threads ($EDDY_THREADS): expected a positive integer (1..1024) or auto, got "many"'],
+    );
+    writeFileSync(file, JSON.stringify({ threads: 0 }));
+    assert.match(
+      problemsOf(() => resolveRunConfig({}, file, {}))[0],
+      /^threads \(.*eddy\.json.*\): expected a positive integer \(1\.\.1024\) or auto, got 0$/,
+    );
+  });
+
   it('precedence: flags, then EDDY_* variables, then the file, then the defaults', (t) => {
     const file = configFile(t, {
       fsync: 'os',
