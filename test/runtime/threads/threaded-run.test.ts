@@ -103,3 +103,70 @@ describe('runJob with threads', () => {
     });
   }
 });
+
+/** Runs the fixture job with `threads` over `input` until it fails; returns the error and checkpoints. */
+async function runToFailure(
+  dir: string,
+  threads: number,
+  input: [string, unknown][],
+  poison: [string, unknown],
+) {
+  const log = await openEmbeddedLog({ dir: join(dir, 'log') });
+  try {
+    await produce(log, input);
+    await produce(log, [poison]);
+    const started = performance.now();
+    const error = await runJob(sumJob(), { log, dataDir: dir, threads, jobModule: JOB_MODULE }).then(
+      () => assert.fail('the job should have failed'),
+      (err: unknown) => err as Error & { code?: string },
+    );
+    const checkpoints = await new CheckpointStore(log, checkpointTopic('sums')).readAll();
+    const ms = performance.now() - started;
+    return { error, checkpoints, ms };
+  } finally {
+    await log.close();
+  }
+}
+
+describe('a failure on one thread', () => {
+  it("onError 'fail' in one thread: the job fails with the task's error and no thread commits after it", {
+    timeout: 120_000,
+  }, async (t) => {
+    // no periodic commit: the only commits would be the threads' final ones at stop, which the
+    // log owner must refuse once the failure is reported
+    process.env.SUM_COMMIT_MS = '600000';
+    t.after(() => {
+      delete process.env.SUM_COMMIT_MS;
+    });
+    const { error, checkpoints } = await runToFailure(tempDir(t), 2, messages(4000, 200), [
+      'k1',
+      { amount: 'none' },
+    ]);
+    assert.equal(error.code, 'EDDY_TASK_FAILED', String(error));
+    assert.match(error.message, /amounts\/\d/);
+    assert.deepEqual([...checkpoints.keys()], [], 'no task of any thread has a checkpoint');
+  });
+
+  for (const [key, how] of [
+    ['crash', /died: a timer of the job threw/],
+    ['exit', /exited \(code 3\)/],
+  ] as const) {
+    it(`a thread that dies (${key === 'crash' ? 'an uncaught error in a timer' : 'process.exit(3)'}) fails the job with EDDY_THREAD_FAILED naming it, no commit after, no hang`, {
+      timeout: 120_000,
+    }, async (t) => {
+      process.env.SUM_COMMIT_MS = '600000';
+      t.after(() => {
+        delete process.env.SUM_COMMIT_MS;
+      });
+      const { error, checkpoints } = await runToFailure(tempDir(t), 2, messages(4000, 200), [
+        key,
+        { amount: 1 },
+      ]);
+      assert.equal(error.code, 'EDDY_THREAD_FAILED', String(error));
+      assert.equal(error.name, 'ThreadFailedError');
+      assert.match(error.message, /^thread \d \(partitions \d,\d\) of job "sums" /);
+      assert.match(error.message, how);
+      assert.deepEqual([...checkpoints.keys()], []);
+    });
+  }
+});
