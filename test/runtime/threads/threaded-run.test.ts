@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { openEmbeddedLog } from '../../../src/log/embedded/embedded-log.js';
 import type { Log, LogRecord } from '../../../src/log/types.js';
 import { CheckpointStore } from '../../../src/runtime/checkpoint.js';
+import { StoreQueries } from '../../../src/runtime/control/store-queries.js';
 import { checkpointTopic } from '../../../src/runtime/job.js';
 import { runJob } from '../../../src/runtime/run-job.js';
 import { partitionForKey } from '../../../src/util/murmur2.js';
@@ -169,4 +170,62 @@ describe('a failure on one thread', () => {
       assert.deepEqual([...checkpoints.keys()], []);
     });
   }
+});
+
+describe('store queries next to a threaded job', () => {
+  it('a key, a range over every partition and the stats are answered by the threads owning them', {
+    timeout: 120_000,
+  }, async (t) => {
+    const dir = tempDir(t);
+    const log = await openEmbeddedLog({ dir: join(dir, 'log') });
+    t.after(() => log.close());
+    const input = messages(3000, 1500); // 1500 keys: a range answer spans more than one page of a thread
+    await produce(log, input);
+    const expected = new Map<string, number>();
+    for (const [k, v] of input) expected.set(k, (expected.get(k) ?? 0) + (v as { amount: number }).amount);
+    const job = sumJob();
+    const queries = new StoreQueries(job);
+    const stop = new AbortController();
+    let resolveStarted!: () => void;
+    const started = new Promise<void>((r) => {
+      resolveStarted = r;
+    });
+    let processed = () => 0;
+    const run = runJob(job, {
+      log,
+      dataDir: dir,
+      threads: 2,
+      jobModule: JOB_MODULE,
+      queries,
+      signal: stop.signal,
+      onStarted: (c) => {
+        processed = () => c.metrics().processed;
+        resolveStarted();
+      },
+    });
+    try {
+      await started;
+      while (processed() < input.length) await new Promise((r) => setTimeout(r, 50));
+      const answer = queries.get('sums', 'k1');
+      assert.equal(queries.decode('sums', 'value', answer.value as Uint8Array).json, expected.get('k1'));
+      assert.equal(answer.partition, partitionForKey(Buffer.from('k1'), 4));
+      assert.equal(queries.get('sums', 'no-such-key').value, undefined);
+      const range = queries.range('sums', { limit: 10_000 });
+      assert.equal(range.more, false);
+      const keys = range.entries.map((e) => Buffer.from(e.key).toString());
+      assert.deepEqual(keys, [...expected.keys()].sort());
+      assert.deepEqual(
+        range.partitions.map((p) => p.partition),
+        [0, 1, 2, 3],
+      );
+      const stats = queries.stats('sums');
+      assert.equal(
+        stats.partitions.reduce((n, p) => n + p.keys, 0),
+        expected.size,
+      );
+    } finally {
+      stop.abort();
+      await run;
+    }
+  });
 });

@@ -1,0 +1,174 @@
+/**
+ * The log owner and `ThreadLog` protocol, over a real `MessageChannel` (both ends in this thread:
+ * the messages, transfers and error rebuilding are the same as across threads).
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { MessageChannel } from 'node:worker_threads';
+import { MemoryLog } from '../../../src/log/memory/memory-log.js';
+import type { LogRecord } from '../../../src/log/types.js';
+import { LogOwner } from '../../../src/runtime/threads/log-owner.js';
+import { decodeRecords, encodeRecords } from '../../../src/runtime/threads/record-frames.js';
+import { ThreadLog } from '../../../src/runtime/threads/thread-log.js';
+import { JobError, TopicExistsError, UnknownTopicError } from '../../../src/util/errors.js';
+
+function pair(t: { after(fn: () => unknown): void }) {
+  const inner = new MemoryLog();
+  const owner = new LogOwner(inner);
+  const channel = new MessageChannel();
+  owner.attach(channel.port1, 'thread 7');
+  const log = new ThreadLog(channel.port2, inner.backend, inner.supports);
+  t.after(async () => {
+    await log.close();
+    await owner.close();
+    channel.port1.close();
+    channel.port2.close();
+    await inner.close();
+  });
+  return { inner, owner, log, port: channel.port1 };
+}
+
+describe('record frames', () => {
+  it('round-trip keys, values, tombstones, null keys, headers and timestamps; bytes are views of one buffer', () => {
+    const records: LogRecord[] = [
+      {
+        offset: 5,
+        timestamp: 1_700_000_000_123,
+        key: Buffer.from('a'),
+        value: Buffer.from('1'),
+        headers: {},
+      },
+      {
+        offset: 6,
+        timestamp: 7,
+        key: null,
+        value: Buffer.alloc(0),
+        headers: { h: Buffer.from('x'), é: Buffer.alloc(0) },
+      },
+      { offset: 9, timestamp: 8, key: Buffer.from('gone'), value: null, headers: {} },
+    ];
+    const buffer = encodeRecords(records);
+    const decoded = decodeRecords(buffer);
+    assert.deepEqual(
+      decoded.map((r) => ({ ...r, headers: { ...r.headers } })),
+      records,
+    );
+    assert.equal(decoded[0].key?.buffer, buffer);
+    assert.equal(decoded[0].value?.buffer, buffer);
+  });
+});
+
+describe('ThreadLog over a LogOwner', () => {
+  it('appends and reads through the owner, one buffer per call', async (t) => {
+    const { inner, log } = pair(t);
+    await log.createTopic('t', { partitions: 2 });
+    const r = await log.append('t', 1, [
+      { key: Buffer.from('k'), value: Buffer.from('v'), headers: { a: Buffer.from('b') } },
+      { key: null, value: null, timestamp: 42 },
+    ]);
+    assert.deepEqual(r, { baseOffset: 0, nextOffset: 2 });
+    const direct = await inner.read('t', 1, 0);
+    const through = await log.read('t', 1, 0, { maxRecords: 10 });
+    assert.deepEqual(
+      through.map((x) => ({ ...x, headers: { ...x.headers } })),
+      direct.map((x) => ({ ...x, headers: { ...x.headers } })),
+    );
+    assert.equal(through[1].timestamp, 42);
+    assert.equal(await log.endOffset('t', 1), 2);
+    assert.equal(await log.earliestOffset('t', 1), 0);
+    assert.deepEqual(await log.listTopics(), ['t']);
+    assert.equal((await log.describeTopic('t')).partitions.length, 2);
+  });
+
+  it('errors cross with their class and code', async (t) => {
+    const { log } = pair(t);
+    const err = await log.read('nope', 0, 0).catch((e: unknown) => e);
+    assert.ok(err instanceof UnknownTopicError, String(err));
+    assert.equal((err as UnknownTopicError).code, 'EDDY_UNKNOWN_TOPIC');
+    assert.match((err as Error).message, /nope/);
+    await log.createTopic('nope', { partitions: 1 });
+    const exists = await log.createTopic('nope', { partitions: 1 }).catch((e: unknown) => e);
+    assert.ok(exists instanceof TopicExistsError, String(exists));
+    assert.equal(exists.code, 'EDDY_TOPIC_EXISTS');
+  });
+
+  it('waitForData resolves true on an append, false on timeout and at once on abort', async (t) => {
+    const { inner, log } = pair(t);
+    await inner.createTopic('w', { partitions: 1 });
+    const waiting = log.waitForData('w', 0, 0, 10_000);
+    await inner.append('w', 0, [{ value: Buffer.from('x') }]);
+    assert.equal(await waiting, true);
+    assert.equal(await log.waitForData('w', 0, 1, 20), false);
+    const abort = new AbortController();
+    const aborted = log.waitForData('w', 0, 1, 60_000, abort.signal);
+    abort.abort();
+    assert.equal(await aborted, false);
+  });
+
+  it('transactions commit or vanish together through the owner', async (t) => {
+    const { inner, log } = pair(t);
+    await inner.createTopic('x', { partitions: 2 });
+    const begin = log.beginTransaction as NonNullable<typeof log.beginTransaction>;
+    const txn = await begin();
+    await txn.append('x', 0, [{ value: Buffer.from('a') }]);
+    await txn.append('x', 1, [{ value: Buffer.from('b') }]);
+    assert.equal((await inner.read('x', 0, 0)).length, 0, 'invisible before the commit');
+    await txn.commit();
+    assert.equal((await inner.read('x', 0, 0)).length, 1);
+    assert.equal((await inner.read('x', 1, 0)).length, 1);
+    const aborted = await begin();
+    await aborted.append('x', 0, [{ value: Buffer.from('c') }]);
+    await aborted.abort();
+    assert.equal(await inner.endOffset('x', 0), 1);
+  });
+
+  it('after a reported failure every write and commit is refused, and an open transaction is aborted', async (t) => {
+    const { inner, log } = pair(t);
+    await inner.createTopic('f', { partitions: 1 });
+    const begin = log.beginTransaction as NonNullable<typeof log.beginTransaction>;
+    const open = await begin();
+    await open.append('f', 0, [{ value: Buffer.from('in the transaction') }]);
+    await log.reportFailure(new Error('task 3 failed'));
+    const refused = async (p: Promise<unknown>) => {
+      const err = await p.then(
+        () => assert.fail('expected a refusal'),
+        (e: unknown) => e,
+      );
+      assert.ok(err instanceof JobError, String(err));
+      assert.equal((err as JobError).code, 'EDDY_JOB');
+      assert.match((err as Error).message, /^thread 7: .*refused: the job failed \(task 3 failed\)/);
+    };
+    await refused(open.commit());
+    await refused(log.append('f', 0, [{ value: Buffer.from('plain') }]));
+    await refused(begin());
+    assert.equal(await inner.endOffset('f', 0), 0, 'nothing was committed');
+    // reads go on, so threads can stop cleanly
+    assert.deepEqual(await log.read('f', 0, 0), []);
+  });
+
+  it('detaching a thread (it died) aborts the transaction it left open: the next writer gets its turn', async (t) => {
+    const { inner, owner, log, port } = pair(t);
+    await inner.createTopic('d', { partitions: 1 });
+    const begin = log.beginTransaction as NonNullable<typeof log.beginTransaction>;
+    const left = await begin();
+    await left.append('d', 0, [{ value: Buffer.from('never') }]);
+    await owner.detach(port);
+    const next = await (owner.log.beginTransaction as NonNullable<typeof log.beginTransaction>)();
+    await next.append('d', 0, [{ value: Buffer.from('kept') }]);
+    await next.commit();
+    const records = await inner.read('d', 0, 0);
+    assert.deepEqual(
+      records.map((r) => String(r.value)),
+      ['kept'],
+    );
+  });
+
+  it('close() rejects pending and later calls with LogClosedError', async (t) => {
+    const { inner, log } = pair(t);
+    await inner.createTopic('c', { partitions: 1 });
+    const pending = log.waitForData('c', 0, 0, 60_000);
+    await log.close();
+    await assert.rejects(pending, { code: 'EDDY_LOG_CLOSED' });
+    await assert.rejects(log.endOffset('c', 0), { code: 'EDDY_LOG_CLOSED' });
+  });
+});
