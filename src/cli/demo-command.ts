@@ -7,9 +7,10 @@
  * `--data-dir DIR` it keeps the data there (then `eddy store dump --job shopping-cart --store carts
  * --data-dir DIR` shows the carts, and running the demo again continues from the checkpoint).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { HttpServer } from '../http/server.js';
 import type { Log } from '../log/types.js';
 import { SharedLog, StoreQueries } from '../runtime/control/index.js';
@@ -33,6 +34,8 @@ Options:
   --users N                 distinct users (default 20000)
   --partitions N            partitions of cart-events, i.e. tasks (default 4)
   --seed N                  seed of the event generator (default 42)
+  --threads N|auto          worker threads the tasks are spread over (default 1: one event loop;
+                            auto = min(cores, partitions))
   --data-dir DIR            keep the data in DIR (default: a temporary directory, removed at the end)
 ${MONITORING_HELP}
   -h, --help                show this help
@@ -43,6 +46,7 @@ const OPTIONS = {
   users: { type: 'string' },
   partitions: { type: 'string' },
   seed: { type: 'string' },
+  threads: { type: 'string' },
   'data-dir': { type: 'string' },
   ...MONITORING_OPTIONS,
 } as const;
@@ -59,6 +63,7 @@ export async function demoCommand(args: string[], io: CommandIO): Promise<number
   const users = intOption(values, 'users', 20_000, 1) as number;
   const partitions = intOption(values, 'partitions', 4, 1, 256) as number;
   const seed = intOption(values, 'seed', 42, 0) as number;
+  const threads = values.threads === 'auto' ? 'auto' : (intOption(values, 'threads', 1, 1, 1024) as number);
   const keep = typeof values['data-dir'] === 'string';
   const dataDir = keep ? (values['data-dir'] as string) : mkdtempSync(join(tmpdir(), 'eddy-demo-'));
 
@@ -112,6 +117,8 @@ export async function demoCommand(args: string[], io: CommandIO): Promise<number
       log,
       dataDir,
       untilCaughtUp: true,
+      threads,
+      jobModule: demoJobModule(),
       controlSocket: keep, // with --data-dir, the shell tools work next to the demo
       queries,
       logger,
@@ -198,4 +205,10 @@ export async function demoCommand(args: string[], io: CommandIO): Promise<number
     }
     if (!keep) rmSync(dataDir, { recursive: true, force: true });
   }
+}
+
+/** The file of the demo job (each worker thread loads it): the compiled `.js`, or the `.ts` source. */
+function demoJobModule(): string {
+  const js = fileURLToPath(new URL('../../examples/shopping-cart/job.js', import.meta.url));
+  return existsSync(js) ? js : js.replace(/\.js$/, '.ts');
 }

@@ -109,6 +109,7 @@ export async function runCommand(args: string[], io: CommandIO): Promise<number>
       standbys,
       sessionTimeoutMs,
       workerId: config.workerId,
+      jobModule: resolve(file),
       io,
     });
   }

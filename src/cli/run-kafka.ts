@@ -24,6 +24,8 @@ export interface KafkaWorkerOptions {
   /** The group's session timeout (default the coordinator's, 10 s); heartbeats go at a third of it, at most every second. */
   sessionTimeoutMs?: number;
   workerId?: string;
+  /** The job file (each worker thread loads the job from it). */
+  jobModule?: string;
   io: CommandIO;
 }
 
@@ -66,6 +68,8 @@ export async function runKafkaWorker(o: KafkaWorkerOptions): Promise<number> {
       signal: controller.signal,
       logger,
       workerId,
+      threads: o.config.threads ?? o.job.threads ?? 'auto',
+      jobModule: o.jobModule,
       onRestore: (p) => {
         if (!p.done) return;
         const ms = (p as Partial<RestoreResult>).ms;

@@ -4,7 +4,8 @@
  * only for membership and assignment (see group-member.ts and task-assignor.ts); records flow
  * through the `Log`.
  *
- * A {@link Container} is fixed for one assignment. On every new assignment:
+ * A container (a {@link Container}, or with `threads` a ThreadedContainer whose threads share this
+ * process's Kafka log through its log owner) is fixed for one assignment. On every new assignment:
  * 1. the worker claims old ∪ new tasks in its join metadata, then stops its container if its tasks
  *    change (run returns after a commit, then close): "on a rebalance a task is committed and closed
  *    on its old owner";
@@ -40,8 +41,8 @@ import { join } from 'node:path';
 import type { KafkaLog } from '../../log/kafka/kafka-log.js';
 import { AbortedError, FencedError } from '../../util/errors.js';
 import { CheckpointStore } from '../checkpoint.js';
-import { Container } from '../container.js';
 import { changelogTopic, checkpointTopic, type JobDefinition } from '../job.js';
+import { createContainer, type JobContainer, resolveThreads, type ThreadsOption } from '../job-container.js';
 import { lockJob } from '../job-lock.js';
 import { ensureChangelogTopics, taskCountOf } from '../job-topics.js';
 import type { RestoreProgress } from '../restore.js';
@@ -66,12 +67,20 @@ export interface KafkaRunOptions {
   heartbeatIntervalMs?: number;
   rebalanceTimeoutMs?: number;
   onRestore?: (progress: RestoreProgress) => void;
+  /**
+   * Worker threads each assignment's tasks are spread over (default the job's `threads`, else 1);
+   * more than 1 needs `jobModule`. Each task still commits in its own transaction (its id), through
+   * this process's log owner.
+   */
+  threads?: ThreadsOption;
+  /** The path or file URL of the job's module, for threads. */
+  jobModule?: string;
   /** After each assignment is in effect (container started, standbys running). */
   onAssignment?: (info: {
     generationId: number;
     active: number[];
     standby: number[];
-    container?: Container;
+    container?: JobContainer;
   }) => void;
 }
 
@@ -112,7 +121,7 @@ export async function runJobOnKafka(job: JobDefinition, options: KafkaRunOptions
   const workerId = options.workerId ?? String(process.pid);
   const release = lockJob(dataDir, job.name);
   const result: KafkaRunResult = { processed: 0, generations: 0 };
-  let container: Container | undefined;
+  let container: JobContainer | undefined;
   let running: Promise<void> | undefined;
   let containerTasks: number[] = [];
   const standbys = new Map<number, StandbyTask>();
@@ -238,12 +247,20 @@ export async function runJobOnKafka(job: JobDefinition, options: KafkaRunOptions
             );
             await waitStable(log, checkpointTopic(job.name), 0, options.signal);
           }
-          const c = new Container(job, {
+          const threads = await resolveThreads(job, {
+            threads: options.threads ?? job.threads,
+            jobModule: options.jobModule,
+            log,
+            partitions: active,
+          });
+          const c = createContainer(job, {
             log,
             dataDir,
             logger,
             partitions: active,
             transactionalId: job.exactlyOnce ? txId : undefined,
+            threads,
+            jobModule: options.jobModule,
           });
           if (options.onRestore) c.on('restore', options.onRestore);
           container = c;
