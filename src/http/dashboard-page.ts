@@ -153,8 +153,8 @@ export const DASHBOARD_PAGE = `<!doctype html>
 
     var lagOf = {};
     s.lag.forEach(function (l) { lagOf[l.task] = (lagOf[l.task] || 0) + l.records; });
-    el('tasks').innerHTML = s.tasks.length ? '<table><tr><th>task</th><th class="l">partitions</th><th class="l">state</th><th>processed</th><th>lag</th></tr>' + s.tasks.map(function (t) {
-      return '<tr><td>' + esc(t.task) + '</td><td class="l">' + esc(t.inputs.join(', ')) + '</td><td class="l">' + esc(t.state) + '</td><td>' + n(t.processed) + '</td><td>' + n(lagOf[t.task] || 0) + '</td></tr>';
+    el('tasks').innerHTML = s.tasks.length ? '<table><tr><th>task</th><th>thread</th><th class="l">partitions</th><th class="l">state</th><th>processed</th><th>lag</th></tr>' + s.tasks.map(function (t) {
+      return '<tr><td>' + esc(t.task) + '</td><td>' + t.thread + '</td><td class="l">' + esc(t.inputs.join(', ')) + '</td><td class="l">' + esc(t.state) + '</td><td>' + n(t.processed) + '</td><td>' + n(lagOf[t.task] || 0) + '</td></tr>';
     }).join('') + '</table>' : '<p class="empty">no tasks yet (' + esc(s.phase) + ')</p>';
 
     el('restores').innerHTML = s.restores.length ? '<table><tr><th>store</th><th>partition</th><th class="l">progress</th><th>records</th><th class="l">mode</th></tr>' + s.restores.map(function (r) {

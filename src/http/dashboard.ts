@@ -32,7 +32,14 @@ export interface DashboardData {
     bytesRead: number;
     bytesWritten: number;
   }[];
-  tasks: { task: string; partition: number; state: string; processed: number; inputs: string[] }[];
+  tasks: {
+    task: string;
+    partition: number;
+    thread: number;
+    state: string;
+    processed: number;
+    inputs: string[];
+  }[];
   lag: { topic: string; partition: number; task: string; records: number; ageSeconds: number }[];
   restores: {
     store: string;
@@ -90,6 +97,7 @@ export async function dashboardData(monitor: JobMonitor): Promise<DashboardData>
     tasks: tasks.map((t) => ({
       task: t.name,
       partition: t.partition,
+      thread: t.thread,
       state: monitor.phase,
       processed: t.processed,
       inputs: t.inputs.map((i) => `${i.topic}/${i.partition}`),

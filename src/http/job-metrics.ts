@@ -6,8 +6,9 @@
  * metrics add the process's (CPU, memory, heap, event loop lag, GC, file descriptors).
  *
  * Names follow Prometheus conventions: `eddy_` prefix, `_total` counters, `_bytes`, `_seconds`
- * histograms; labels `job`, `store`, `partition` (store metrics) and `job`, `task`, `partition`
- * (task metrics; lag adds the input `topic`).
+ * histograms; labels `job`, `store`, `partition` (store metrics) and `job`, `task`, `partition`,
+ * `thread` (task metrics: the task thread running the task, 0 on one event loop; lag adds the input
+ * `topic`).
  */
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { StoreView, TaskView } from '../runtime/container.js';
@@ -260,9 +261,10 @@ export class JobMetrics {
         metrics: v.metrics(),
         latency: v.latency(),
       })),
-      tasks: this.monitor
-        .tasks()
-        .map((view) => ({ labels: { job, task: view.name, partition: String(view.partition) }, view })),
+      tasks: this.monitor.tasks().map((view) => ({
+        labels: { job, task: view.name, partition: String(view.partition), thread: String(view.thread) },
+        view,
+      })),
       commits: container?.metrics().commits ?? 0,
       commitLatency: container?.commitLatency.snapshot(),
       restores: this.monitor

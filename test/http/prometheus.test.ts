@@ -20,6 +20,8 @@ test('Prometheus scrapes a running job and sees eddy_store_reads_total rise; pro
   const text = await (await fetch(`${job.url}/metrics`)).text();
   const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
   assert.equal(check.status, 0, `promtool check metrics:\n${check.stdout}${check.stderr}`);
+  // task metrics name the task thread (eddy run's default threads: auto)
+  assert.match(text, /^eddy_task_processed_total\{[^}]*partition="1"[^}]*thread="\d+"[^}]*\} \d+/m);
   for (const name of [
     'eddy_store_reads_total',
     'eddy_store_inserts_total',

@@ -191,6 +191,7 @@ describe('store queries next to a threaded job', () => {
       resolveStarted = r;
     });
     let processed = () => 0;
+    let threads = (): number[] => [];
     const run = runJob(job, {
       log,
       dataDir: dir,
@@ -200,12 +201,18 @@ describe('store queries next to a threaded job', () => {
       signal: stop.signal,
       onStarted: (c) => {
         processed = () => c.metrics().processed;
+        threads = () => c.taskViews().map((v) => v.thread);
         resolveStarted();
       },
     });
     try {
       await started;
       while (processed() < input.length) await new Promise((r) => setTimeout(r, 50));
+      assert.deepEqual(
+        threads(),
+        [0, 1, 0, 1],
+        'partitions dealt round-robin, each task view names its thread',
+      );
       const answer = queries.get('sums', 'k1');
       assert.equal(queries.decode('sums', 'value', answer.value as Uint8Array).json, expected.get('k1'));
       assert.equal(answer.partition, partitionForKey(Buffer.from('k1'), 4));
