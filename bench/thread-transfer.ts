@@ -71,6 +71,11 @@ if (workerData.mode === 'transfer') {
 }
 `;
 
+/** `Atomics.waitAsync` (Node 16+; not in this project's TypeScript lib). */
+const waitAsync = (
+  Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number): { value: unknown } }
+).waitAsync;
+
 function batch(seq: number): LogRecord[] {
   const out: LogRecord[] = new Array(PER);
   for (let i = 0; i < PER; i++) {
@@ -110,7 +115,7 @@ async function run(mode: 'transfer' | 'ring'): Promise<number> {
       let at = w % ringBytes;
       const skip = at + 4 + padded > ringBytes ? ringBytes - at : 0;
       if (w + skip + 4 + padded - r > ringBytes) {
-        await Atomics.waitAsync(c, 1, r).value;
+        await waitAsync(c, 1, r).value;
         continue;
       }
       if (skip > 0) {

@@ -75,10 +75,18 @@ async function main(): Promise<void> {
   const data = workerData as TaskThreadData;
   const port = parentPort as NonNullable<typeof parentPort>;
   const send = (m: ToMain) => port.postMessage(m);
+  const line = (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => {
+    try {
+      send({ type: 'log', level, message, fields: plain(fields) });
+    } catch {
+      // fields that cannot be cloned (a nested function, …): their JSON text instead
+      send({ type: 'log', level, message, fields: { fields: safeJson(fields) } });
+    }
+  };
   const logger: Logger = {
-    info: (message, fields) => send({ type: 'log', level: 'info', message, fields: plain(fields) }),
-    warn: (message, fields) => send({ type: 'log', level: 'warn', message, fields: plain(fields) }),
-    error: (message, fields) => send({ type: 'log', level: 'error', message, fields: plain(fields) }),
+    info: (message, fields) => line('info', message, fields),
+    warn: (message, fields) => line('warn', message, fields),
+    error: (message, fields) => line('error', message, fields),
   };
   const mod = await importModule(data.jobModule);
   const job = findJob(mod);
@@ -172,6 +180,14 @@ function plain(fields: Record<string, unknown> | undefined): Record<string, unkn
       v instanceof Error ? v.message : typeof v === 'function' || typeof v === 'symbol' ? String(v) : v;
   }
   return out;
+}
+
+function safeJson(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
 }
 
 await main();
