@@ -69,7 +69,9 @@ export async function startJob(
   t.after(async () => {
     await stop();
   });
-  const deadline = Date.now() + 60_000;
+  // a guard against a hang, not a speed target: on a loaded machine `eddy run` from the sources takes
+  // a while to start, and each of its worker threads (--threads auto) loads the sources again
+  const deadline = Date.now() + 180_000;
   let url: string | undefined;
   while (url === undefined) {
     url = /http: listening on (http:\/\/\S+)/.exec(err)?.[1];
