@@ -12,7 +12,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { startJob } from '../helpers/http-job.js';
-import { tempDir } from '../helpers/tmp.js';
+import { makeTempDir } from '../helpers/tmp.js';
 
 const TICKER = fileURLToPath(new URL('./fixtures/ticker-job.ts', import.meta.url));
 const CHROMIUM = '/usr/bin/chromium';
@@ -21,7 +21,9 @@ test('the dashboard draws live charts in headless Chromium, offline', {
   skip: !existsSync(CHROMIUM) && 'no /usr/bin/chromium (apt-get install chromium; .ci/run does)',
 }, async (t) => {
   const job = await startJob(t, { job: TICKER, topics: [['ticks', 2]] });
-  const browser = await chromium.launchPersistentContext(tempDir(t, 'eddy-chromium-'), {
+  // the profile goes after Chromium has closed (a t.after of tempDir would run first: hooks run in order)
+  const profile = makeTempDir('eddy-chromium-');
+  const browser = await chromium.launchPersistentContext(profile.dir, {
     executablePath: CHROMIUM,
     viewport: { width: 1280, height: 1000 },
     args: [
@@ -35,7 +37,10 @@ test('the dashboard draws live charts in headless Chromium, offline', {
       '--disable-sync',
     ],
   });
-  t.after(() => browser.close());
+  t.after(async () => {
+    await browser.close();
+    profile.remove();
+  });
   const page = await browser.newPage();
   const outside: string[] = [];
   page.on('request', (r) => {
