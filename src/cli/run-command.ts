@@ -33,7 +33,7 @@ Options:
                             ("dataDir", "sessionTimeout", ...); schema/eddy-config.schema.json
   --until-caught-up         stop once every input has been read to its end (embedded backend)
   --threads N|auto          worker threads the tasks are spread over (default: the job's threads
-                            option, else auto = min(cores, tasks)); 1: every task on one event loop
+                            option, else auto = min(cores, tasks); on kafka 1); 1: one event loop
   --workers N               kafka: fork N worker processes and restart crashed ones (data dirs
                             <data-dir>/worker-<i>); without it this process is one worker
   --standbys N              kafka: standby replicas per task that tail its changelogs (default 0)

@@ -68,7 +68,9 @@ export async function runKafkaWorker(o: KafkaWorkerOptions): Promise<number> {
       signal: controller.signal,
       logger,
       workerId,
-      threads: o.config.threads ?? o.job.threads ?? 'auto',
+      // not auto on Kafka: a ThreadedContainer is made per assignment, so every rebalance starts the
+      // threads again (each loads the job and Eddy's modules: seconds from the sources); opt in
+      threads: o.config.threads ?? o.job.threads ?? 1,
       jobModule: o.jobModule,
       onRestore: (p) => {
         if (!p.done) return;
