@@ -132,11 +132,14 @@ export function buildStack<K, V>(engine: StorageEngine, o: ResolvedStoreOptions<
   if (cached) sources.push(() => cached.counters() as unknown as Record<string, number>);
   if (ttl) sources.push(() => ttl.counters());
   const below = layer;
-  const metered = new MeteredStore(
-    layer,
-    sources,
-    cached ? undefined : (key: Uint8Array) => below.get(key) !== undefined,
-  );
+  // without a cache the metrics layer asks below whether a put's key exists: without TTL the
+  // engine's `has` answers (no value copied out); with TTL the value's stamp decides
+  const probe = cached
+    ? undefined
+    : ttl
+      ? (key: Uint8Array) => below.get(key) !== undefined
+      : (key: Uint8Array) => engineStore.has(key);
+  const metered = new MeteredStore(layer, sources, probe);
   const top = new SerializedStore<K, V>(metered, o);
   return { engineStore, logged, cached, ttl, metered, top };
 }
