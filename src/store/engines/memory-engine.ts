@@ -367,18 +367,26 @@ export class MemoryEngine implements StorageEngine {
       const b = this.arena.chunks[base >>> 24] as Buffer;
       const first = base & 0xffffff;
       const last = first + (stop - pos);
-      if (this.count + (stop - pos) / HEADER > (this.mask + 1) * MAX_LOAD) {
-        // at most one record per HEADER bytes: size the table for the worst case of this block
-        this.growTable(this.count + Math.ceil((stop - pos) / HEADER));
-      }
-      const mask = this.mask;
-      const slots = this.slots;
+      // the table as `prepareLoad` sized it, grown only if the records outnumber the header's count
+      // (checked per record: sizing it for the worst case of a block would double it for nothing)
+      let mask = this.mask;
+      let slots = this.slots;
+      let room = Math.floor((mask + 1) * MAX_LOAD);
       for (let at = first; at < last; ) {
         const kl = readU32(b, at + 4);
         const vl = readU32(b, at + 8);
+        if (this.count + 1 > room) {
+          this.growTable(this.count + 1);
+          mask = this.mask;
+          slots = this.slots;
+          room = Math.floor((mask + 1) * MAX_LOAD);
+        }
         const id = this.idTop++;
         if (id >= this.refs.length) this.reserveIds(id + 1);
-        b.writeUInt32LE(id, at);
+        b[at] = id & 0xff;
+        b[at + 1] = (id >>> 8) & 0xff;
+        b[at + 2] = (id >>> 16) & 0xff;
+        b[at + 3] = id >>> 24;
         this.refs[id] = base - first + at;
         const h = hashBytes(b, at + HEADER, kl);
         let i = h & mask;
