@@ -66,6 +66,8 @@ export interface RuntimeBenchResult {
   perSecond: number;
   /** The process's resident memory once the scenario processed everything (store state included). */
   rssBytes?: number;
+  /** Messages per CPU-second of the whole process (user + system, every thread): what a shared machine's load disturbs least. */
+  perCpuSecond?: number;
 }
 
 const bytes: Codec<unknown> = {
@@ -209,12 +211,22 @@ export async function runScenario(scenario: Scenario, o: RuntimeBenchOptions): P
     const http = o.http ? await serveOverHttp(job.name, log, container) : undefined;
     try {
       const started = performance.now();
+      const cpu = process.cpuUsage();
       await container.run({ untilCaughtUp: true });
       const seconds = (performance.now() - started) / 1000;
+      const used = process.cpuUsage(cpu);
       const processed = container.metrics().processed;
       const rssBytes = process.memoryUsage().rss;
       await container.close();
-      return { scenario, messages: processed, seconds, perSecond: processed / seconds, rssBytes };
+      const perCpuSecond = (processed / (used.user + used.system)) * 1e6;
+      return {
+        scenario,
+        messages: processed,
+        seconds,
+        perSecond: processed / seconds,
+        rssBytes,
+        perCpuSecond,
+      };
     } finally {
       await http?.close();
     }
@@ -289,7 +301,7 @@ export async function runRuntimeBench(
   const report = (r: RuntimeBenchResult, label: string): void => {
     results.push(r);
     say(
-      `  ${label.padEnd(15)} ${Math.round(r.perSecond).toLocaleString('en-US').padStart(10)} msgs/s  (${r.messages.toLocaleString('en-US')} in ${r.seconds.toFixed(2)} s)${r.rssBytes === undefined ? '' : `  rss ${Math.round(r.rssBytes / 2 ** 20)} MiB`}`,
+      `  ${label.padEnd(15)} ${Math.round(r.perSecond).toLocaleString('en-US').padStart(10)} msgs/s  (${r.messages.toLocaleString('en-US')} in ${r.seconds.toFixed(2)} s)${r.rssBytes === undefined ? '' : `  rss ${Math.round(r.rssBytes / 2 ** 20)} MiB`}${r.perCpuSecond === undefined ? '' : `  ${Math.round(r.perCpuSecond).toLocaleString('en-US')} per CPU-s`}`,
     );
   };
   for (const s of scenarios) report(await runScenario(s, o), s);

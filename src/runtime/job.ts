@@ -6,7 +6,7 @@
  * errors (a misspelt `comitMs` must not be silently ignored: "did you mean commitMs?"). The checks are
  * one schema (`JOB_SCHEMA`, TypeBox) plus the store combinations of `store/store-options.ts`.
  */
-import { STORE_TUNING, storeCombinationProblems } from '../store/store-schema.js';
+import { cacheLimits, STORE_TUNING, storeCombinationProblems } from '../store/store-schema.js';
 import { ConfigError } from '../util/errors.js';
 import { Codec as CodecSchema, compile, Type } from '../util/schema.js';
 import type { StreamTask } from './task.js';
@@ -29,10 +29,16 @@ export interface JobStoreSpec {
   engine?: 'lmdb' | 'memory' | 'rocksdb';
   key: Codec<unknown>;
   value: Codec<unknown>;
-  /** Entries the store's cache holds (default 10,000; 0 with the memory engine, see `StoreOptions`). */
+  /**
+   * Bytes the store's cache holds, per partition: key + value + a fixed overhead per entry
+   * (default 8 MiB; no cache with the memory engine, see `StoreOptions.cacheBytes`).
+   */
+  cacheBytes?: number;
+  /** Deprecated, use `cacheBytes`: entries the store's cache holds (alone: no limit by bytes). */
   cacheSize?: number;
   /**
-   * Dirty entries that force a write to the engine before the next commit (default: cacheSize, so
+   * Dirty entries that force a write to the engine before the next commit (default: cacheSize
+   * when given, else none: dirty entries go down at the commit or when the cache evicts them, so
    * the engine — an fsync'd transaction for LMDB — is written about once per commit).
    */
   writeBatchSize?: number;
@@ -72,6 +78,13 @@ export interface JobInput {
    * Not for `exactlyOnce` jobs: their outputs are appended in the commit's transaction.
    */
   lingerMs?: number;
+  /**
+   * A memory budget shared by the caches of every store of every task of the job in this process
+   * (in bytes, counted as `cacheBytes` counts): when their total passes it, the cache that inserts
+   * evicts its own least recently used entries, writing its dirty ones down first. Default: none
+   * (each cache is bounded by its own `cacheBytes` alone).
+   */
+  cacheBudgetBytes?: number;
   /** Window interval; no window calls when unset. */
   windowMs?: number;
   /** State, outputs and input offsets move together (default false: at-least-once). */
@@ -101,10 +114,20 @@ export interface JobDefinition
     Required<
       Omit<
         JobInput,
-        'windowMs' | 'partitions' | 'serdes' | 'inputs' | 'outputs' | 'stores' | 'lingerMs' | 'threads'
+        | 'windowMs'
+        | 'partitions'
+        | 'serdes'
+        | 'inputs'
+        | 'outputs'
+        | 'stores'
+        | 'lingerMs'
+        | 'cacheBudgetBytes'
+        | 'threads'
       >
     >
   > {
+  /** Bytes shared by every cache of the job in this process (undefined: no shared budget). */
+  readonly cacheBudgetBytes: number | undefined;
   readonly windowMs: number | undefined;
   /** At-least-once linger of outputs; `undefined` for exactly-once jobs (outputs go out at commit). */
   readonly lingerMs: number | undefined;
@@ -116,7 +139,16 @@ export interface JobDefinition
     Record<
       string,
       Required<
-        Omit<JobStoreSpec, 'ttlMs' | 'maxRecordBytes' | 'writeBatchSize' | 'expectedKeys' | 'snapshotMs'>
+        Omit<
+          JobStoreSpec,
+          | 'ttlMs'
+          | 'maxRecordBytes'
+          | 'writeBatchSize'
+          | 'expectedKeys'
+          | 'snapshotMs'
+          | 'cacheSize'
+          | 'cacheBytes'
+        >
       > &
         JobStoreSpec
     >
@@ -190,6 +222,13 @@ export const JOB_SCHEMA = compile(
         Type.Integer({ minimum: 0, maximum: 2_147_483_647, expected: 'an integer of milliseconds >= 0' }),
       ),
       windowMs: Type.Optional(ms('how often window() runs')),
+      cacheBudgetBytes: Type.Optional(
+        Type.Integer({
+          minimum: 0,
+          maximum: Number.MAX_SAFE_INTEGER,
+          expected: 'a whole number of bytes >= 0',
+        }),
+      ),
       exactlyOnce: Type.Optional(Type.Boolean()),
       onError: Type.Optional(
         Type.Union([Type.Literal('fail'), Type.Literal('skip'), Type.Literal('dead-letter')]),
@@ -227,7 +266,16 @@ export function defineJob(input: JobInput): JobDefinition {
   const stores: Record<
     string,
     Required<
-      Omit<JobStoreSpec, 'ttlMs' | 'maxRecordBytes' | 'writeBatchSize' | 'expectedKeys' | 'snapshotMs'>
+      Omit<
+        JobStoreSpec,
+        | 'ttlMs'
+        | 'maxRecordBytes'
+        | 'writeBatchSize'
+        | 'expectedKeys'
+        | 'snapshotMs'
+        | 'cacheSize'
+        | 'cacheBytes'
+      >
     > &
       JobStoreSpec
   > = {};
@@ -237,9 +285,8 @@ export function defineJob(input: JobInput): JobDefinition {
       problems.push(`${at}: store names are ${NAME_RULE} (got ${JSON.stringify(name)})`);
     if (typeof spec !== 'object' || spec === null) continue;
     const engine = spec.engine ?? 'lmdb';
-    const cacheSize = spec.cacheSize ?? (engine === 'memory' ? 0 : 10_000);
-    problems.push(...storeCombinationProblems(spec, cacheSize, `${at}.`, engine));
-    stores[name] = { ...spec, engine, cacheSize, changelog: spec.changelog ?? true };
+    problems.push(...storeCombinationProblems(spec, cacheLimits(spec, engine), `${at}.`, engine));
+    stores[name] = { ...spec, engine, changelog: spec.changelog ?? true };
   }
   if (input.lingerMs !== undefined && input.exactlyOnce === true) {
     problems.push(
@@ -260,6 +307,7 @@ export function defineJob(input: JobInput): JobDefinition {
     commitMs: input.commitMs ?? (input.exactlyOnce === true ? 100 : 1000),
     lingerMs: input.exactlyOnce === true ? undefined : (input.lingerMs ?? 5),
     windowMs: input.windowMs,
+    cacheBudgetBytes: input.cacheBudgetBytes,
     exactlyOnce: input.exactlyOnce ?? false,
     onError: input.onError ?? 'fail',
     startFrom: input.startFrom ?? 'earliest',

@@ -48,6 +48,11 @@ export class LogChangelogSink implements ChangelogSink {
     }
   }
 
+  /** One record, queued as the one object the append takes (no array, no intermediate record). */
+  sendOne(key: Uint8Array, value: Uint8Array | null): void {
+    this.pending.push({ key: asBuffer(key), value: value === null ? null : asBuffer(value) });
+  }
+
   get pendingCount(): number {
     return this.pending.length;
   }

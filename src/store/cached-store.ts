@@ -1,5 +1,17 @@
 /**
- * The cache layer: an LRU of byte keys, write-back and coalescing.
+ * The cache layer: an LRU of byte keys, write-back and coalescing, sized in bytes.
+ *
+ * - Size: every entry counts its key and value bytes plus what it costs the heap beyond them
+ *   (`CACHE_ENTRY_OVERHEAD`, and `CACHE_VALUE_OVERHEAD` for a present value; measured); the cache
+ *   keeps at most `cacheBytes` of them, and at most `cacheSize` entries when that is given (the
+ *   older, entry-counted limit). With a `CacheBudget` shared by many stores, an insert that takes
+ *   the budget's total over its limit evicts from this cache until the total is back under it.
+ * - A key or value that is a small view of a large buffer (a record of a read batch) is copied
+ *   when it enters the cache, so the cache never keeps a read buffer alive and its count is the
+ *   real footprint.
+ * - Lookups: a hash of the key bytes into an open-addressing table of entry numbers (typed
+ *   arrays), the entries' keys, values, hashes, recency links and dirty flags in parallel arrays:
+ *   no string id and no object per operation or per entry.
  *
  * - Reads: a hit answers from memory (absent keys are cached too, as negative entries); a miss
  *   reads the layer below and caches the answer — unless the cache is full and reads have been
@@ -9,8 +21,9 @@
  *   key between two flushes reach the layer below as one op, hence one engine write and one
  *   changelog record.
  * - Dirty entries go down as ONE `write(ops)` batch: on `flush()`, when they reach
- *   `writeBatchSize` (bounding memory and the size of a commit), when a dirty entry is evicted, and
- *   before any iterator is created.
+ *   `writeBatchSize` (bounding memory and the size of a commit), when a dirty entry is evicted (by
+ *   this cache's limits or the shared budget: nothing dirty is ever dropped), and before any
+ *   iterator is created.
  * - Iterators: the dirty entries are flushed down before `range`/`prefix`/`all`/`snapshot` (as
  *   Samza's CachedStore does), so the iterators of the layer below see every earlier write, and
  *   `snapshot` keeps the engine's stable view. Cost: a store that alternates writes and ranges
@@ -23,33 +36,37 @@
  *   read-modify-write still knows; only a blind write to an uncached key reads the layer below once.
  *   With TTL, `isLive` tells an expired (absent) value from a live one.
  *
- * Corner cases: `cacheSize >= writeBatchSize >= 1` (checked by the options); a batch is applied whole
+ * Corner cases: `cacheSize >= writeBatchSize >= 1` (checked by the options); a limit of
+ * `Infinity` is none; a batch is applied whole
  * before the threshold is checked, so one `write(ops)` is never split by the cache; a failed write
  * below leaves the entries dirty (the next flush tries again); `invalidate()` drops everything,
  * dirty entries included (restore and wipe use it); after `close()` every call throws
  * `StoreClosedError`.
  */
-import { latin1Id } from '../util/bytes.js';
+import { hashBytes } from '../util/bytes.js';
 import { StoreClosedError } from '../util/errors.js';
+import type { CacheBudget } from './cache-budget.js';
 import type { KeyValueIterator, WriteOp } from './types.js';
 import { type Bound, type BytesLayer, WrappedStore } from './wrapped-store.js';
 
-interface CacheEntry {
-  id: string;
-  key: Uint8Array;
-  /** null: the key is absent (deleted, or read as missing). */
-  value: Uint8Array | null;
-  dirty: boolean;
-  /** Neighbours in the recency list (towards the least / most recently used end). */
-  older: CacheEntry | undefined;
-  newer: CacheEntry | undefined;
-}
+/**
+ * Heap bytes an entry costs beyond its key bytes: the key's byte-array object and the entry's share
+ * of the parallel arrays and the hash table at their usual fill. Measured on 64-bit Node 20 with
+ * 200,000 entries (`test/store/cache-overhead.test.ts` checks it still holds).
+ */
+export const CACHE_ENTRY_OVERHEAD = 150;
+/** Heap bytes a present value costs beyond its bytes: its byte-array object (a negative entry has none). */
+export const CACHE_VALUE_OVERHEAD = 112;
 
 export interface CachedStoreOptions {
-  /** Most entries kept (clean and dirty). */
-  readonly cacheSize: number;
+  /** Most entries kept (clean and dirty). Default: no limit by count. */
+  readonly cacheSize?: number;
+  /** Most bytes kept: key + value + the overheads per entry. Default: no limit by bytes. */
+  readonly cacheBytes?: number;
   /** Dirty entries that trigger a write down. */
   readonly writeBatchSize: number;
+  /** A memory budget shared with other stores' caches (see `CacheBudget`). */
+  readonly budget?: CacheBudget;
   /** Whether a stored value is live (the TTL layer above: false once expired); default: always. */
   readonly isLive?: (value: Uint8Array) => boolean;
 }
@@ -59,6 +76,8 @@ export interface CacheCounters {
   cacheMisses: number;
   cacheEvictions: number;
   cacheSize: number;
+  /** Bytes the cache holds, as it counts them (key + value + overhead per entry). */
+  cacheBytes: number;
   cacheDirty: number;
   /** Batches written to the layer below. */
   cacheWriteBatches: number;
@@ -72,18 +91,59 @@ export interface CacheCounters {
 const READ_WINDOW = 4096;
 /** Below a hit rate of 1 in ADMIT_EVERY, one read miss in ADMIT_EVERY is cached. */
 const ADMIT_EVERY = 8;
+/** No entry: the end of a recency list, an empty table slot's entry. */
+const NONE = -1;
+/** A view into a buffer larger than this (and more than twice the view) is copied on entry. */
+const SHARED_BUFFER = 8192;
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  const n = a.length;
+  if (n !== b.length) return false;
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** `b`, or a copy of it when it is a small view of a large buffer (kept alive otherwise). */
+function owned<T extends Uint8Array | null>(b: T): T {
+  if (b === null) return b;
+  const whole = b.buffer.byteLength;
+  return (whole > SHARED_BUFFER && b.byteLength * 2 < whole ? Buffer.from(b) : b) as T;
+}
+
+/** What an entry counts: its bytes and overheads. */
+function bytesOf(key: Uint8Array, value: Uint8Array | null): number {
+  return key.length + CACHE_ENTRY_OVERHEAD + valueBytes(value);
+}
+
+function valueBytes(value: Uint8Array | null): number {
+  return value === null ? 0 : value.length + CACHE_VALUE_OVERHEAD;
+}
 
 export class CachedStore extends WrappedStore {
-  /** Every entry by id. Recency is a doubly linked list (O(1) touch and evict; a Map's own order
-   * would leave deleted slots that every eviction scan walks over again). */
-  private readonly lru = new Map<string, CacheEntry>();
-  private oldest: CacheEntry | undefined;
-  private newest: CacheEntry | undefined;
-  /** The dirty entries, in the order they became dirty (an entry is pushed when its `dirty` flag
-   * turns on, so never twice; a plain array: no second hash insert per written key). */
-  private dirty: CacheEntry[] = [];
-  private readonly cacheSize: number;
+  // Entries by number, in parallel arrays (grown by doubling; numbers are reused from `free`).
+  private keys: (Uint8Array | undefined)[] = [];
+  /** null: the key is absent (deleted, or read as missing). */
+  private values: (Uint8Array | null)[] = [];
+  private hashes = new Int32Array(16);
+  /** Recency list: towards the least (`older`) and most (`newer`) recently used end. */
+  private older = new Int32Array(16);
+  private newer = new Int32Array(16);
+  private dirtyFlag = new Uint8Array(16);
+  private free: number[] = [];
+  private top = 0;
+  private count = 0;
+  /** Open addressing, linear probing: entry number + 1 (0: empty), at most half full. */
+  private table = new Int32Array(32);
+  private mask = 31;
+  private oldest = NONE;
+  private newest = NONE;
+  /** The dirty entries, in the order they became dirty (pushed when the flag turns on). */
+  private dirty: number[] = [];
+  private bytes = 0;
+  private readonly maxEntries: number;
+  private readonly maxBytes: number;
   private readonly writeBatchSize: number;
+  private readonly budget: CacheBudget | undefined;
   private closed = false;
   private hits = 0;
   private misses = 0;
@@ -97,14 +157,17 @@ export class CachedStore extends WrappedStore {
   private inserts = 0;
   private updates = 0;
   private readonly isLive: ((value: Uint8Array) => boolean) | undefined;
-  /** The last read miss that admission kept out of the cache: its id and whether the key existed. */
-  private missId: string | undefined;
+  /** The last read miss that admission kept out of the cache: its key, hash, and whether it existed. */
+  private missKey: Uint8Array | undefined;
+  private missHash = 0;
   private missExisted = false;
 
   constructor(inner: BytesLayer, options: CachedStoreOptions) {
     super(inner);
-    this.cacheSize = options.cacheSize;
+    this.maxEntries = options.cacheSize ?? Number.POSITIVE_INFINITY;
+    this.maxBytes = options.cacheBytes ?? Number.POSITIVE_INFINITY;
     this.writeBatchSize = options.writeBatchSize;
+    this.budget = options.budget;
     this.isLive = options.isLive;
   }
 
@@ -117,7 +180,8 @@ export class CachedStore extends WrappedStore {
       cacheHits: this.hits,
       cacheMisses: this.misses,
       cacheEvictions: this.evictions,
-      cacheSize: this.lru.size,
+      cacheSize: this.count,
+      cacheBytes: this.bytes,
       cacheDirty: this.dirty.length,
       cacheWriteBatches: this.batches,
       inserts: this.inserts,
@@ -127,35 +191,23 @@ export class CachedStore extends WrappedStore {
 
   override get(key: Uint8Array): Uint8Array | undefined {
     if (this.closed) throw new StoreClosedError(this.inner.name);
-    const id = latin1Id(key);
-    const lru = this.lru;
-    const hit = lru.get(id);
-    if (hit !== undefined) {
+    const h = hashBytes(key, 0, key.length) | 0;
+    const e = this.find(key, h);
+    if (e !== NONE) {
       this.hits++;
-      if (hit !== this.newest) this.touch(hit);
-      return hit.value ?? undefined;
+      if (e !== this.newest) this.touch(e);
+      return this.values[e] ?? undefined;
     }
     this.misses++;
     const value = this.inner.get(key);
     if (!this.admit()) {
-      this.missId = id;
+      this.missKey = key;
+      this.missHash = h;
       this.missExisted = value !== undefined && (this.isLive === undefined || this.isLive(value));
       return value;
     }
-    const oldest = this.oldest;
-    if (lru.size >= this.cacheSize && oldest !== undefined && !oldest.dirty && oldest !== this.newest) {
-      // full: the least recently used clean entry becomes this one (no allocation, no eviction pass)
-      lru.delete(oldest.id);
-      this.evictions++;
-      oldest.id = id;
-      oldest.key = key;
-      oldest.value = value ?? null;
-      lru.set(id, oldest);
-      this.touch(oldest);
-      return value;
-    }
-    this.insert(id, key, value ?? null, false);
-    if (lru.size > this.cacheSize) this.evict();
+    this.insert(key, h, value ?? null, false);
+    this.shrink();
     return value;
   }
 
@@ -214,11 +266,23 @@ export class CachedStore extends WrappedStore {
 
   /** Drops every entry, dirty ones included (restore and wipe write below the cache). */
   invalidate(): void {
-    this.missId = undefined;
-    this.lru.clear();
+    this.missKey = undefined;
+    this.budget?.charge(-this.bytes);
+    this.bytes = 0;
+    this.keys = [];
+    this.values = [];
+    this.hashes = new Int32Array(16);
+    this.older = new Int32Array(16);
+    this.newer = new Int32Array(16);
+    this.dirtyFlag = new Uint8Array(16);
+    this.free = [];
+    this.top = 0;
+    this.count = 0;
+    this.table = new Int32Array(32);
+    this.mask = 31;
+    this.oldest = NONE;
+    this.newest = NONE;
     this.dirty = [];
-    this.oldest = undefined;
-    this.newest = undefined;
   }
 
   /** Hands every dirty entry down as one `write(ops)`; they stay cached, clean. */
@@ -229,21 +293,26 @@ export class CachedStore extends WrappedStore {
     // Fresh ops, not the entries: the layers below may keep the records (the changelog queues
     // them) while later writes change the entries.
     const ops: WriteOp<Uint8Array, Uint8Array>[] = new Array(n);
-    for (let i = 0; i < n; i++) ops[i] = { key: dirty[i].key, value: dirty[i].value };
+    const keys = this.keys;
+    const values = this.values;
+    for (let i = 0; i < n; i++) {
+      const e = dirty[i];
+      ops[i] = { key: keys[e] as Uint8Array, value: values[e] };
+    }
     this.inner.write(ops);
-    for (let i = 0; i < n; i++) dirty[i].dirty = false;
+    for (let i = 0; i < n; i++) this.dirtyFlag[dirty[i]] = 0;
     this.dirty = [];
     this.batches++;
   }
 
   private set(key: Uint8Array, value: Uint8Array | null): void {
-    const id = latin1Id(key);
-    const lru = this.lru;
-    const entry = lru.get(id);
+    const h = hashBytes(key, 0, key.length) | 0;
+    const e = this.find(key, h);
     // the remembered miss is stale once its key is written (every write comes through here)
-    const missed = id === this.missId;
-    if (missed) this.missId = undefined;
-    if (entry === undefined) {
+    const mk = this.missKey;
+    const missed = mk !== undefined && this.missHash === h && equalBytes(mk, key);
+    if (missed) this.missKey = undefined;
+    if (e === NONE) {
       if (value !== null) {
         let existed: boolean;
         if (missed) existed = this.missExisted;
@@ -254,25 +323,29 @@ export class CachedStore extends WrappedStore {
         if (existed) this.updates++;
         else this.inserts++;
       }
-      this.dirty.push(this.insert(id, key, value, true));
+      this.dirty.push(this.insert(key, h, value, true));
       return;
     }
+    const old = this.values[e];
     if (value !== null) {
-      const old = entry.value;
       if (old !== null && (this.isLive === undefined || this.isLive(old))) this.updates++;
       else this.inserts++;
     }
-    if (entry !== this.newest) this.touch(entry);
-    entry.value = value;
-    if (!entry.dirty) {
-      entry.dirty = true;
-      this.dirty.push(entry);
+    if (e !== this.newest) this.touch(e);
+    const v = owned(value);
+    const delta = valueBytes(v) - valueBytes(old);
+    this.bytes += delta;
+    this.budget?.charge(delta);
+    this.values[e] = v;
+    if (this.dirtyFlag[e] === 0) {
+      this.dirtyFlag[e] = 1;
+      this.dirty.push(e);
     }
   }
 
   private afterWrite(): void {
     if (this.dirty.length >= this.writeBatchSize) this.writeDirty();
-    if (this.lru.size > this.cacheSize) this.evict();
+    this.shrink();
   }
 
   private beforeIterator(): void {
@@ -296,45 +369,162 @@ export class CachedStore extends WrappedStore {
       this.windowStartHits = this.hits;
       this.windowStartMisses = this.misses;
     }
-    if (!this.thrashing || this.lru.size < this.cacheSize) return true;
+    if (!this.thrashing || !this.full()) return true;
     if (++this.skipped < ADMIT_EVERY) return false;
     this.skipped = 0;
     return true;
   }
 
-  /** Adds a new entry as the most recently used. */
-  private insert(id: string, key: Uint8Array, value: Uint8Array | null, dirty: boolean): CacheEntry {
-    const entry: CacheEntry = { id, key, value, dirty, older: this.newest, newer: undefined };
-    if (this.newest === undefined) this.oldest = entry;
-    else this.newest.newer = entry;
-    this.newest = entry;
-    this.lru.set(id, entry);
-    return entry;
+  /** Whether one more entry of the usual size would pass a limit (this cache's or the budget's). */
+  private full(): boolean {
+    if (this.count >= this.maxEntries) return true;
+    const typical = this.count === 0 ? CACHE_ENTRY_OVERHEAD : this.bytes / this.count;
+    if (this.bytes + typical > this.maxBytes) return true;
+    const b = this.budget;
+    return b !== undefined && b.usedBytes + typical > b.limitBytes;
+  }
+
+  /** The entry of `key` (hash `h`), or NONE. */
+  private find(key: Uint8Array, h: number): number {
+    const table = this.table;
+    const mask = this.mask;
+    const hashes = this.hashes;
+    const keys = this.keys;
+    let i = h & mask;
+    for (;;) {
+      const s = table[i];
+      if (s === 0) return NONE;
+      const e = s - 1;
+      if (hashes[e] === h && equalBytes(keys[e] as Uint8Array, key)) return e;
+      i = (i + 1) & mask;
+    }
+  }
+
+  /** Adds a new entry as the most recently used; returns its number. */
+  private insert(key: Uint8Array, h: number, value: Uint8Array | null, dirty: boolean): number {
+    if (2 * (this.count + 1) > this.mask + 1) this.growTable();
+    let e: number;
+    if (this.free.length > 0) e = this.free.pop() as number;
+    else {
+      e = this.top++;
+      if (e >= this.hashes.length) this.growEntries();
+    }
+    const k = owned(key);
+    const v = owned(value);
+    this.keys[e] = k;
+    this.values[e] = v;
+    this.hashes[e] = h;
+    this.dirtyFlag[e] = dirty ? 1 : 0;
+    this.older[e] = this.newest;
+    this.newer[e] = NONE;
+    if (this.newest === NONE) this.oldest = e;
+    else this.newer[this.newest] = e;
+    this.newest = e;
+    const table = this.table;
+    const mask = this.mask;
+    let i = h & mask;
+    while (table[i] !== 0) i = (i + 1) & mask;
+    table[i] = e + 1;
+    this.count++;
+    const size = bytesOf(k, v);
+    this.bytes += size;
+    this.budget?.charge(size);
+    return e;
   }
 
   /** Moves an entry that is not the newest to the most recently used end. */
-  private touch(entry: CacheEntry): void {
-    const { older, newer } = entry;
-    if (older === undefined) this.oldest = newer;
-    else older.newer = newer;
-    (newer as CacheEntry).older = older;
-    entry.older = this.newest;
-    entry.newer = undefined;
-    (this.newest as CacheEntry).newer = entry;
-    this.newest = entry;
+  private touch(e: number): void {
+    const older = this.older;
+    const newer = this.newer;
+    const o = older[e];
+    const n = newer[e];
+    if (o === NONE) this.oldest = n;
+    else newer[o] = n;
+    older[n] = o;
+    older[e] = this.newest;
+    newer[e] = NONE;
+    newer[this.newest] = e;
+    this.newest = e;
   }
 
-  /** Removes least recently used entries down to `cacheSize`; a dirty one writes all dirty first. */
-  private evict(): void {
-    const lru = this.lru;
-    while (lru.size > this.cacheSize) {
-      const entry = this.oldest as CacheEntry;
-      if (entry.dirty) this.writeDirty();
-      this.oldest = entry.newer;
-      if (this.oldest === undefined) this.newest = undefined;
-      else this.oldest.older = undefined;
-      lru.delete(entry.id);
-      this.evictions++;
+  /**
+   * Evicts least recently used entries while this cache is over its own limits, then while the
+   * shared budget is over its limit (this cache pays for its insert); a dirty entry writes every
+   * dirty entry down first.
+   */
+  private shrink(): void {
+    while (this.count > this.maxEntries || this.bytes > this.maxBytes) this.evictOldest();
+    const b = this.budget;
+    if (b === undefined) return;
+    while (b.over && this.count > 0) this.evictOldest();
+    b.settle();
+  }
+
+  private evictOldest(): void {
+    const e = this.oldest;
+    if (this.dirtyFlag[e] !== 0) this.writeDirty();
+    const n = this.newer[e];
+    this.oldest = n;
+    if (n === NONE) this.newest = NONE;
+    else this.older[n] = NONE;
+    this.unindex(e);
+    const size = bytesOf(this.keys[e] as Uint8Array, this.values[e]);
+    this.bytes -= size;
+    this.budget?.charge(-size);
+    this.keys[e] = undefined;
+    this.values[e] = null;
+    this.free.push(e);
+    this.count--;
+    this.evictions++;
+  }
+
+  /** Removes entry `e` from the table (backward-shift deletion: no tombstones). */
+  private unindex(e: number): void {
+    const table = this.table;
+    const mask = this.mask;
+    const hashes = this.hashes;
+    let i = hashes[e] & mask;
+    while (table[i] !== e + 1) i = (i + 1) & mask;
+    let j = i;
+    for (;;) {
+      j = (j + 1) & mask;
+      const s = table[j];
+      if (s === 0) break;
+      const home = hashes[s - 1] & mask;
+      const stays = i <= j ? i < home && home <= j : i < home || home <= j;
+      if (stays) continue;
+      table[i] = s;
+      i = j;
     }
+    table[i] = 0;
+  }
+
+  private growTable(): void {
+    const size = 2 * (this.mask + 1);
+    const table = new Int32Array(size);
+    const mask = size - 1;
+    const old = this.table;
+    const hashes = this.hashes;
+    for (let i = 0; i < old.length; i++) {
+      const s = old[i];
+      if (s === 0) continue;
+      let j = hashes[s - 1] & mask;
+      while (table[j] !== 0) j = (j + 1) & mask;
+      table[j] = s;
+    }
+    this.table = table;
+    this.mask = mask;
+  }
+
+  private growEntries(): void {
+    const n = 2 * this.hashes.length;
+    const grow = <T extends Int32Array | Uint8Array>(a: T, next: T): T => {
+      next.set(a);
+      return next;
+    };
+    this.hashes = grow(this.hashes, new Int32Array(n));
+    this.older = grow(this.older, new Int32Array(n));
+    this.newer = grow(this.newer, new Int32Array(n));
+    this.dirtyFlag = grow(this.dirtyFlag, new Uint8Array(n));
   }
 }

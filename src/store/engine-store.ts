@@ -1,6 +1,7 @@
 /**
  * The bottom of the stack: a byte `StoreLayer` over a `StorageEngine`. `write(ops)` is one engine
- * batch; `put`/`delete` are batches of one. Tracks the open iterators and closes them on `close()`.
+ * batch; `put`/`delete` are batches of one (through the engine's own `put`/`delete` when it has
+ * them: no array or op object per write). Tracks the open iterators and closes them on `close()`.
  *
  * It also keeps the store's changelog marker (when the store has a changelog), because the marker
  * must be written in the same engine transaction as the data:
@@ -89,7 +90,26 @@ export class EngineStore implements StoreLayer<Uint8Array, Uint8Array>, Iterator
   }
 
   put(key: Uint8Array, value: Uint8Array): void {
-    this.write([{ key, value }]);
+    const engine = this.engine;
+    if (engine.put === undefined) {
+      this.write([{ key, value }]);
+      return;
+    }
+    if (this.closed) throw new StoreClosedError(this.name);
+    const meta = this.dirtyMeta();
+    if (meta === undefined) engine.put(key, value);
+    else {
+      engine.put(key, value, meta);
+      this.markDirty();
+    }
+    this.writes++;
+  }
+
+  /** Whether `key` is held (the engine's `has` when it has one: no value copied out). */
+  has(key: Uint8Array): boolean {
+    if (this.closed) throw new StoreClosedError(this.name);
+    const engine = this.engine;
+    return engine.has === undefined ? engine.get(key) !== undefined : engine.has(key);
   }
 
   putAll(entries: Iterable<readonly [Uint8Array, Uint8Array]>): void {
@@ -99,7 +119,19 @@ export class EngineStore implements StoreLayer<Uint8Array, Uint8Array>, Iterator
   }
 
   delete(key: Uint8Array): void {
-    this.write([{ key, value: null }]);
+    const engine = this.engine;
+    if (engine.delete === undefined) {
+      this.write([{ key, value: null }]);
+      return;
+    }
+    if (this.closed) throw new StoreClosedError(this.name);
+    const meta = this.dirtyMeta();
+    if (meta === undefined) engine.delete(key);
+    else {
+      engine.delete(key, meta);
+      this.markDirty();
+    }
+    this.writes++;
   }
 
   deleteAll(keys: Iterable<Uint8Array>): void {
@@ -111,16 +143,24 @@ export class EngineStore implements StoreLayer<Uint8Array, Uint8Array>, Iterator
   write(ops: readonly WriteOp<Uint8Array, Uint8Array>[]): void {
     if (this.closed) throw new StoreClosedError(this.name);
     if (ops.length === 0) return;
-    let meta: Uint8Array | undefined;
-    if (this.track && (this.marker === undefined || this.marker.clean)) {
-      const dirty = { offset: this.marker?.offset ?? -1, clean: false };
-      meta = encodeMarker(dirty);
+    const meta = this.dirtyMeta();
+    if (meta === undefined) this.engine.write(ops);
+    else {
       this.engine.write(ops, meta);
-      this.marker = dirty;
-    } else {
-      this.engine.write(ops);
+      this.markDirty();
     }
     this.writes++;
+  }
+
+  /** The "not clean" marker the next data write must carry, or undefined when it needs none. */
+  private dirtyMeta(): Uint8Array | undefined {
+    if (!this.track || (this.marker !== undefined && !this.marker.clean)) return undefined;
+    return encodeMarker({ offset: this.marker?.offset ?? -1, clean: false });
+  }
+
+  /** Called once the write that carried `dirtyMeta()` returned. */
+  private markDirty(): void {
+    this.marker = { offset: this.marker?.offset ?? -1, clean: false };
   }
 
   /** Records that the engine holds exactly the changelog's state at `offset` (one engine write). */

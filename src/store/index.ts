@@ -1,5 +1,7 @@
 // The store layer's public face: re-exports only.
 
+export { CacheBudget } from './cache-budget.js';
+export { CACHE_ENTRY_OVERHEAD, CACHE_VALUE_OVERHEAD } from './cached-store.js';
 export { MemoryEngine } from './engines/memory-engine.js';
 export { MemoryChangelogSink } from './memory-changelog-sink.js';
 export type { StoreLatency, StoreMetrics } from './metered-store.js';

@@ -25,12 +25,16 @@ export class LoggedStore extends WrappedStore {
 
   override put(key: Uint8Array, value: Uint8Array): void {
     this.inner.put(key, value);
-    this.sink.send([{ key, value }]);
+    const sink = this.sink;
+    if (sink.sendOne !== undefined) sink.sendOne(key, value);
+    else sink.send([{ key, value }]);
   }
 
   override delete(key: Uint8Array): void {
     this.inner.delete(key);
-    this.sink.send([{ key, value: null }]);
+    const sink = this.sink;
+    if (sink.sendOne !== undefined) sink.sendOne(key, null);
+    else sink.send([{ key, value: null }]);
   }
 
   override write(ops: readonly WriteOp<Uint8Array, Uint8Array>[]): void {

@@ -25,6 +25,10 @@ export class MemoryChangelogSink implements ChangelogSink {
     }
   }
 
+  sendOne(key: Uint8Array, value: Uint8Array | null): void {
+    this.records.push({ key, value, offset: this.records.length });
+  }
+
   async flush(): Promise<number | undefined> {
     if (this.failure !== undefined) {
       const err = this.failure;

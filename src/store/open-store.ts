@@ -102,12 +102,14 @@ export interface StoreStack<K, V> {
  * - ttl above the cache: the expiry stamp is part of the value bytes, so the cache, the changelog
  *   and a restore all carry it; reads check it even on cache hits.
  * - cache above the changelog: coalesced writes reach the changelog once per flush.
- * - no cache by default over the `memory` engine (`cacheSize` defaults to 0 there): its get is a
+ * - no cache by default over the `memory` engine (no `cacheBytes` default there): its get is a
  *   hash probe and a copy, cheaper than the LRU's own bookkeeping, and the write-back only delays
  *   writes to an engine that takes them just as fast; with 1M keys the cache measured a 9.5% hit
  *   rate and ~17% of the time of scenario 3. What the changelog loses is the coalescing of hot keys
  *   (one record per write instead of one per key per flush, as Kafka Streams with its cache off);
- *   a store that wants it back sets `cacheSize`, which is honoured on every engine.
+ *   a store that wants it back sets `cacheBytes`, which is honoured on every engine.
+ * - the cache is sized in bytes (`cacheBytes`, and `cacheSize` entries if given), optionally under
+ *   a `CacheBudget` shared with other stores, which the inserting cache pays for by evicting.
  * - changelog log-AFTER the engine write (as Kafka Streams; Samza logs before): the changelog
  *   never holds a write the engine refused, and an engine write whose record never reached the
  *   changelog is covered by the marker, which that very engine write turned "not clean".
@@ -118,10 +120,12 @@ export function buildStack<K, V>(engine: StorageEngine, o: ResolvedStoreOptions<
   const logged = o.changelog === undefined ? undefined : new LoggedStore(layer, o.changelog);
   if (logged) layer = logged;
   const cached =
-    o.cacheSize > 0
+    o.cacheSize > 0 && o.cacheBytes > 0
       ? new CachedStore(layer, {
           cacheSize: o.cacheSize,
+          cacheBytes: o.cacheBytes,
           writeBatchSize: o.writeBatchSize,
+          ...(o.cacheBudget === undefined ? {} : { budget: o.cacheBudget }),
           ...(o.ttlMs === undefined ? {} : { isLive: stampIsLive(o.now) }),
         })
       : undefined;
@@ -132,11 +136,14 @@ export function buildStack<K, V>(engine: StorageEngine, o: ResolvedStoreOptions<
   if (cached) sources.push(() => cached.counters() as unknown as Record<string, number>);
   if (ttl) sources.push(() => ttl.counters());
   const below = layer;
-  const metered = new MeteredStore(
-    layer,
-    sources,
-    cached ? undefined : (key: Uint8Array) => below.get(key) !== undefined,
-  );
+  // without a cache the metrics layer asks below whether a put's key exists: without TTL the
+  // engine's `has` answers (no value copied out); with TTL the value's stamp decides
+  const probe = cached
+    ? undefined
+    : ttl
+      ? (key: Uint8Array) => below.get(key) !== undefined
+      : (key: Uint8Array) => engineStore.has(key);
+  const metered = new MeteredStore(layer, sources, probe);
   const top = new SerializedStore<K, V>(metered, o);
   return { engineStore, logged, cached, ttl, metered, top };
 }

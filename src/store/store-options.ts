@@ -6,9 +6,16 @@
  */
 import { ConfigError } from '../util/errors.js';
 import { Codec, compile, definedOnly, Type, WithMethods } from '../util/schema.js';
+import type { CacheBudget } from './cache-budget.js';
 import type { EngineKind } from './engines/engine-kinds.js';
 import type { Serde } from './serdes.js';
-import { STORE_TUNING, storeCombinationProblems } from './store-schema.js';
+import {
+  cacheLimits,
+  DEFAULT_CACHE_BYTES,
+  hasCache,
+  STORE_TUNING,
+  storeCombinationProblems,
+} from './store-schema.js';
 import type { ChangelogSink } from './types.js';
 
 export interface StoreOptions<K, V> {
@@ -24,12 +31,27 @@ export interface StoreOptions<K, V> {
   readonly key: Serde<K>;
   readonly value: Serde<V>;
   /**
-   * Entries the write-back cache keeps; 0 turns the cache off. Default 10,000, and 0 with the
-   * `memory` engine (its reads cost a hash probe, less than the cache's own bookkeeping; set it to
-   * coalesce the changelog records of hot keys between commits).
+   * Bytes the write-back cache keeps: each entry counts its key and value bytes plus a fixed
+   * overhead (`CACHE_ENTRY_OVERHEAD`, `CACHE_VALUE_OVERHEAD`: what an entry costs the heap beyond them); 0 turns the cache
+   * off. Default 8 MiB, and no cache with the `memory` engine (its reads cost a hash probe, less
+   * than the cache's own bookkeeping; set it to coalesce the changelog records of hot keys between
+   * commits).
+   */
+  readonly cacheBytes?: number;
+  /**
+   * Deprecated, use `cacheBytes`: entries the cache keeps (0 turns it off). Alone, it bounds the
+   * entries and not their bytes, as it always did; with `cacheBytes`, both bound.
    */
   readonly cacheSize?: number;
-  /** Dirty cache entries written down as one batch once reached. Default 1,000 (≤ cacheSize). */
+  /**
+   * A memory budget shared by the caches of many stores (`new CacheBudget(bytes)`): when their total
+   * passes it, the cache that inserts evicts its own least recently used entries (writing its dirty
+   * ones down first) until the total is back under it. Default: none.
+   */
+  readonly cacheBudget?: CacheBudget;
+  /**
+   * Dirty cache entries written down as one batch once reached. Default 1,000 (≤ cacheSize).
+   */
   readonly writeBatchSize?: number;
   /** Where every write is logged; `false` (the default) for none. */
   readonly changelog?: ChangelogSink | false;
@@ -52,9 +74,8 @@ export interface StoreOptions<K, V> {
 
 export const defaults = {
   engine: 'lmdb' as EngineKind,
-  cacheSize: 10_000,
-  /** The cache of a `memory` engine store: none (see `StoreOptions.cacheSize`). */
-  memoryCacheSize: 0,
+  /** Of `lmdb` and `rocksdb` stores; `memory` stores have no cache by default (`cacheLimits`). */
+  cacheBytes: DEFAULT_CACHE_BYTES,
   writeBatchSize: 1_000,
   snapshotMs: 10_000,
   maxRecordBytes: 1 << 20,
@@ -68,7 +89,11 @@ export interface ResolvedStoreOptions<K, V> {
   readonly engine: EngineKind;
   readonly key: Serde<K>;
   readonly value: Serde<V>;
+  /** Most cache entries (`Infinity`: no limit by count; 0: no cache). */
   readonly cacheSize: number;
+  /** Most cache bytes (`Infinity`: no limit by bytes; 0: no cache). */
+  readonly cacheBytes: number;
+  readonly cacheBudget: CacheBudget | undefined;
   readonly writeBatchSize: number;
   readonly changelog: ChangelogSink | undefined;
   readonly ttlMs: number | undefined;
@@ -92,6 +117,11 @@ export const STORE_OPTIONS = compile(
         }),
       ),
       now: Type.Optional(Type.Function([], Type.Number(), { expected: 'a function returning ms' })),
+      cacheBudget: Type.Optional(
+        WithMethods<CacheBudget>(['charge', 'settle'], {
+          expected: 'a CacheBudget (new CacheBudget(bytes))',
+        }),
+      ),
       ...STORE_TUNING,
     },
     { additionalProperties: false },
@@ -110,8 +140,11 @@ export function resolveStoreOptions<K, V>(options: StoreOptions<K, V>): Resolved
   if (o.dir === undefined && engine !== 'memory') {
     problems.push(`dir: the ${String(engine)} engine keeps its data on disk and needs a directory`);
   }
-  const cacheSize = o.cacheSize ?? (engine === 'memory' ? defaults.memoryCacheSize : defaults.cacheSize);
-  problems.push(...storeCombinationProblems(o, cacheSize, '', engine));
+  const limits = cacheLimits(o, engine);
+  problems.push(...storeCombinationProblems(o, limits, '', engine));
+  if (o.cacheBudget !== undefined && !hasCache(limits)) {
+    problems.push('cacheBudget: this store has no cache (set cacheBytes to give it one)');
+  }
   if (o.now !== undefined && o.ttlMs === undefined)
     problems.push('now: is the clock of the TTL; set ttlMs too');
   if (problems.length > 0)
@@ -125,10 +158,12 @@ export function resolveStoreOptions<K, V>(options: StoreOptions<K, V>): Resolved
     engine,
     key: options.key,
     value: options.value,
-    cacheSize,
+    cacheSize: hasCache(limits) ? limits.entries : 0,
+    cacheBytes: hasCache(limits) ? limits.bytes : 0,
+    cacheBudget: o.cacheBudget,
     writeBatchSize:
       o.writeBatchSize ??
-      (cacheSize >= 1 ? Math.min(defaults.writeBatchSize, cacheSize) : defaults.writeBatchSize),
+      (limits.entries >= 1 ? Math.min(defaults.writeBatchSize, limits.entries) : defaults.writeBatchSize),
     changelog,
     ttlMs: o.ttlMs,
     maxRecordBytes: o.maxRecordBytes ?? defaults.maxRecordBytes,

@@ -91,6 +91,11 @@ export interface ChangelogSink {
   /** Queues records in order; returns at once. */
   send(records: readonly ChangelogRecord[]): void;
   /**
+   * Optional, the single-record fast path: queues one record as `send([{ key, value }])` does,
+   * without the array and the record object (the logged layer's `put`/`delete` use it).
+   */
+  sendOne?(key: Uint8Array, value: Uint8Array | null): void;
+  /**
    * Resolves when every record sent so far is durable in the changelog, with the offset of the
    * last record sent so far (undefined if none was ever sent).
    */
@@ -140,6 +145,15 @@ export interface StorageEngine {
   clear(): void;
   /** Resolves when everything written is durable on disk (no-op for memory). */
   flush(): Promise<void>;
+  /**
+   * Optional, the single-op fast path: `put(k, v, meta)` does what `write([{ key: k, value: v }],
+   * meta)` does, and `delete(k, meta)` what `write([{ key: k, value: null }], meta)` does, without
+   * the batch array and op object (the store's `put`/`delete` use them when present).
+   */
+  put?(key: Uint8Array, value: Uint8Array, meta?: Uint8Array): void;
+  delete?(key: Uint8Array, meta?: Uint8Array): void;
+  /** Optional: whether `key` is held, without copying its value out (else a `get` answers). */
+  has?(key: Uint8Array): boolean;
   /**
    * Optional. The store calls it right after it recorded in the metadata that the engine holds a
    * state its changelog fully covers (a commit point): an engine that keeps local copies in the

@@ -39,3 +39,15 @@ export function describeBytes(data: Uint8Array): string {
   const shown = printable ? JSON.stringify(text) : `0x${buf.toString('hex')}`;
   return shown.length > 64 ? `${shown.slice(0, 61)}...` : shown;
 }
+
+/** FNV-1a over `n` bytes of `b` from `at`, finished with murmur3's avalanche. */
+export function hashBytes(b: Uint8Array, at: number, n: number): number {
+  let h = 0x811c9dc5 ^ n;
+  for (let i = 0; i < n; i++) h = Math.imul(h ^ b[at + i], 0x01000193);
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}

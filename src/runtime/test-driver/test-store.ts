@@ -7,6 +7,7 @@
 import { MemoryChangelogSink } from '../../store/memory-changelog-sink.js';
 import { openStore } from '../../store/open-store.js';
 import type { Serde } from '../../store/serdes.js';
+import { type CacheLimits, cacheLimits, hasCache } from '../../store/store-schema.js';
 import type { KeyValueStore } from '../../store/types.js';
 import type { JobDefinition } from '../job.js';
 
@@ -29,10 +30,19 @@ export async function openTestStore(
     engine: 'memory',
     key: spec.key as Serde<unknown>,
     value: spec.value as Serde<unknown>,
-    cacheSize: spec.cacheSize,
+    // the cache the job's own engine would get (the test driver always runs on memory)
+    ...cacheOptions(cacheLimits(spec, spec.engine)),
     changelog: sink ?? false,
     ...(spec.ttlMs === undefined ? {} : { ttlMs: spec.ttlMs, now }),
     ...(spec.maxRecordBytes === undefined ? {} : { maxRecordBytes: spec.maxRecordBytes }),
   });
   return { store: store as KeyValueStore<unknown, unknown>, sink };
+}
+
+function cacheOptions(limits: CacheLimits): { cacheSize?: number; cacheBytes?: number } {
+  if (!hasCache(limits)) return { cacheSize: 0 };
+  return {
+    ...(Number.isFinite(limits.entries) ? { cacheSize: limits.entries } : {}),
+    ...(Number.isFinite(limits.bytes) ? { cacheBytes: limits.bytes } : {}),
+  };
 }

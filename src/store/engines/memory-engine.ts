@@ -35,6 +35,7 @@
  * metadata is a field apart from the keys; after `close()` every call throws `StoreClosedError`,
  * `close()` itself is idempotent.
  */
+import { hashBytes } from '../../util/bytes.js';
 import { InvalidKeyError, InvalidValueError, StoreClosedError } from '../../util/errors.js';
 import type { EngineCursor, EngineEntry, EngineSupports, StorageEngine, WriteOp } from '../types.js';
 import { chunkOf, HEADER, NO_REF, offsetOf, RecordArena, readU32 } from './record-arena.js';
@@ -51,18 +52,6 @@ const MIN_DELTA = 4096;
 const INDEX_SPAN = 2 ** 29;
 /** The most bytes of records a load copies into the arena at once (a chunk's most). */
 const MAX_BLOCK = 1 << 24;
-
-/** FNV-1a over `n` bytes of `b` from `at`, finished with murmur3's avalanche. */
-function hashBytes(b: Uint8Array, at: number, n: number): number {
-  let h = 0x811c9dc5 ^ n;
-  for (let i = 0; i < n; i++) h = Math.imul(h ^ b[at + i], 0x01000193);
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
 
 function pow2AtLeast(n: number): number {
   let p = 16;
@@ -230,6 +219,35 @@ export class MemoryEngine implements StorageEngine {
     return out;
   }
 
+  /** Whether `key` is held: a probe, no copy. */
+  has(key: Uint8Array): boolean {
+    this.check();
+    return this.slots[2 * this.probe(key, hashBytes(key, 0, key.length))] !== 0;
+  }
+
+  /** A write of one put (and the metadata, when given): `write` without the batch. */
+  put(key: Uint8Array, value: Uint8Array, meta?: Uint8Array): void {
+    this.check();
+    if (!(key instanceof Uint8Array))
+      throw new InvalidKeyError(`engine "${this.name}": a put without a byte key`);
+    if (!(value instanceof Uint8Array)) {
+      throw new InvalidValueError(`engine "${this.name}": a put without a byte value`);
+    }
+    this.set(key, value);
+    if (meta !== undefined) this.meta = Buffer.from(meta);
+    if (this.arena.deadBytes > 0) this.compactOne();
+  }
+
+  /** A write of one delete (and the metadata, when given). */
+  delete(key: Uint8Array, meta?: Uint8Array): void {
+    this.check();
+    if (!(key instanceof Uint8Array))
+      throw new InvalidKeyError(`engine "${this.name}": a delete without a byte key`);
+    this.remove(key);
+    if (meta !== undefined) this.meta = Buffer.from(meta);
+    if (this.arena.deadBytes > 0) this.compactOne();
+  }
+
   write(ops: readonly WriteOp<Uint8Array, Uint8Array>[], meta?: Uint8Array): void {
     this.check();
     // Check the whole batch before touching anything: a bad op writes nothing (atomic batch).
@@ -349,18 +367,26 @@ export class MemoryEngine implements StorageEngine {
       const b = this.arena.chunks[base >>> 24] as Buffer;
       const first = base & 0xffffff;
       const last = first + (stop - pos);
-      if (this.count + (stop - pos) / HEADER > (this.mask + 1) * MAX_LOAD) {
-        // at most one record per HEADER bytes: size the table for the worst case of this block
-        this.growTable(this.count + Math.ceil((stop - pos) / HEADER));
-      }
-      const mask = this.mask;
-      const slots = this.slots;
+      // the table as `prepareLoad` sized it, grown only if the records outnumber the header's count
+      // (checked per record: sizing it for the worst case of a block would double it for nothing)
+      let mask = this.mask;
+      let slots = this.slots;
+      let room = Math.floor((mask + 1) * MAX_LOAD);
       for (let at = first; at < last; ) {
         const kl = readU32(b, at + 4);
         const vl = readU32(b, at + 8);
+        if (this.count + 1 > room) {
+          this.growTable(this.count + 1);
+          mask = this.mask;
+          slots = this.slots;
+          room = Math.floor((mask + 1) * MAX_LOAD);
+        }
         const id = this.idTop++;
         if (id >= this.refs.length) this.reserveIds(id + 1);
-        b.writeUInt32LE(id, at);
+        b[at] = id & 0xff;
+        b[at + 1] = (id >>> 8) & 0xff;
+        b[at + 2] = (id >>> 16) & 0xff;
+        b[at + 3] = id >>> 24;
         this.refs[id] = base - first + at;
         const h = hashBytes(b, at + HEADER, kl);
         let i = h & mask;

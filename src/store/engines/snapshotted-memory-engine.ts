@@ -88,6 +88,20 @@ export class SnapshottedMemoryEngine implements StorageEngine {
     return this.inner.get(key);
   }
 
+  has(key: Uint8Array): boolean {
+    return this.inner.has(key);
+  }
+
+  put(key: Uint8Array, value: Uint8Array, meta?: Uint8Array): void {
+    this.inner.put(key, value, meta);
+    this.changed = true;
+  }
+
+  delete(key: Uint8Array, meta?: Uint8Array): void {
+    this.inner.delete(key, meta);
+    this.changed = true;
+  }
+
   write(ops: readonly WriteOp<Uint8Array, Uint8Array>[], meta?: Uint8Array): void {
     this.inner.write(ops, meta);
     if (ops.length > 0 || meta !== undefined) this.changed = true;

@@ -62,6 +62,22 @@ describe('memory engine snapshot files', () => {
     await first.inner.close();
   });
 
+  it('a load sizes the index for the records the file holds, not for the worst case of a block', async (t) => {
+    const dir = tempDir(t);
+    const first = await snapshotted(dir, 200_000);
+    const written = first.inner.memoryStats().indexBytes;
+    await first.inner.close();
+    const second = SnapshottedMemoryEngine.open({ dir, name: 't', intervalMs: 0 });
+    t.after(() => second.close());
+    assert.equal(second.inner.size, 200_000);
+    const loaded = second.inner.memoryStats().indexBytes;
+    assert.ok(
+      loaded <= written * 1.2,
+      `index after the load ${loaded} B, the engine that wrote it ${written} B`,
+    );
+    assert.equal(Buffer.from(second.get(key(123_456)) as Uint8Array).toString(), 'value-123456');
+  });
+
   it('writes made while a snapshot is being written stay out of it', async (t) => {
     const dir = tempDir(t);
     const engine = SnapshottedMemoryEngine.open({ dir, name: 't', intervalMs: 0 });
