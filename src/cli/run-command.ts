@@ -33,7 +33,7 @@ Options:
                             ("dataDir", "sessionTimeout", ...); schema/eddy-config.schema.json
   --until-caught-up         stop once every input has been read to its end (embedded backend)
   --threads N|auto          worker threads the tasks are spread over (default: the job's threads
-                            option, else auto = min(cores, tasks); on kafka 1); 1: one event loop
+                            option, else 1: one event loop); auto = min(cores, tasks)
   --workers N               kafka: fork N worker processes and restart crashed ones (data dirs
                             <data-dir>/worker-<i>); without it this process is one worker
   --standbys N              kafka: standby replicas per task that tail its changelogs (default 0)
@@ -139,7 +139,7 @@ export async function runCommand(args: string[], io: CommandIO): Promise<number>
       dataDir: config.dataDir,
       signal: controller.signal,
       untilCaughtUp: config.untilCaughtUp,
-      threads: config.threads ?? job.threads ?? 'auto',
+      threads: config.threads ?? job.threads ?? 1,
       jobModule: resolve(file),
       controlSocket: true, // the shell tools next to the job (runtime/control-server.ts)
       queries,

@@ -86,7 +86,7 @@ export const RUN_KEYS = {
   threads: key(
     Type.Union([Type.Integer({ minimum: 1, maximum: 1024 }), Type.Literal('auto')], {
       description:
-        "worker threads the tasks are spread over in this process: N, or auto = min(cores, tasks) (eddy run's default; the job's threads option when unset); 1 runs every task on the main event loop",
+        "worker threads the tasks are spread over in this process: N, or auto = min(cores, tasks); default the job's threads option, else 1: every task on the main event loop",
       expected: 'a positive integer (1..1024) or auto',
     }),
   ),

@@ -101,8 +101,8 @@ export interface JobInput {
   replicationFactor?: number;
   /**
    * Worker threads the tasks are spread over in one process: N, or `'auto'` = min(cores, tasks).
-   * `eddy run --threads` (and the config key) win over it; unset, `eddy run` uses `'auto'` and
-   * `runJob` 1 (every task on one event loop).
+   * `eddy run --threads` (and the config key) win over it; unset, 1 (every task on one event
+   * loop): the task threads' transport does not yet beat one loop on every job (README, Threads).
    */
   threads?: number | 'auto';
 }

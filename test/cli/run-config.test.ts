@@ -65,7 +65,7 @@ describe('resolveRunConfig', () => {
     assert.equal(resolveRunConfig({ threads: '3' }, undefined, {}).threads, 3);
     assert.equal(resolveRunConfig({ threads: 'auto' }, undefined, {}).threads, 'auto');
     assert.equal(resolveRunConfig({}, undefined, { EDDY_THREADS: '2' }).threads, 2);
-    assert.equal(resolveRunConfig({}, undefined, {}).threads, undefined); // then the job's, else auto
+    assert.equal(resolveRunConfig({}, undefined, {}).threads, undefined); // then the job's, else 1
     const file = join(tempDir(t), 'eddy.json');
     writeFileSync(file, JSON.stringify({ threads: 'auto' }));
     assert.equal(resolveRunConfig({}, file, {}).threads, 'auto');
