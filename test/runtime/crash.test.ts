@@ -32,8 +32,8 @@ const KILLS = Number(process.env.EDDY_CRASH_KILLS ?? 20);
 const PARTITIONS = 4;
 const MEMORY_MESSAGES = Number(process.env.EDDY_CRASH_MEMORY_MESSAGES ?? 200_000);
 const MEMORY_KILLS = Number(process.env.EDDY_CRASH_MEMORY_KILLS ?? 6);
-const THREADS_MESSAGES = Number(process.env.EDDY_CRASH_THREADS_MESSAGES ?? 200_000);
-const THREADS_KILLS = Number(process.env.EDDY_CRASH_THREADS_KILLS ?? 6);
+const THREADS_MESSAGES = Number(process.env.EDDY_CRASH_THREADS_MESSAGES ?? 100_000);
+const THREADS_KILLS = Number(process.env.EDDY_CRASH_THREADS_KILLS ?? 4);
 const SEED = Number(process.env.EDDY_CRASH_SEED ?? Date.now() % 100_000);
 
 type Engine = 'lmdb' | 'memory';
@@ -102,18 +102,24 @@ function runJob(
       },
     );
     children.add(child);
+    let killed = false;
+    let timer: NodeJS.Timeout | undefined;
+    const arm = () => {
+      if (killAfterMs === undefined || timer !== undefined) return;
+      timer = setTimeout(() => {
+        killed = true;
+        child.kill('SIGKILL');
+      }, killAfterMs);
+    };
+    // With threads the clock starts once the job has started: each worker thread first loads the
+    // sources through tsx, seconds on a loaded machine, and kills landing there would test nothing
+    // but startup. One event loop: from the spawn, as always.
+    if (threads === 1) arm();
     let stderr = '';
     child.stderr?.on('data', (d) => {
       stderr += d;
+      if (threads > 1 && /started \d+ tasks on \d+ threads/.test(stderr)) arm();
     });
-    let killed = false;
-    const timer =
-      killAfterMs === undefined
-        ? undefined
-        : setTimeout(() => {
-            killed = true;
-            child.kill('SIGKILL');
-          }, killAfterMs);
     child.on('error', reject);
     child.on('exit', (code) => {
       if (timer) clearTimeout(timer);
