@@ -87,28 +87,41 @@ describe('threads on Kafka', { timeout: 600_000 }, () => {
       ],
       { EXACTLY_ONCE: '1', SUFFIX: suffix },
     );
-    await waitUntil('two workers', () => sup.workers.size === 2, 30_000, 100);
+    // a worker's threads load the sources through tsx before they run a task: slow on a loaded machine
+    const within = async (
+      what: string,
+      check: () => Promise<boolean> | boolean,
+      ms: number,
+      every?: number,
+    ) => {
+      try {
+        await waitUntil(what, check, ms, every);
+      } catch (err) {
+        throw new Error(`${(err as Error).message}; eddy printed:\n${sup.lines.slice(-30).join('\n')}`);
+      }
+    };
+    await within('two workers', () => sup.workers.size === 2, 30_000, 100);
     for (let sent = 2 * step; sent < TOTAL; sent += step) {
       await produce(sent, step);
       if (sent === 5 * step) {
         // kill worker 1 while it runs tasks, mid-stream
-        await waitUntil('worker 1 running tasks', () => /tasks \[\d/.test(lastGen(sup, '1')), 60_000, 100);
+        await within('worker 1 running tasks', () => /tasks \[\d/.test(lastGen(sup, '1')), 180_000, 100);
         await new Promise((r) => setTimeout(r, 1000));
         process.kill(sup.workers.get(1) as number, 'SIGKILL');
       }
       await new Promise((r) => setTimeout(r, 300));
     }
-    await waitUntil(
+    await within(
       'worker 1 restarted',
       () => sup.lines.filter((l) => /worker 1 started/.test(l)).length >= 2,
       30_000,
     );
-    await waitUntil('every task caught up', () => caughtUp(`kcount${suffix}`, topic), 240_000, 1000);
+    await within('every task caught up', () => caughtUp(`kcount${suffix}`, topic), 300_000, 1000);
     const restart = sup.lines.findLastIndex((l) => /worker 1 started/.test(l));
-    await waitUntil(
+    await within(
       'worker 1 back in the group',
       () => sup.lines.slice(restart).some((l) => /^generation \d+: .*\(worker 1\)$/.test(l)),
-      60_000,
+      180_000,
     );
     for (const out of countOutputs(suffix)) await checkExactlyOnce(log, out, model);
     assert.equal(await sup.stop(60_000), 0, sup.lines.slice(-40).join('\n'));
