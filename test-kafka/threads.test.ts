@@ -100,7 +100,7 @@ describe('threads on Kafka', { timeout: 600_000 }, () => {
         throw new Error(`${(err as Error).message}; eddy printed:\n${sup.lines.slice(-30).join('\n')}`);
       }
     };
-    await within('two workers', () => sup.workers.size === 2, 30_000, 100);
+    await within('two workers', () => sup.workers.size === 2, 120_000, 100);
     for (let sent = 2 * step; sent < TOTAL; sent += step) {
       await produce(sent, step);
       if (sent === 5 * step) {
