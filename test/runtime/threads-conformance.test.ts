@@ -266,7 +266,7 @@ function checkAgainstInput(o: Outcome, input: Input, label: string): void {
 for (const exactlyOnce of [false, true]) {
   const mode = exactlyOnce ? 'exactly-once' : 'at-least-once';
   describe(`a job on threads behaves as on one event loop (${mode}, seed ${SEED})`, {
-    timeout: 240_000,
+    timeout: 900_000,
   }, () => {
     it(`threads: 1 and threads: 3 end with the same stores, outputs and checkpoints (seed ${SEED})`, async (t) => {
       const input = generate(SEED + (exactlyOnce ? 1 : 0));
