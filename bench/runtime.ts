@@ -17,9 +17,22 @@
  * on (the server of `eddy run --http` on 127.0.0.1, with a scraper in another process fetching
  * /metrics every second), 3 pairs interleaved, and the ratio on/off of each pair and their median.
  *
- * Usage: node --import tsx bench/runtime.ts [--messages N] [--keys K] [--partitions P]
+ * `--threads N` spreads the tasks over N worker threads (one log owner on the main thread moves the
+ * batches); `--threads 1,2` runs each scenario with each count in the same run and prints each
+ * one's ratio to the first. The jobs are modules (bench/jobs/scenario-job.ts) so that worker threads
+ * can load them; every count runs through `runJob`, timed from the job's start (`onStarted`: threads
+ * loaded, stores opened, tasks initialised; the start is printed apart, as `start`) until it returns
+ * (every message processed and committed, the stores closed).
+ *
+ * `--ceiling` measures the log owner instead: trivial tasks (no-op: the input only moves to the
+ * threads; pass-through: message passing, the input moves in and the output back) on 1..N threads
+ * (N: the largest `--threads`, default 2), the records per second the owner moves, the share of the
+ * main thread's event loop that was busy, and the rate at which it would saturate (moved ÷ busy).
+ *
+ * Usage: node --import tsx bench/runtime.ts [--messages N] [--keys K] [--partitions P] [--threads N[,M…]]
  *          [--scenario S] [--engine memory|lmdb|rocksdb] [--brokers HOST:PORT,… (on Kafka)] [--exactly-once]
  *          [--http] [--serve-http (the scenarios run with the HTTP server and its scraper, not compared)]
+ *          [--ceiling]
  *
  * `--exactly-once` runs the job with `exactlyOnce: true` (outputs, changelog and checkpoint in one
  * transaction per commit; still `commitMs: 1000`, as Kafka Streams' side is run with).
@@ -34,11 +47,10 @@ import { startHttpServer } from '../src/http/server.js';
 import { openEmbeddedLog } from '../src/log/embedded/embedded-log.js';
 import { openKafkaLog } from '../src/log/kafka/kafka-log.js';
 import type { Log } from '../src/log/types.js';
-import { Container } from '../src/runtime/container.js';
-import { type Codec, defineJob, type JobStoreSpec } from '../src/runtime/job.js';
-import type { StreamTask } from '../src/runtime/task.js';
+import type { JobDefinition } from '../src/runtime/job.js';
+import { type RunJobOptions, runJob } from '../src/runtime/run-job.js';
 import { ENGINE_KINDS, type EngineKind } from '../src/store/engines/index.js';
-import type { KeyValueStore } from '../src/store/types.js';
+import type { JobScenario } from './jobs/scenario-job.js';
 import { openRawLmdb, readCopy } from './store-engines.js';
 
 export const SCENARIOS = ['message-passing', 'store-only', 'store-changelog'] as const;
@@ -57,10 +69,14 @@ export interface RuntimeBenchOptions {
   log?: (line: string) => void;
   /** Serve the job over HTTP (as `eddy run --http`) while a scraper fetches /metrics every second. */
   http?: boolean;
+  /** Worker threads the tasks run on (default 1: one event loop, no worker). */
+  threads?: number;
+  /** The thread counts to run each scenario with (default `[threads ?? 1]`); ratios are to the first. */
+  threadCounts?: readonly number[];
 }
 
 export interface RuntimeBenchResult {
-  scenario: Scenario | 'lmdb-floor';
+  scenario: JobScenario | 'lmdb-floor';
   messages: number;
   seconds: number;
   perSecond: number;
@@ -68,12 +84,34 @@ export interface RuntimeBenchResult {
   rssBytes?: number;
   /** Messages per CPU-second of the whole process (user + system, every thread): what a shared machine's load disturbs least. */
   perCpuSecond?: number;
+  /** The worker threads it ran on (1: one event loop). */
+  threads?: number;
+  /** CPU time of the whole process (every thread) over the run, in cores (CPU seconds ÷ seconds). */
+  cores?: number;
+  /** The busy share of the main thread's event loop over the run (the log owner's, with threads). */
+  mainBusy?: number;
+  /** Seconds from the call to the job's start (threads loaded, stores opened), not in `seconds`. */
+  startSeconds?: number;
 }
 
-const bytes: Codec<unknown> = {
-  encode: (v) => v as Uint8Array,
-  decode: (b) => b,
-};
+const jobModule = new URL('./jobs/scenario-job.ts', import.meta.url);
+let loads = 0;
+
+/**
+ * The scenario's job from its module, with its parameters in the environment (which the worker
+ * threads inherit when they start): a fresh import each time, as the module reads them once.
+ */
+async function scenarioJob(
+  scenario: JobScenario,
+  name: string,
+  o: RuntimeBenchOptions,
+): Promise<JobDefinition> {
+  process.env.EDDY_BENCH_SCENARIO = scenario;
+  process.env.EDDY_BENCH_NAME = name;
+  process.env.EDDY_BENCH_ENGINE = o.engine ?? 'lmdb';
+  process.env.EDDY_BENCH_EXACTLY_ONCE = o.exactlyOnce === true ? '1' : '0';
+  return (await import(`${jobModule.href}?load=${++loads}`)).default as JobDefinition;
+}
 
 /** The input keys of partition `p`, in order: 8 bytes, a key out of `o.keys` and the partition. */
 function* inputKeys(o: RuntimeBenchOptions, p: number, state: { seed: number }): Generator<Buffer> {
@@ -152,72 +190,51 @@ export async function lmdbFloor(o: RuntimeBenchOptions): Promise<RuntimeBenchRes
   }
 }
 
-function task(scenario: Scenario, output: string): () => StreamTask {
-  return () => {
-    let store: KeyValueStore<Uint8Array, Uint8Array>;
-    return {
-      init(ctx) {
-        if (scenario !== 'message-passing') store = ctx.store('state');
-      },
-      process(msg, out) {
-        if (scenario === 'message-passing') {
-          out.send({ topic: output, key: msg.rawKey, value: msg.rawValue });
-          return;
-        }
-        const key = msg.rawKey as Buffer;
-        const prev = store.get(key);
-        store.put(key, prev === undefined ? (msg.rawValue as Buffer) : prev);
-      },
-    };
-  };
-}
-
-export async function runScenario(scenario: Scenario, o: RuntimeBenchOptions): Promise<RuntimeBenchResult> {
+export async function runScenario(
+  scenario: JobScenario,
+  o: RuntimeBenchOptions,
+): Promise<RuntimeBenchResult> {
   const dir = mkdtempSync(join(tmpdir(), `eddy-bench-${scenario}-`));
   // on Kafka the topics outlive the run: fresh names for each
   const run = o.brokers === undefined ? '' : `-${Date.now().toString(36)}`;
   const name = `bench-${scenario}${run}`;
   const input = `${name}-in`;
-  const output = `${name}-out`;
+  const threads = o.threads ?? 1;
   const log =
     o.brokers === undefined
       ? await openEmbeddedLog({ dir: join(dir, 'log'), fsync: 'commit' })
       : await openKafkaLog({ brokers: o.brokers, clientId: 'eddy-bench' });
   try {
     await feed(log, input, o);
-    const stores: Record<string, JobStoreSpec> =
-      scenario === 'message-passing'
-        ? {}
-        : {
-            state: {
-              engine: o.engine ?? 'lmdb',
-              key: bytes,
-              value: bytes,
-              // the memory engine has no cache by default (a hash probe costs less than the LRU)
-              ...((o.engine ?? 'lmdb') === 'memory' ? {} : { cacheSize: 100_000 }),
-              changelog: scenario === 'store-changelog',
-            },
-          };
-    const job = defineJob({
-      name,
-      inputs: [{ topic: input, key: bytes, value: bytes }],
-      outputs: scenario === 'message-passing' ? [{ topic: output, key: bytes, value: bytes }] : [],
-      stores,
-      task: task(scenario, output),
-      commitMs: 1000,
-      exactlyOnce: o.exactlyOnce === true,
-    });
-    const container = new Container(job, { log, dataDir: dir });
-    const http = o.http ? await serveOverHttp(job.name, log, container) : undefined;
+    const job = await scenarioJob(scenario, name, o);
+    const http = o.http ? await serveOverHttp(job.name, log) : undefined;
+    const spawned = performance.now();
+    let cpu = process.cpuUsage();
+    let elu = performance.eventLoopUtilization();
+    let started = spawned;
+    const options = {
+      log,
+      dataDir: dir,
+      untilCaughtUp: true,
+      threads,
+      jobModule: jobModule.pathname,
+      onRestore: http?.monitor.onRestore,
+      onStarted: (container) => {
+        // the clock starts here: threads started, stores opened (nothing to restore), tasks initialised
+        cpu = process.cpuUsage();
+        elu = performance.eventLoopUtilization();
+        started = performance.now();
+        http?.monitor.onStarted(container);
+      },
+    } satisfies RunJobOptions;
     try {
-      const started = performance.now();
-      const cpu = process.cpuUsage();
-      await container.run({ untilCaughtUp: true });
+      const metrics = await runJob(job, options);
       const seconds = (performance.now() - started) / 1000;
       const used = process.cpuUsage(cpu);
-      const processed = container.metrics().processed;
+      const mainBusy = performance.eventLoopUtilization(elu).utilization;
+      const startSeconds = (started - spawned) / 1000;
+      const processed = metrics.processed;
       const rssBytes = process.memoryUsage().rss;
-      await container.close();
       const perCpuSecond = (processed / (used.user + used.system)) * 1e6;
       return {
         scenario,
@@ -226,6 +243,10 @@ export async function runScenario(scenario: Scenario, o: RuntimeBenchOptions): P
         perSecond: processed / seconds,
         rssBytes,
         perCpuSecond,
+        threads,
+        cores: (used.user + used.system) / 1e6 / seconds,
+        mainBusy,
+        startSeconds,
       };
     } finally {
       await http?.close();
@@ -237,19 +258,16 @@ export async function runScenario(scenario: Scenario, o: RuntimeBenchOptions): P
 }
 
 /**
- * The HTTP server of `eddy run --http` around `container` (its metrics read from the moment it has
- * started), and a scraper in a child process that GETs /metrics every second, as Prometheus would.
+ * The HTTP server of `eddy run --http` for the job (its `monitor` attached to the job once that has
+ * started, as `eddy run` does), and a scraper in a child process that GETs /metrics every second,
+ * as Prometheus would.
  */
 async function serveOverHttp(
   jobName: string,
   log: Log,
-  container: Container,
-): Promise<{ close(): Promise<void> }> {
+): Promise<{ monitor: JobMonitor; close(): Promise<void> }> {
   const monitor = new JobMonitor(jobName, log, log.backend);
-  container.on('restore', monitor.onRestore);
   const server = await startHttpServer({ address: { host: '127.0.0.1', port: 0 }, monitor });
-  // attached before it starts (the timed run includes the start): the metrics read what exists
-  monitor.onStarted(container);
   const scraper = spawn(
     process.execPath,
     [
@@ -259,6 +277,7 @@ async function serveOverHttp(
     { stdio: 'ignore' },
   );
   return {
+    monitor,
     async close() {
       const exited = new Promise((resolve) => scraper.once('exit', resolve));
       scraper.kill('SIGKILL');
@@ -289,27 +308,94 @@ export async function runHttpOverheadBench(o: RuntimeBenchOptions, pairs = 3): P
   return median;
 }
 
+const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
+
 export async function runRuntimeBench(
   scenarios: readonly Scenario[],
   o: RuntimeBenchOptions,
 ): Promise<RuntimeBenchResult[]> {
   const results: RuntimeBenchResult[] = [];
   const say = o.log ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const counts = o.threadCounts ?? [o.threads ?? 1];
   say(
-    `runtime benchmark: ${o.messages.toLocaleString('en-US')} messages of 100 bytes, ${o.keys.toLocaleString('en-US')} keys, ${o.partitions} partitions, ${o.engine ?? 'lmdb'} stores, ${o.brokers === undefined ? 'embedded log' : `Kafka at ${o.brokers.join(',')}`}, ${o.exactlyOnce ? 'exactly-once' : 'at-least-once'}, one process`,
+    `runtime benchmark: ${o.messages.toLocaleString('en-US')} messages of 100 bytes, ${o.keys.toLocaleString('en-US')} keys, ${o.partitions} partitions, ${o.engine ?? 'lmdb'} stores, ${o.brokers === undefined ? 'embedded log' : `Kafka at ${o.brokers.join(',')}`}, ${o.exactlyOnce ? 'exactly-once' : 'at-least-once'}, one process, threads ${counts.join(', ')}`,
   );
-  const report = (r: RuntimeBenchResult, label: string): void => {
+  const report = (r: RuntimeBenchResult, label: string, base?: RuntimeBenchResult): void => {
     results.push(r);
+    const threads = r.threads === undefined ? '' : `  threads ${r.threads}`;
+    const ratio = base === undefined || base === r ? '' : `  ×${(r.perSecond / base.perSecond).toFixed(2)}`;
+    const cpu =
+      r.cores === undefined
+        ? ''
+        : `  cpu ${r.cores.toFixed(2)} cores, main loop ${Math.round((r.mainBusy ?? 0) * 100)}% busy, start ${r.startSeconds?.toFixed(1)} s`;
     say(
-      `  ${label.padEnd(15)} ${Math.round(r.perSecond).toLocaleString('en-US').padStart(10)} msgs/s  (${r.messages.toLocaleString('en-US')} in ${r.seconds.toFixed(2)} s)${r.rssBytes === undefined ? '' : `  rss ${Math.round(r.rssBytes / 2 ** 20)} MiB`}${r.perCpuSecond === undefined ? '' : `  ${Math.round(r.perCpuSecond).toLocaleString('en-US')} per CPU-s`}`,
+      `  ${label.padEnd(15)}${threads} ${fmt(r.perSecond).padStart(10)} msgs/s${ratio}  (${r.messages.toLocaleString('en-US')} in ${r.seconds.toFixed(2)} s)${r.rssBytes === undefined ? '' : `  rss ${Math.round(r.rssBytes / 2 ** 20)} MiB`}${r.perCpuSecond === undefined ? '' : `  ${fmt(r.perCpuSecond)} per CPU-s`}${cpu}`,
     );
   };
-  for (const s of scenarios) report(await runScenario(s, o), s);
+  for (const s of scenarios) {
+    let base: RuntimeBenchResult | undefined;
+    for (const threads of counts) {
+      const r = await runScenario(s, { ...o, threads });
+      base ??= r;
+      report(r, s, counts.length > 1 ? base : undefined);
+    }
+  }
   if (scenarios.includes('store-changelog') && (o.engine ?? 'lmdb') === 'lmdb' && o.brokers === undefined) {
     // what lmdb-js alone does with scenario 3's keys: the ceiling of scenario 3 on this machine
     report(await lmdbFloor(o), 'lmdb-js alone');
   }
   return results;
+}
+
+/** One row of the log owner ceiling: a trivial task on `threads` threads. */
+export interface CeilingResult {
+  task: 'no-op' | 'pass-through';
+  threads: number;
+  /** Input messages per second. */
+  perSecond: number;
+  /** Records per second the owner moved between the log and the threads (inputs, plus outputs). */
+  movedPerSecond: number;
+  /** The busy share of the main thread's event loop (the owner's). */
+  mainBusy: number;
+  /** Where the owner would saturate: moved ÷ busy. */
+  saturatesAt: number;
+  cores: number;
+}
+
+/**
+ * The log owner's ceiling: trivial tasks on 1..maxThreads threads, so that what limits the rate is
+ * the owner (reading, moving batches to the threads and outputs back, appending, committing), not
+ * the tasks' work. With one thread there is no owner (one event loop does everything): for reference.
+ */
+export async function runOwnerCeiling(o: RuntimeBenchOptions, maxThreads: number): Promise<CeilingResult[]> {
+  const say = o.log ?? ((line: string) => process.stdout.write(`${line}\n`));
+  say(
+    `log owner ceiling: trivial tasks, ${o.messages.toLocaleString('en-US')} messages of 100 bytes, ${o.partitions} partitions, ${o.exactlyOnce ? 'exactly-once' : 'at-least-once'}, threads 1..${maxThreads}`,
+  );
+  const rows: CeilingResult[] = [];
+  for (const [task, scenario] of [
+    ['no-op', 'no-op'],
+    ['pass-through', 'message-passing'],
+  ] as const) {
+    for (let threads = 1; threads <= maxThreads; threads++) {
+      const r = await runScenario(scenario, { ...o, threads });
+      const moved = task === 'no-op' ? r.perSecond : 2 * r.perSecond;
+      const row: CeilingResult = {
+        task,
+        threads,
+        perSecond: r.perSecond,
+        movedPerSecond: moved,
+        mainBusy: r.mainBusy ?? 1,
+        saturatesAt: moved / Math.max(r.mainBusy ?? 1, 0.01),
+        cores: r.cores ?? 0,
+      };
+      rows.push(row);
+      say(
+        `  ${task.padEnd(12)}  threads ${threads}  ${fmt(row.perSecond).padStart(10)} msgs/s  ${fmt(moved).padStart(10)} records/s moved  main loop ${Math.round(row.mainBusy * 100)}% busy  -> owner saturates at ~${fmt(row.saturatesAt)} records/s  (cpu ${row.cores.toFixed(2)} cores)`,
+      );
+    }
+  }
+  return rows;
 }
 
 function flag(name: string): string | undefined {
@@ -328,6 +414,11 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
     console.error(`unknown engine "${engine}"; one of ${ENGINE_KINDS.join(', ')}`);
     process.exit(2);
   }
+  const threadCounts = (flag('threads') ?? '1').split(',').map(Number);
+  if (threadCounts.some((n) => !Number.isInteger(n) || n < 1)) {
+    console.error(`--threads ${flag('threads')}: a thread count or a comma list of them, e.g. 1,2`);
+    process.exit(2);
+  }
   const brokers = flag('brokers');
   if (process.argv.includes('--http')) {
     await runHttpOverheadBench({
@@ -335,7 +426,21 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
       messages: Number(flag('messages') ?? 1_000_000),
       keys: Number(flag('keys') ?? 1_000_000),
       partitions: Number(flag('partitions') ?? 1),
+      threads: threadCounts[0],
     });
+    process.exit(0);
+  }
+  if (process.argv.includes('--ceiling')) {
+    await runOwnerCeiling(
+      {
+        brokers: brokers === undefined ? undefined : brokers.split(','),
+        messages: Number(flag('messages') ?? 1_000_000),
+        keys: Number(flag('keys') ?? 1_000_000),
+        partitions: Number(flag('partitions') ?? 4),
+        exactlyOnce: process.argv.includes('--exactly-once'),
+      },
+      flag('threads') === undefined ? 2 : Math.max(...threadCounts),
+    );
     process.exit(0);
   }
   await runRuntimeBench(only === undefined ? SCENARIOS : [only as Scenario], {
@@ -347,5 +452,6 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
     exactlyOnce: process.argv.includes('--exactly-once'),
     // one scenario served over HTTP, for timing it as a whole process against a run without
     http: process.argv.includes('--serve-http'),
+    threadCounts,
   });
 }

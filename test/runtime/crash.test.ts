@@ -7,6 +7,10 @@
  * The same on the memory engine (its state survives restarts through snapshot files plus the
  * changelog tail), on fewer messages and kills to keep CI short (EDDY_CRASH_MEMORY_MESSAGES and
  * EDDY_CRASH_MEMORY_KILLS run the full size: 1000000 and 20).
+ *
+ * Those two run `--threads 1` (one event loop); the same job again with `--threads 2` (its 4 tasks
+ * on two worker threads, one log owner), on LMDB, on fewer messages and kills in CI
+ * (EDDY_CRASH_THREADS_MESSAGES=1000000 EDDY_CRASH_THREADS_KILLS=20 run the full size).
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -28,15 +32,18 @@ const KILLS = Number(process.env.EDDY_CRASH_KILLS ?? 20);
 const PARTITIONS = 4;
 const MEMORY_MESSAGES = Number(process.env.EDDY_CRASH_MEMORY_MESSAGES ?? 200_000);
 const MEMORY_KILLS = Number(process.env.EDDY_CRASH_MEMORY_KILLS ?? 6);
+const THREADS_MESSAGES = Number(process.env.EDDY_CRASH_THREADS_MESSAGES ?? 100_000);
+const THREADS_KILLS = Number(process.env.EDDY_CRASH_THREADS_KILLS ?? 4);
 const SEED = Number(process.env.EDDY_CRASH_SEED ?? Date.now() % 100_000);
 
 type Engine = 'lmdb' | 'memory';
 
-/** One crash run's size and store engine. */
+/** One crash run's size, store engine and `--threads`. */
 interface Run {
   readonly engine: Engine;
   readonly messages: number;
   readonly kills: number;
+  readonly threads: number;
 }
 const root = new URL('../..', import.meta.url).pathname;
 const jobFile = join(root, 'test/runtime/fixtures/count-job.ts');
@@ -65,7 +72,7 @@ after(() => {
 function runJob(
   dataDir: string,
   exactlyOnce: boolean,
-  engine: Engine,
+  { engine, threads }: Run,
   killAfterMs?: number,
 ): Promise<{ code: number | null; killed: boolean; stderr: string }> {
   return new Promise((resolve, reject) => {
@@ -80,6 +87,8 @@ function runJob(
         '--data-dir',
         dataDir,
         '--until-caught-up',
+        '--threads',
+        String(threads),
       ],
       {
         cwd: root,
@@ -93,18 +102,24 @@ function runJob(
       },
     );
     children.add(child);
+    let killed = false;
+    let timer: NodeJS.Timeout | undefined;
+    const arm = () => {
+      if (killAfterMs === undefined || timer !== undefined) return;
+      timer = setTimeout(() => {
+        killed = true;
+        child.kill('SIGKILL');
+      }, killAfterMs);
+    };
+    // With threads the clock starts once the job has started: each worker thread first loads the
+    // sources through tsx, seconds on a loaded machine, and kills landing there would test nothing
+    // but startup. One event loop: from the spawn, as always.
+    if (threads === 1) arm();
     let stderr = '';
     child.stderr?.on('data', (d) => {
       stderr += d;
+      if (threads > 1 && /started \d+ tasks on \d+ threads/.test(stderr)) arm();
     });
-    let killed = false;
-    const timer =
-      killAfterMs === undefined
-        ? undefined
-        : setTimeout(() => {
-            killed = true;
-            child.kill('SIGKILL');
-          }, killAfterMs);
     child.on('error', reject);
     child.on('exit', (code) => {
       if (timer) clearTimeout(timer);
@@ -200,7 +215,7 @@ async function crashAndRecover(t: { after(fn: () => void): void }, exactlyOnce: 
   let local = 0;
   for (let i = 0; i < KILLS; i++) {
     const killAt = Math.floor(delay * (0.7 + 0.6 * rnd()));
-    const result = await runJob(dataDir, exactlyOnce, engine, killAt);
+    const result = await runJob(dataDir, exactlyOnce, run, killAt);
     if (i > 0) local += (result.stderr.match(/reused|\(replayed\)/g) ?? []).length;
     if (result.killed) kills++;
     else {
@@ -217,7 +232,7 @@ async function crashAndRecover(t: { after(fn: () => void): void }, exactlyOnce: 
       Math.min(20_000, delay * Math.min(2, Math.max(0.5, target / Math.max(progressed, 1)))),
     );
   }
-  const last = await runJob(dataDir, exactlyOnce, engine);
+  const last = await runJob(dataDir, exactlyOnce, run);
   assert.equal(last.code, 0, `final run failed (seed ${SEED}):\n${last.stderr}`);
   local += (last.stderr.match(/reused|\(replayed\)/g) ?? []).length;
   // every restart after the first run found some local state: LMDB's files, or memory's snapshots
@@ -245,12 +260,17 @@ async function crashAndRecover(t: { after(fn: () => void): void }, exactlyOnce: 
 }
 
 for (const run of [
-  { engine: 'lmdb', messages: MESSAGES, kills: KILLS },
-  { engine: 'memory', messages: MEMORY_MESSAGES, kills: MEMORY_KILLS },
+  { engine: 'lmdb', messages: MESSAGES, kills: KILLS, threads: 1 },
+  { engine: 'memory', messages: MEMORY_MESSAGES, kills: MEMORY_KILLS, threads: 1 },
+  { engine: 'lmdb', messages: THREADS_MESSAGES, kills: THREADS_KILLS, threads: 2 },
 ] as const satisfies readonly Run[]) {
-  const { engine, messages, kills } = run;
-  describe(`a job SIGKILLed at random instants, ${engine} engine`, { timeout: 15 * 60_000 }, () => {
-    it(`with exactlyOnce, ends with every count exact and every output once (${kills} kills, ${messages} messages)`, async (t) => {
+  const { engine, messages, kills, threads } = run;
+  const on = threads === 1 ? 'one event loop' : `${threads} threads`;
+  // the time limit is per delivery mode (a full-size run with threads on a loaded machine needs it)
+  describe(`a job SIGKILLed at random instants, ${engine} engine, ${on}`, () => {
+    it(`with exactlyOnce, ends with every count exact and every output once (${kills} kills, ${messages} messages)`, {
+      timeout: 15 * 60_000,
+    }, async (t) => {
       const r = await crashAndRecover(t, true, run);
       t.diagnostic(
         `seed ${SEED}: ${r.kills} kills landed, ${r.finishedEarly} runs finished before their kill`,
@@ -258,7 +278,9 @@ for (const run of [
       assert.ok(r.kills >= kills / 2, `only ${r.kills} of ${kills} kills landed mid-run`);
     });
 
-    it(`at-least-once, ends with no count lower than its messages (${kills} kills)`, async (t) => {
+    it(`at-least-once, ends with no count lower than its messages (${kills} kills)`, {
+      timeout: 15 * 60_000,
+    }, async (t) => {
       const r = await crashAndRecover(t, false, run);
       t.diagnostic(`seed ${SEED}: ${r.kills} kills landed, ${r.overCounted} keys over-counted (allowed)`);
     });
