@@ -9,7 +9,6 @@ import { v1Routes } from '../http/v1-routes.js';
 import { SharedLog, StoreQueries } from '../runtime/control/index.js';
 import type { RestoreProgress } from '../runtime/restore.js';
 import { runJob } from '../runtime/run-job.js';
-import { InvalidArgumentError } from '../util/errors.js';
 import { expectPositionals, parseCommandArgs } from './args.js';
 import { openBackend } from './backend.js';
 import { jobLogger, MONITORING_HELP, MONITORING_OPTIONS, startMonitoringServer } from './http-option.js';
@@ -78,15 +77,6 @@ export async function runCommand(args: string[], io: CommandIO): Promise<number>
   const [file] = expectPositionals('run', positionals, ['JOB_FILE']);
   const config = resolveRunConfig(values, values.config as string | undefined);
   const { workers, standbys, sessionTimeout: sessionTimeoutMs } = config;
-  if (config.backend === 'kafka') {
-    const given = Object.keys(MONITORING_OPTIONS).filter((k) => values[k] !== undefined);
-    if (given.length > 0) {
-      // TODO(#10): the Kafka worker's stderr lines are read by the supervisor and tests as they are
-      throw new InvalidArgumentError(
-        `${given.map((k) => `--${k}`).join(', ')}: not available with --backend kafka yet (embedded backend only)`,
-      );
-    }
-  }
   if (workers > 0) {
     const { runSupervisor } = await import('./supervisor.js');
     const rest = args.filter(
@@ -111,6 +101,7 @@ export async function runCommand(args: string[], io: CommandIO): Promise<number>
       workerId: config.workerId,
       jobModule: resolve(file),
       io,
+      values,
     });
   }
   const baseLogger = jobLogger(values, io);
