@@ -11,7 +11,7 @@ import type { RestoreProgress } from '../runtime/restore.js';
 import { runJob } from '../runtime/run-job.js';
 import { expectPositionals, parseCommandArgs } from './args.js';
 import { openBackend } from './backend.js';
-import { jobLogger, MONITORING_HELP, MONITORING_OPTIONS, startMonitoringServer } from './http-option.js';
+import { jobLogger, MONITORING_HELP, startMonitoringServer } from './http-option.js';
 import { loadJob } from './load-job.js';
 import type { CommandIO } from './main.js';
 import { recoveryPrinter } from './open-log.js';
@@ -57,9 +57,8 @@ Kafka security (each also EDDY_<NAME>, e.g. EDDY_KAFKA_CA; and a config file key
 `;
 
 const OPTIONS = {
-  ...RUN_FLAG_OPTIONS, // one per key of the configuration (run-config.ts)
+  ...RUN_FLAG_OPTIONS, // one per key of the configuration (run-config.ts), --http and the log flags too
   config: { type: 'string' },
-  ...MONITORING_OPTIONS,
 } as const;
 
 export function restoreLine(p: RestoreProgress): string {
@@ -77,6 +76,13 @@ export async function runCommand(args: string[], io: CommandIO): Promise<number>
   const [file] = expectPositionals('run', positionals, ['JOB_FILE']);
   const config = resolveRunConfig(values, values.config as string | undefined);
   const { workers, standbys, sessionTimeout: sessionTimeoutMs } = config;
+  // --http, --http-token, --log-format, --log-level: keys of the configuration (flag, $EDDY_*, file)
+  const monitoring = {
+    http: config.http,
+    'http-token': config.httpToken,
+    'log-format': config.logFormat,
+    'log-level': config.logLevel,
+  };
   if (workers > 0) {
     const { runSupervisor } = await import('./supervisor.js');
     const rest = args.filter(
@@ -101,10 +107,10 @@ export async function runCommand(args: string[], io: CommandIO): Promise<number>
       workerId: config.workerId,
       jobModule: resolve(file),
       io,
-      values,
+      values: monitoring,
     });
   }
-  const baseLogger = jobLogger(values, io);
+  const baseLogger = jobLogger(monitoring, io);
   // one SharedLog and one StoreQueries for the job, its control socket and the /v1 routes
   const log = new SharedLog(await openBackend(config, await recoveryPrinter(io)));
   const queries = new StoreQueries(job);
@@ -123,7 +129,7 @@ export async function runCommand(args: string[], io: CommandIO): Promise<number>
   };
   controller.signal.addEventListener('abort', onAbort);
   try {
-    http = await startMonitoringServer(values, monitor, io, logger, [v1Routes({ queries, log })]);
+    http = await startMonitoringServer(monitoring, monitor, io, logger, [v1Routes({ queries, log })]);
     io.err(`eddy run: job "${job.name}" on the ${config.backend} log (${config.dataDir})\n`);
     const metrics = await runJob(job, {
       log,
