@@ -31,6 +31,7 @@ export const KNOWN_ENV: Readonly<Record<string, string>> = {
   EDDY_CRASH_MEMORY_MESSAGES: 'messages of the crash test on the memory engine',
   EDDY_CRASH_MEMORY_KILLS: 'SIGKILLs of the crash test on the memory engine',
   EDDY_HTTP_TOKEN: 'the bearer token of --http write endpoints (eddy run, eddy demo)',
+  EDDY_HTTP_PORT_OFFSET: "set by the supervisor: a worker's --http port is PORT + its slot",
   EDDY_SCREENSHOT_DIR: 'where the dashboard test saves its screenshot',
   EDDY_KAFKA_VERSION: 'scripts/kafka: the Kafka version',
   EDDY_KAFKA_HEAP: "scripts/kafka: the broker's heap",

@@ -35,6 +35,11 @@ export function jobLogger(values: ParsedArgs['values'], io: CommandIO): Logger {
   }).logger;
 }
 
+/** `--http-token`, else `$EDDY_HTTP_TOKEN`; undefined when neither is set. */
+export function httpToken(values: ParsedArgs['values']): string | undefined {
+  return (values['http-token'] as string | undefined) ?? (process.env.EDDY_HTTP_TOKEN || undefined);
+}
+
 /**
  * Starts the HTTP server when `--http` is given (and says where on stderr:
  * `http: listening on http://HOST:PORT`); undefined otherwise.
@@ -49,7 +54,7 @@ export async function startMonitoringServer(
   const spec = values.http as string | undefined;
   if (spec === undefined) return undefined;
   const { parseHttpAddress, startHttpServer } = await import('../http/server.js');
-  const token = (values['http-token'] as string | undefined) ?? (process.env.EDDY_HTTP_TOKEN || undefined);
+  const token = httpToken(values);
   const server = await startHttpServer({ address: parseHttpAddress(spec), token, monitor, routes, logger });
   io.err(`http: listening on ${server.url}\n`);
   return server;

@@ -1,5 +1,5 @@
 /**
- * The write commands (`produce`, `topics create|delete`) on a data directory, whether or not a job
+ * The write commands (`produce`, `topics create|delete|compact|truncate`) on a data directory, whether or not a job
  * runs on it: `withLogWriter` opens the embedded log when it is free, and otherwise — another
  * process holds its lock (`eddy run`, `eddy demo --data-dir`) — writes through that process's
  * control socket (runtime/control-server.ts), so the log keeps one writer and the records reach the
@@ -7,7 +7,10 @@
  * policy) as a local write. Topic descriptions come from a read-only follower of the files.
  */
 import { appendAll, type PartitionAppend } from '../log/append-all.js';
-import type { AppendRecord, TopicConfigInput, TopicInfo } from '../log/types.js';
+import type { CompactionResult } from '../log/embedded/compactor.js';
+import type { EmbeddedLog } from '../log/embedded/embedded-log.js';
+import { type TruncateOutcome, truncateTopicPartition } from '../log/truncate-topic.js';
+import type { AppendRecord, Log, TopicConfigInput, TopicInfo } from '../log/types.js';
 import { controlRequest, encodeRecords, type RoutedRecord } from '../runtime/control/index.js';
 import { DirLock } from '../util/dir-lock.js';
 import { isEddyError } from '../util/errors.js';
@@ -26,6 +29,27 @@ export interface LogWriter {
     topic: string,
     byPartition: ReadonlyMap<number, readonly AppendRecord[]>,
   ): Promise<Map<number, PartitionAppend>>;
+  /** Compacts every partition of a compact-topic now (embedded log). */
+  compactTopic(name: string): Promise<CompactionResult[]>;
+  /** Checks a truncation and, with `confirm`, does it (embedded log; truncate-topic.ts). */
+  truncate(name: string, partition: number, offset: number, confirm: boolean): Promise<TruncateOutcome>;
+}
+
+/** The writer of a log this process opened itself. */
+function localWriter(log: Log): LogWriter {
+  return {
+    live: false,
+    describeTopic: (name) => log.describeTopic(name),
+    createTopic: (name, config) => log.createTopic(name, config),
+    deleteTopic: (name) => log.deleteTopic(name),
+    appendAll: (topic, byPartition) => appendAll(log, topic, byPartition),
+    compactTopic: async (name) => {
+      const { compactTopic } = await import('../log/embedded/compactor.js');
+      return compactTopic(log as EmbeddedLog, name);
+    },
+    truncate: (name, partition, offset, confirm) =>
+      truncateTopicPartition(log, name, partition, offset, confirm),
+  };
 }
 
 /**
@@ -38,15 +62,7 @@ export async function withLogWriter<T>(
   fn: (writer: LogWriter) => Promise<T>,
 ): Promise<T> {
   if (typeof target !== 'string' && target.backend === 'kafka') {
-    return withLog(target, options, (log) =>
-      fn({
-        live: false,
-        describeTopic: (name) => log.describeTopic(name),
-        createTopic: (name, config) => log.createTopic(name, config),
-        deleteTopic: (name) => log.deleteTopic(name),
-        appendAll: (topic, byPartition) => appendAll(log, topic, byPartition),
-      }),
-    );
+    return withLog(target, options, (log) => fn(localWriter(log)));
   }
   const dataDir = typeof target === 'string' ? target : target.dataDir;
   let log: Awaited<ReturnType<typeof openCliLog>>;
@@ -57,13 +73,7 @@ export async function withLogWriter<T>(
     return fn(liveWriter(dataDir));
   }
   try {
-    return await fn({
-      live: false,
-      describeTopic: (name) => log.describeTopic(name),
-      createTopic: (name, config) => log.createTopic(name, config),
-      deleteTopic: (name) => log.deleteTopic(name),
-      appendAll: (topic, byPartition) => appendAll(log, topic, byPartition),
-    });
+    return await fn(localWriter(log));
   } finally {
     await log.close();
   }
@@ -91,5 +101,9 @@ function liveWriter(dataDir: string): LogWriter {
       );
       return new Map(result.partitions.map(({ partition, ...r }) => [partition, r]));
     },
+    compactTopic: async (name) =>
+      (await request<{ partitions: CompactionResult[] }>({ op: 'topics.compact', name })).partitions,
+    truncate: (name, partition, offset, confirm) =>
+      request<TruncateOutcome>({ op: 'topics.truncate', name, partition, offset, confirm }),
   };
 }

@@ -9,10 +9,9 @@ import { v1Routes } from '../http/v1-routes.js';
 import { SharedLog, StoreQueries } from '../runtime/control/index.js';
 import type { RestoreProgress } from '../runtime/restore.js';
 import { runJob } from '../runtime/run-job.js';
-import { InvalidArgumentError } from '../util/errors.js';
 import { expectPositionals, parseCommandArgs } from './args.js';
 import { openBackend } from './backend.js';
-import { jobLogger, MONITORING_HELP, MONITORING_OPTIONS, startMonitoringServer } from './http-option.js';
+import { jobLogger, MONITORING_HELP, startMonitoringServer } from './http-option.js';
 import { loadJob } from './load-job.js';
 import type { CommandIO } from './main.js';
 import { recoveryPrinter } from './open-log.js';
@@ -58,9 +57,8 @@ Kafka security (each also EDDY_<NAME>, e.g. EDDY_KAFKA_CA; and a config file key
 `;
 
 const OPTIONS = {
-  ...RUN_FLAG_OPTIONS, // one per key of the configuration (run-config.ts)
+  ...RUN_FLAG_OPTIONS, // one per key of the configuration (run-config.ts), --http and the log flags too
   config: { type: 'string' },
-  ...MONITORING_OPTIONS,
 } as const;
 
 export function restoreLine(p: RestoreProgress): string {
@@ -78,15 +76,13 @@ export async function runCommand(args: string[], io: CommandIO): Promise<number>
   const [file] = expectPositionals('run', positionals, ['JOB_FILE']);
   const config = resolveRunConfig(values, values.config as string | undefined);
   const { workers, standbys, sessionTimeout: sessionTimeoutMs } = config;
-  if (config.backend === 'kafka') {
-    const given = Object.keys(MONITORING_OPTIONS).filter((k) => values[k] !== undefined);
-    if (given.length > 0) {
-      // TODO(#10): the Kafka worker's stderr lines are read by the supervisor and tests as they are
-      throw new InvalidArgumentError(
-        `${given.map((k) => `--${k}`).join(', ')}: not available with --backend kafka yet (embedded backend only)`,
-      );
-    }
-  }
+  // --http, --http-token, --log-format, --log-level: keys of the configuration (flag, $EDDY_*, file)
+  const monitoring = {
+    http: config.http,
+    'http-token': config.httpToken,
+    'log-format': config.logFormat,
+    'log-level': config.logLevel,
+  };
   if (workers > 0) {
     const { runSupervisor } = await import('./supervisor.js');
     const rest = args.filter(
@@ -111,9 +107,10 @@ export async function runCommand(args: string[], io: CommandIO): Promise<number>
       workerId: config.workerId,
       jobModule: resolve(file),
       io,
+      values: monitoring,
     });
   }
-  const baseLogger = jobLogger(values, io);
+  const baseLogger = jobLogger(monitoring, io);
   // one SharedLog and one StoreQueries for the job, its control socket and the /v1 routes
   const log = new SharedLog(await openBackend(config, await recoveryPrinter(io)));
   const queries = new StoreQueries(job);
@@ -132,7 +129,7 @@ export async function runCommand(args: string[], io: CommandIO): Promise<number>
   };
   controller.signal.addEventListener('abort', onAbort);
   try {
-    http = await startMonitoringServer(values, monitor, io, logger, [v1Routes({ queries, log })]);
+    http = await startMonitoringServer(monitoring, monitor, io, logger, [v1Routes({ queries, log })]);
     io.err(`eddy run: job "${job.name}" on the ${config.backend} log (${config.dataDir})\n`);
     const metrics = await runJob(job, {
       log,

@@ -110,6 +110,29 @@ export const RUN_KEYS = {
       expected: 'an integer of ms in 1000..1800000',
     }),
   ),
+  http: key(
+    Type.String({
+      pattern: '^(?:(?:\\[[0-9a-fA-F:.]+\\]|[^:\\[\\]\\s]*):)?\\d{1,5}$',
+      description: 'serve /metrics, /health, /ready, /v1 queries and the dashboard (off when absent)',
+      expected: 'HOST:PORT, :PORT or PORT (e.g. 127.0.0.1:9090)',
+    }),
+  ),
+  httpToken: key(
+    Type.String({ minLength: 1, secret: true, description: 'the bearer token of the HTTP write endpoints' }),
+  ),
+  logFormat: key(oneOf('log lines as JSON or for people (default: pretty on a terminal)', 'json', 'pretty')),
+  logLevel: key(
+    oneOf(
+      'the lowest level logged (default info)',
+      'trace',
+      'debug',
+      'info',
+      'warn',
+      'error',
+      'fatal',
+      'silent',
+    ),
+  ),
   kafkaTls: key(
     Type.Boolean({ description: 'kafka: connect over TLS (implied by the other kafkaTls/Ca/Cert/Key keys)' }),
   ),

@@ -65,7 +65,13 @@ export async function runSupervisor(o: SupervisorOptions): Promise<number> {
       {
         stdio: ['ignore', 'inherit', 'inherit'],
         // EDDY_WORKERS=0: a worker never forks workers of its own (even when a config file sets them)
-        env: { ...process.env, EDDY_WORKER_ID: String(slot.index), EDDY_WORKERS: '0' },
+        // EDDY_HTTP_PORT_OFFSET: `--http HOST:PORT` (PORT > 0) listens on PORT + the worker's slot
+        env: {
+          ...process.env,
+          EDDY_WORKER_ID: String(slot.index),
+          EDDY_WORKERS: '0',
+          EDDY_HTTP_PORT_OFFSET: String(slot.index),
+        },
       },
     );
     slot.child = child;

@@ -8,9 +8,8 @@
  * partition, the earliest and end offsets (the end offset is the offset the next record will get).
  */
 
-import type { EmbeddedLog } from '../log/embedded/embedded-log.js';
 import type { CleanupPolicy, TopicConfigInput, TopicInfo } from '../log/types.js';
-import { InvalidArgumentError, OffsetOutOfRangeError } from '../util/errors.js';
+import { InvalidArgumentError } from '../util/errors.js';
 import { choiceOption, expectPositionals, intOption, parseCommandArgs } from './args.js';
 import { withLogWriter } from './live-log.js';
 import type { CommandIO } from './main.js';
@@ -145,17 +144,14 @@ export async function topicsCommand(args: string[], io: CommandIO): Promise<numb
           '"eddy topics compact" is for the embedded log; Kafka compacts on its own',
         );
       }
-      await withLog(dataDir, { io }, async (log) => {
-        const { compactTopic } = await import('../log/embedded/compactor.js');
-        const results = await compactTopic(log as EmbeddedLog, name);
-        io.out(`compacted topic ${name}\n`);
-        results.forEach((r, p) => {
-          const mb = (n: number): string =>
-            n >= 1e6 ? `${(n / 1e6).toFixed(1)} MB` : `${(n / 1e3).toFixed(1)} kB`;
-          io.out(
-            `  partition ${p}: ${r.segmentsCleaned} segment(s), ${r.recordsRead} records read, ${r.recordsKept} kept, ${mb(r.bytesBefore)} -> ${mb(r.bytesAfter)}\n`,
-          );
-        });
+      const results = await withLogWriter(dataDir, { io }, (log) => log.compactTopic(name));
+      io.out(`compacted topic ${name}\n`);
+      results.forEach((r, p) => {
+        const mb = (n: number): string =>
+          n >= 1e6 ? `${(n / 1e6).toFixed(1)} MB` : `${(n / 1e3).toFixed(1)} kB`;
+        io.out(
+          `  partition ${p}: ${r.segmentsCleaned} segment(s), ${r.recordsRead} records read, ${r.recordsKept} kept, ${mb(r.bytesBefore)} -> ${mb(r.bytesAfter)}\n`,
+        );
       });
       return 0;
     }
@@ -190,27 +186,15 @@ async function truncateTopic(
       '"eddy topics truncate" is for the embedded log; Kafka topics are not truncated',
     );
   }
-  return withLog(dataDir, { io }, async (log) => {
-    const earliest = await log.earliestOffset(name, partition); // names the valid partitions
-    const end = await log.endOffset(name, partition);
-    if (offset < earliest || offset > end) {
-      throw new OffsetOutOfRangeError(name, partition, offset, earliest, end);
-    }
-    const damaged = (log.recoveries?.() ?? []).some(
-      (r) => r.reason === 'corrupt-middle' && r.topic === name && r.partition === partition,
+  const { what, done } = await withLogWriter(dataDir, { io }, (log) =>
+    log.truncate(name, partition, offset, values.yes === true),
+  );
+  if (!done) {
+    throw new InvalidArgumentError(
+      `truncating at offset ${offset} drops ${what}; run again with --yes to do it`,
     );
-    const parts = offset < end ? [`offsets ${offset}..${end - 1} (${end - offset} records)`] : [];
-    if (damaged) parts.push('the damaged bytes');
-    const what = `${parts.join(' and ') || 'nothing'} of topic ${name} partition ${partition}`;
-    if (values.yes !== true) {
-      throw new InvalidArgumentError(
-        `truncating at offset ${offset} drops ${what}; run again with --yes to do it`,
-      );
-    }
-    await (log as EmbeddedLog).truncate(name, partition, offset);
-    await log.flush();
-    return `truncated topic ${name} partition ${partition} at offset ${offset}: dropped ${what}\n`;
-  });
+  }
+  return `truncated topic ${name} partition ${partition} at offset ${offset}: dropped ${what}\n`;
 }
 
 function createConfig(values: Record<string, string | boolean | undefined>): TopicConfigInput {

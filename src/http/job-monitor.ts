@@ -93,8 +93,11 @@ export class JobMonitor {
     if (this.currentPhase === 'starting') this.currentPhase = 'restoring';
   };
 
-  /** The container has started: restored and initialised (`runJob`'s `onStarted`). */
-  readonly onStarted = (container: JobContainer): void => {
+  /**
+   * The container has started: restored and initialised (`runJob`'s `onStarted`). On Kafka, called
+   * again with each assignment's container (undefined: this worker runs no task now).
+   */
+  readonly onStarted = (container: JobContainer | undefined): void => {
     this.running = container;
     if (this.currentPhase === 'starting' || this.currentPhase === 'restoring') this.currentPhase = 'running';
   };

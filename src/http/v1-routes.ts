@@ -26,14 +26,22 @@ import { bodyLimit } from 'hono/body-limit';
 import { appendAll } from '../log/append-all.js';
 import type { AppendRecord, Log } from '../log/types.js';
 import {
+  DEFAULT_QUERY_LIMIT,
+  type Endpoint,
   KEY_ENCODINGS,
+  type KeyAnswer,
   type KeyEncoding,
   type PartitionState,
   type RangeAnswer,
+  type RangeOptions,
   type StoreQueries,
+  type TaskDirectory,
 } from '../runtime/control/index.js';
+import { changelogTopic } from '../runtime/job.js';
+import { compareBytes } from '../util/bytes.js';
 import { EddyError, type ErrorCode, InvalidArgumentError, UnavailableError } from '../util/errors.js';
 import { partitionForKey } from '../util/murmur2.js';
+import { forwardGet, withParams } from './query-forwarding.js';
 
 export interface V1Deps {
   /** The job's interactive queries (the same object `runJob` got as `queries`). */
@@ -42,6 +50,16 @@ export interface V1Deps {
   readonly log: Log;
   /** Largest POST body accepted (default 16 MiB). */
   readonly maxBodyBytes?: number;
+  /**
+   * Kafka with several workers: who owns which partition. Queries of a partition this process
+   * does not run are forwarded to its owner (query-forwarding.ts), or answered from a standby
+   * copy here when the owner cannot answer. Absent: this process answers from its own tasks.
+   */
+  readonly directory?: TaskDirectory;
+  /** The bearer token sent with forwarded queries (the workers share `--http-token`). */
+  readonly token?: string;
+  /** How long a forwarded query may take (default 3000 ms). */
+  readonly forwardTimeoutMs?: number;
 }
 
 /** How the routes answer an Eddy error they raise; anything else is the app's 500. */
@@ -96,6 +114,16 @@ function keyEncodingOf(c: Context): KeyEncoding {
   return raw as KeyEncoding;
 }
 
+/** `partitions=0,2,5`: only these partitions (undefined: all). */
+function partitionsQuery(c: Context): number[] | undefined {
+  const raw = c.req.query('partitions');
+  if (raw === undefined) return undefined;
+  if (!/^\d+(,\d+)*$/.test(raw)) {
+    throw new InvalidArgumentError(`query parameter partitions must be a list like 0,2,5, got "${raw}"`);
+  }
+  return raw.split(',').map(Number);
+}
+
 function intQuery(c: Context, name: string): number | undefined {
   const raw = c.req.query(name);
   if (raw === undefined) return undefined;
@@ -116,7 +144,12 @@ function stateJson(s: PartitionState): Record<string, unknown> {
     : { partition: s.partition, changelogOffset: s.changelogOffset, restoring: false };
 }
 
-function rangeJson(q: StoreQueries, a: RangeAnswer): Record<string, unknown> {
+function rangeJson(
+  q: StoreQueries,
+  a: RangeAnswer,
+  raw = false,
+  self: { worker?: string } = {},
+): Record<string, unknown> {
   return {
     store: a.store,
     entries: a.entries.map((e) => {
@@ -128,11 +161,13 @@ function rangeJson(q: StoreQueries, a: RangeAnswer): Record<string, unknown> {
         value: value.json,
         ...(value.binary ? { valueEncoding: 'base64' } : {}),
         partition: e.partition,
+        ...(raw ? { rawKey: Buffer.from(e.key).toString('base64') } : {}),
       };
     }),
     more: a.more,
     restoring: a.partitions.some((p) => p.restoring),
-    partitions: a.partitions.map(stateJson),
+    partitions: a.partitions.map((p) => ({ ...stateJson(p), servedBy: 'owner', ...self })),
+    ...self,
   };
 }
 
@@ -219,56 +254,207 @@ export function v1Routes(deps: V1Deps): (app: Hono) => void {
       throw new UnavailableError('the job is shutting down; queries and writes are no longer answered');
   };
 
+  const forwardOptions = { token: deps.token, timeoutMs: deps.forwardTimeoutMs };
+  // read at each request: a Kafka worker knows its directory only once its server listens
+  const selfOf = (): { worker?: string } =>
+    deps.directory === undefined ? {} : { worker: deps.directory.self.worker };
+
+  const keyJson = (
+    c: Context,
+    store: string,
+    keyText: string,
+    a: KeyAnswer,
+    servedBy: 'owner' | 'standby',
+    extra: Record<string, unknown> = {},
+  ): Response => {
+    const base = { store, key: keyText, ...stateJson(a), servedBy, ...selfOf(), ...extra };
+    if (a.value === undefined) {
+      return c.json(
+        {
+          code: 'EDDY_NOT_FOUND',
+          message: `key ${JSON.stringify(keyText)} is not in store "${store}" (partition ${a.partition}${a.restoring ? ', which is still restoring' : ''})`,
+          ...base,
+        },
+        404,
+      );
+    }
+    const value = queries.decode(store, 'value', a.value);
+    return c.json({ ...base, value: value.json, ...(value.binary ? { valueEncoding: 'base64' } : {}) });
+  };
+
+  /**
+   * A range or prefix answer: from this process's partitions (`local=1`, the embedded log, or
+   * every partition open here), else over every partition of the job: the local ones read here,
+   * the others fetched from their owners (one request per owner), merged in serialized-key order.
+   */
+  const scanJson = async (
+    c: Context,
+    store: string,
+    scan: (partitions: readonly number[] | undefined) => RangeAnswer,
+    limitQuery: number | undefined,
+  ): Promise<Response> => {
+    const raw = c.req.query('raw') === '1';
+    const asked = partitionsQuery(c);
+    const directory = deps.directory;
+    const self = selfOf();
+    if (directory === undefined || c.req.query('local') === '1') {
+      return c.json(rangeJson(queries, scan(asked), raw, self));
+    }
+    const n = queries.partitions;
+    if (n === undefined) throw new UnavailableError('the job is starting: its partitions are not known yet');
+    queries.openPartitions(store); // checks the store name
+    const local: number[] = [];
+    const remote = new Map<string, { owner: Endpoint; partitions: number[] }>();
+    for (let p = 0; p < n; p++) {
+      if (asked !== undefined && !asked.includes(p)) continue;
+      if (queries.isOpen(store, p)) {
+        local.push(p);
+        continue;
+      }
+      const loc = await directory.locate(p);
+      const owner = loc.owner;
+      if (owner === undefined || owner.url === directory.self.url) {
+        throw new UnavailableError(
+          `partition ${p} of store "${store}" has no owner that answers queries (${loc.error ?? (loc.rebalancing ? 'the group is rebalancing' : 'no worker owns it right now')}); try again shortly`,
+        );
+      }
+      let group = remote.get(owner.url);
+      if (group === undefined) remote.set(owner.url, (group = { owner, partitions: [] }));
+      group.partitions.push(p);
+    }
+    const parts: Record<string, unknown>[] = [];
+    const merged: { rawKey: Buffer; entry: Record<string, unknown> }[] = [];
+    let more = false;
+    if (local.length > 0) {
+      const a = rangeJson(queries, scan(local), true, self);
+      parts.push(...(a.partitions as Record<string, unknown>[]));
+      for (const e of a.entries as Record<string, unknown>[])
+        merged.push({ rawKey: Buffer.from(e.rawKey as string, 'base64'), entry: e });
+      more ||= a.more as boolean;
+    }
+    const answers = await Promise.all(
+      [...remote.values()].map(async ({ owner, partitions }) => ({
+        owner,
+        r: await forwardGet(
+          owner,
+          withParams(c.req.url, { local: '1', raw: '1', partitions: partitions.join(',') }),
+          forwardOptions,
+        ),
+      })),
+    );
+    for (const { owner, r } of answers) {
+      if (!r.ok) throw new UnavailableError(`${r.reason}; try again shortly`);
+      if (r.status !== 200) return c.json(r.body, r.status as 400);
+      for (const p of (r.body.partitions ?? []) as Record<string, unknown>[]) {
+        parts.push({ ...p, servedBy: 'forwarded', worker: owner.worker });
+      }
+      for (const e of (r.body.entries ?? []) as Record<string, unknown>[]) {
+        merged.push({ rawKey: Buffer.from(String(e.rawKey), 'base64'), entry: e });
+      }
+      more ||= r.body.more === true;
+    }
+    merged.sort((a, b) => compareBytes(a.rawKey, b.rawKey));
+    const limit = limitQuery ?? DEFAULT_QUERY_LIMIT;
+    if (merged.length > limit) {
+      more = true;
+      merged.length = limit;
+    }
+    parts.sort((a, b) => (a.partition as number) - (b.partition as number));
+    return c.json({
+      store,
+      entries: merged.map(({ entry }) => {
+        if (raw) return entry;
+        const { rawKey: _, ...rest } = entry;
+        return rest;
+      }),
+      more,
+      restoring: parts.some((p) => p.restoring === true),
+      partitions: parts,
+      ...self,
+    });
+  };
+
   return (app) => {
     app.get(
       '/v1/stores/:store/keys/:key{.+}',
-      answering((c) => {
+      answering(async (c) => {
         live();
         const store = param(c, 'store');
         const keyText = param(c, 'key');
-        const a = queries.get(store, keyText, {
-          keyEncoding: keyEncodingOf(c),
-          partition: intQuery(c, 'partition'),
-        });
-        const base = { store, key: keyText, ...stateJson(a) };
-        if (a.value === undefined) {
-          return c.json(
-            {
-              code: 'EDDY_NOT_FOUND',
-              message: `key ${JSON.stringify(keyText)} is not in store "${store}" (partition ${a.partition}${a.restoring ? ', which is still restoring' : ''})`,
-              ...base,
-            },
-            404,
-          );
+        const bytes = queries.encodeKey(store, keyText, keyEncodingOf(c));
+        const p = intQuery(c, 'partition') ?? queries.partitionOf(bytes);
+        const directory = deps.directory;
+        if (directory === undefined || c.req.query('local') === '1' || queries.isOpen(store, p)) {
+          return keyJson(c, store, keyText, queries.getBytes(store, bytes, p), 'owner');
         }
-        const value = queries.decode(store, 'value', a.value);
-        return c.json({ ...base, value: value.json, ...(value.binary ? { valueEncoding: 'base64' } : {}) });
+        // another worker owns the partition: forward, else a standby here, else 503
+        const path = withParams(c.req.url, { local: '1', partition: String(p) });
+        let why = '';
+        for (let attempt = 0; attempt < 2; attempt++) {
+          const loc = await directory.locate(p, { refresh: attempt > 0 });
+          if (loc.owner === undefined || loc.owner.url === directory.self.url) {
+            why = loc.error ?? (loc.rebalancing ? 'the group is rebalancing' : 'no worker owns it right now');
+            if (attempt === 0) continue;
+            break;
+          }
+          const r = await forwardGet(loc.owner, path, forwardOptions);
+          if (r.ok) {
+            return c.json(
+              { ...r.body, servedBy: 'forwarded', worker: loc.owner.worker, via: directory.self.worker },
+              r.status as 200,
+            );
+          }
+          why = r.reason;
+        }
+        if (queries.hasStandby(store, p)) {
+          const a = queries.getStandbyBytes(store, bytes, p);
+          const end = await log.endOffset(changelogTopic(queries.job.name, store), p);
+          const applied = a.changelogOffset ?? -1;
+          const staleness = {
+            appliedOffset: a.changelogOffset,
+            changelogEnd: end,
+            lag: Math.max(0, end - 1 - applied),
+          };
+          return keyJson(c, store, keyText, a, 'standby', { standby: staleness, ownerError: why });
+        }
+        throw new UnavailableError(
+          `partition ${p} of store "${store}" is not served by this worker and its owner cannot answer: ${why}; try again shortly`,
+        );
       }),
     );
     app.get(
       '/v1/stores/:store/range',
-      answering((c) => {
+      answering(async (c) => {
         live();
         const store = param(c, 'store');
-        const a = queries.range(store, {
+        const options: RangeOptions = {
           from: c.req.query('from'),
           to: c.req.query('to'),
           limit: intQuery(c, 'limit'),
           keyEncoding: keyEncodingOf(c),
-        });
-        return c.json(rangeJson(queries, a));
+        };
+        return scanJson(
+          c,
+          store,
+          (partitions) => queries.range(store, { ...options, partitions }),
+          options.limit,
+        );
       }),
     );
     app.get(
       '/v1/stores/:store/prefix/:prefix{.+}',
-      answering((c) => {
+      answering(async (c) => {
         live();
         const store = param(c, 'store');
-        const a = queries.prefix(store, param(c, 'prefix'), {
-          limit: intQuery(c, 'limit'),
-          keyEncoding: keyEncodingOf(c),
-        });
-        return c.json(rangeJson(queries, a));
+        const prefix = param(c, 'prefix');
+        const limit = intQuery(c, 'limit');
+        const keyEncoding = keyEncodingOf(c);
+        return scanJson(
+          c,
+          store,
+          (partitions) => queries.prefix(store, prefix, { limit, keyEncoding, partitions }),
+          limit,
+        );
       }),
     );
     app.post(

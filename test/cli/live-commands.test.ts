@@ -158,3 +158,62 @@ test('a control socket left by a SIGKILLed job is replaced by the next run', asy
   second.child.kill('SIGTERM');
   assert.equal(await second.exited, 0, second.stderr());
 });
+
+test('next to a running job: topics compact and topics truncate --yes go through the job', async (t) => {
+  const dir = tempDir(t);
+  const at = ['--data-dir', dir];
+  assert.equal(eddySync(['topics', 'create', 'clicks', '--partitions', '2', ...at]).status, 0);
+  const job = startEddy(t, ['run', JOB, ...at]);
+  await job.waitFor(/started 2 tasks/);
+  const made = eddySync([
+    'topics',
+    'create',
+    'kv',
+    '--partitions',
+    '1',
+    '--cleanup',
+    'compact',
+    '--segment-bytes',
+    '1024',
+    ...at,
+  ]);
+  assert.equal(made.status, 0, made.stderr);
+  // four appends of 10 records (~2 kB each, over the segment size): each rolls a segment
+  for (let b = 0; b < 4; b++) {
+    const pad = 'x'.repeat(200);
+    const lines = Array.from(
+      { length: 10 },
+      (_, i) => `k${i % 4}\t{"n":${b * 10 + i},"pad":"${pad}"}\n`,
+    ).join('');
+    assert.equal(eddySync(['produce', 'kv', ...at], lines).status, 0);
+  }
+
+  const compacted = eddySync(['topics', 'compact', 'kv', ...at]);
+  assert.equal(compacted.status, 0, compacted.stderr);
+  assert.match(
+    compacted.stdout,
+    /compacted topic kv\n {2}partition 0: [1-9]\d* segment\(s\), \d+ records read/,
+  );
+  const kept = Number(/(\d+) kept/.exec(compacted.stdout)?.[1]);
+  const read = Number(/(\d+) records read/.exec(compacted.stdout)?.[1]);
+  assert.ok(kept < read, compacted.stdout);
+
+  // truncate: without --yes it only says what it would drop; with --yes the job's log drops it
+  const dry = eddySync(['topics', 'truncate', 'kv', '--partition', '0', '--offset', '38', ...at]);
+  assert.equal(dry.status, 1);
+  assert.match(
+    dry.stderr,
+    /drops offsets 38\.\.39 \(2 records\) of topic kv partition 0; run again with --yes/,
+  );
+  assert.match(endOffsets(dir, 'kv'), /\s40\s/);
+  const cut = eddySync(['topics', 'truncate', 'kv', '--partition', '0', '--offset', '38', '--yes', ...at]);
+  assert.equal(cut.status, 0, cut.stderr);
+  assert.match(cut.stdout, /truncated topic kv partition 0 at offset 38: dropped offsets 38\.\.39/);
+  assert.match(endOffsets(dir, 'kv'), /\s38\s/);
+  const out = eddySync(['topics', 'truncate', 'kv', '--partition', '0', '--offset', '99', '--yes', ...at]);
+  assert.equal(out.status, 1);
+  assert.match(out.stderr, /offset 99/);
+
+  job.child.kill('SIGTERM');
+  assert.equal(await job.exited, 0, job.stderr());
+});

@@ -35,6 +35,32 @@ function configFile(t: { after(fn: () => void): void }, content: unknown): strin
 }
 
 describe('resolveRunConfig', () => {
+  it('--http, --http-token, --log-format and --log-level are keys: flag, $EDDY_*, file; bad values name the key', (t) => {
+    const file = configFile(t, { http: '127.0.0.1:9090', logFormat: 'json' });
+    const c = resolveRunConfig({ 'log-level': 'debug' }, file, { EDDY_HTTP_TOKEN: 's3cret' });
+    assert.equal(c.http, '127.0.0.1:9090');
+    assert.equal(c.httpToken, 's3cret');
+    assert.equal(c.logFormat, 'json');
+    assert.equal(c.logLevel, 'debug');
+    assert.equal(resolveRunConfig({}, undefined, { EDDY_HTTP: ':0' }).http, ':0');
+    assert.equal(resolveRunConfig({ http: '[::1]:80' }, undefined, {}).http, '[::1]:80');
+    const problems = problemsOf(() =>
+      resolveRunConfig({ http: 'localhost', 'log-format': 'xml' }, undefined, {
+        EDDY_LOG_LEVEL: 'loud',
+        EDDY_HTTP_TOKEN: '',
+      }),
+    );
+    for (const line of [
+      'http (--http): expected HOST:PORT, :PORT or PORT (e.g. 127.0.0.1:9090), got "localhost"',
+      'logFormat (--log-format): expected "json" or "pretty", got "xml"',
+      'logLevel ($EDDY_LOG_LEVEL): expected',
+    ]) {
+      assert.ok(
+        problems.some((p) => p.startsWith(line)),
+        `${line}\nnot in:\n${problems.join('\n')}`,
+      );
+    }
+  });
   it('reports every bad key of every source at once, naming the key, its source and what is expected', (t) => {
     const file = configFile(t, { backend: 'kafak', workrs: 2, dataDir: 3, sessionTimeout: 10 });
     const problems = problemsOf(() =>

@@ -56,5 +56,5 @@ test('eddy run --http on a non-loopback address refuses to start without a token
   assert.match(r.stderr, /--http-token/);
   const bad = eddySync(['run', TICKER, '--data-dir', dir, '--log-format', 'xml']);
   assert.equal(bad.status, 1);
-  assert.match(bad.stderr, /--log-format must be json or pretty/);
+  assert.match(bad.stderr, /logFormat \(--log-format\): expected "json" or "pretty", got "xml"/);
 });

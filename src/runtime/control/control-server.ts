@@ -10,6 +10,9 @@
  * Frames: `control-protocol.ts`. Operations (request header `op`):
  * - `hello` → `{ pid, job, log }`;
  * - `topics.create { name, config }` → the `TopicInfo`; `topics.delete { name }`;
+ * - `topics.compact { name }` → `{ partitions: CompactionResult[] }` (embedded log: compacts every
+ *   partition now, taking turns with the log's own compaction); `topics.truncate { name,
+ *   partition, offset, confirm }` → `{ what, done }` (log/truncate-topic.ts: only with `confirm`);
  * - `append { topic }` + records payload → `{ partitions: [{ partition, count, first, last }] }`:
  *   every partition is checked first, then all records go in as one unit (`appendAll`: one
  *   transaction) — a bad request writes nothing;
@@ -27,6 +30,8 @@ import { chmodSync, existsSync, unlinkSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join, resolve } from 'node:path';
 import { appendAll } from '../../log/append-all.js';
+import type { EmbeddedLog } from '../../log/embedded/embedded-log.js';
+import { truncateTopicPartition } from '../../log/truncate-topic.js';
 import type { AppendRecord, Log, TopicConfigInput } from '../../log/types.js';
 import {
   ControlError,
@@ -37,6 +42,7 @@ import {
 } from '../../util/errors.js';
 import type { Logger } from '../task.js';
 import { decodeRecords, encodeFrame, FrameReader } from './control-protocol.js';
+import { SharedLog } from './shared-log.js';
 import type { StoreQueries } from './store-queries.js';
 
 /** Linux's limit on a socket path (`sun_path`, 108 bytes with its NUL). */
@@ -178,6 +184,26 @@ export class ControlServer {
       case 'topics.delete':
         await this.log().deleteTopic(stringArg(header, 'name'));
         return {};
+      case 'topics.compact': {
+        const { compactTopic } = await import('../../log/embedded/compactor.js');
+        return { partitions: await compactTopic(this.embeddedLog('compact'), stringArg(header, 'name')) };
+      }
+      case 'topics.truncate': {
+        const int = (n: string): number => {
+          const v = header[n];
+          if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) {
+            throw new InvalidArgumentError(`control request "topics.truncate" needs an integer "${n}" >= 0`);
+          }
+          return v;
+        };
+        return truncateTopicPartition(
+          this.embeddedLog('truncate'),
+          stringArg(header, 'name'),
+          int('partition'),
+          int('offset'),
+          header.confirm === true,
+        );
+      }
       case 'append':
         return this.append(stringArg(header, 'topic'), payload);
       case 'store.get': {
@@ -221,6 +247,18 @@ export class ControlServer {
     const log = this.options.log;
     if (log === undefined) throw new InvalidArgumentError('this process serves no log on its control socket');
     return log;
+  }
+
+  /** The embedded log below the shared one (compaction and truncation are not transactions). */
+  private embeddedLog(what: string): EmbeddedLog {
+    const log = this.log();
+    const inner = log instanceof SharedLog ? log.inner : log;
+    if (inner.backend !== 'embedded') {
+      throw new InvalidArgumentError(
+        `"eddy topics ${what}" is for the embedded log; this process runs on ${inner.backend}`,
+      );
+    }
+    return inner as EmbeddedLog;
   }
 
   private queries(header: Record<string, unknown>): StoreQueries {

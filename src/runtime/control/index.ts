@@ -18,7 +18,9 @@ export {
   type RangeAnswer,
   type RangeEntry,
   type RangeOptions,
+  type StandbyOpenEvent,
   type StatsAnswer,
   type StoreOpenEvent,
   StoreQueries,
 } from './store-queries.js';
+export type { Endpoint, TaskDirectory, TaskLocation } from './task-directory.js';

@@ -29,6 +29,12 @@
  * The container feeds the registry through its events (`attach`): `partitions` (the task count),
  * `store-open` (a task's store, before it restores), `restore` (progress), `store-close`.
  * `shutdown()` turns every later query into `EDDY_UNAVAILABLE`.
+ *
+ * Standby copies (Kafka's standby tasks, kafka-group/standby-task.ts) register apart
+ * (`addStandby`): a query reads them only when asked to (`{ standby: true }`), and its answer
+ * says `standby: true` and the changelog offset the copy has applied (the caller compares it with
+ * the changelog's end to say how stale it is). Which process owns a partition is not this
+ * registry's business: the HTTP layer forwards (http/query-router.ts).
  */
 import type { EventEmitter } from 'node:events';
 import type { Entry } from '../../store/types.js';
@@ -129,6 +135,15 @@ export interface GetOptions extends KeyOptions {
   partition?: number;
 }
 
+/** A standby copy of a task's store, as standby-task.ts registers it. */
+export interface StandbyOpenEvent {
+  readonly name: string;
+  readonly partition: number;
+  readonly store: StoreOpenEvent['store'];
+  /** `lastOffset`: the last changelog record the copy has applied. */
+  readonly sink: { readonly lastOffset: number };
+}
+
 export interface RangeOptions extends KeyOptions {
   /** Inclusive lower bound (text in `keyEncoding`); absent: from the first key. */
   from?: string;
@@ -163,6 +178,7 @@ export function jsonSafe(value: unknown): { json: unknown; binary: boolean } {
 
 export class StoreQueries {
   private readonly open = new Map<string, OpenPartition>();
+  private readonly standbys = new Map<string, StandbyOpenEvent>();
   private taskCount: number | undefined;
   private closed = false;
 
@@ -197,6 +213,53 @@ export class StoreQueries {
     };
   }
 
+  /** Sets the task count (a Kafka worker knows it before any container runs here). */
+  setTaskCount(n: number): void {
+    this.taskCount = n;
+  }
+
+  /** True when partition `p` of `store` is open here as an active task (restoring or not). */
+  isOpen(store: string, p: number): boolean {
+    return this.open.has(`${store}/${p}`);
+  }
+
+  /** True when this process holds a standby copy of partition `p` of `store`. */
+  hasStandby(store: string, p: number): boolean {
+    return this.standbys.has(`${store}/${p}`);
+  }
+
+  addStandby(e: StandbyOpenEvent): void {
+    this.standbys.set(`${e.name}/${e.partition}`, e);
+  }
+
+  removeStandby(name: string, partition: number): void {
+    this.standbys.delete(`${name}/${partition}`);
+  }
+
+  /**
+   * `getBytes` from this process's standby copy of `partition`: `standby: true`, and
+   * `changelogOffset` is the last changelog record the copy applied.
+   */
+  getStandbyBytes(store: string, key: Uint8Array, partition: number): KeyAnswer & { standby: true } {
+    this.spec(store);
+    const e = this.standbys.get(`${store}/${partition}`);
+    if (e === undefined) {
+      throw new UnavailableError(
+        `this process holds no standby copy of partition ${partition} of store "${store}"`,
+      );
+    }
+    const offset = e.sink.lastOffset;
+    return {
+      store,
+      key,
+      value: e.store.bytes.get(key),
+      partition,
+      changelogOffset: offset < 0 ? null : offset,
+      restoring: false,
+      standby: true,
+    };
+  }
+
   add(e: StoreOpenEvent): void {
     this.open.set(`${e.name}/${e.partition}`, {
       event: e,
@@ -222,6 +285,7 @@ export class StoreQueries {
   shutdown(): void {
     this.closed = true;
     this.open.clear();
+    this.standbys.clear();
   }
 
   /** The partitions of `store` open in this process, in order. */

@@ -1,4 +1,6 @@
 // Running a job in a Kafka consumer group (tasks assigned whole and sticky, standbys): re-exports only.
+
+export { GroupDirectory, type GroupDirectoryOptions } from './group-directory.js';
 export {
   type KafkaRunOptions,
   type KafkaRunResult,

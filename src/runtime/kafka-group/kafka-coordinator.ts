@@ -39,14 +39,18 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KafkaLog } from '../../log/kafka/kafka-log.js';
-import { AbortedError, FencedError } from '../../util/errors.js';
+import { AbortedError, ControlError, FencedError } from '../../util/errors.js';
 import { CheckpointStore } from '../checkpoint.js';
+import { ControlServer } from '../control/control-server.js';
+import type { StoreQueries } from '../control/store-queries.js';
+import type { Endpoint, TaskDirectory } from '../control/task-directory.js';
 import { changelogTopic, checkpointTopic, type JobDefinition } from '../job.js';
 import { createContainer, type JobContainer, resolveThreads, type ThreadsOption } from '../job-container.js';
 import { lockJob } from '../job-lock.js';
 import { ensureChangelogTopics, taskCountOf } from '../job-topics.js';
 import type { RestoreProgress } from '../restore.js';
 import type { Logger } from '../task.js';
+import { GroupDirectory } from './group-directory.js';
 import { type GroupGeneration, GroupMember } from './group-member.js';
 import { StandbyTask } from './standby-task.js';
 import { waitStable } from './wait-stable.js';
@@ -75,6 +79,20 @@ export interface KafkaRunOptions {
   threads?: ThreadsOption;
   /** The path or file URL of the job's module, for threads. */
   jobModule?: string;
+  /**
+   * The interactive queries of this worker's stores: every container this worker runs and every
+   * standby copy it holds registers there (the HTTP routes and the control socket read it).
+   */
+  queries?: StoreQueries;
+  /** Serve `<dataDir>/control.sock` (store reads through this worker: `eddy store get`, …). */
+  controlSocket?: boolean;
+  /**
+   * Where this worker answers queries over HTTP: sent in its join metadata so that other workers
+   * forward queries of its tasks here (see `taskDirectory`).
+   */
+  endpoint?: Endpoint;
+  /** The group's task directory once the worker knows its group (called once, before joining). */
+  onDirectory?: (directory: TaskDirectory) => void;
   /** After each assignment is in effect (container started, standbys running). */
   onAssignment?: (info: {
     generationId: number;
@@ -96,6 +114,12 @@ const silent: Logger = { info() {}, warn() {}, error() {} };
 export function taskTransactionalId(job: string, partition: number): string {
   return `eddy-${job}-task-${partition}`;
 }
+/** The topic whose partitions carry a job's standby tasks in the group (the first logged store's changelog). */
+export function standbyTopicOf(job: JobDefinition): string | undefined {
+  const logged = Object.entries(job.stores).find(([, s]) => s.changelog);
+  return logged === undefined ? undefined : changelogTopic(job.name, logged[0]);
+}
+
 const same = (a: readonly number[], b: readonly number[]) =>
   a.length === b.length && a.every((x, i) => x === b[i]);
 
@@ -126,6 +150,10 @@ export async function runJobOnKafka(job: JobDefinition, options: KafkaRunOptions
   let containerTasks: number[] = [];
   const standbys = new Map<number, StandbyTask>();
   let member: GroupMember | undefined;
+  let control: ControlServer | undefined;
+  let detach: (() => void) | undefined;
+  let directory: GroupDirectory | undefined;
+  const { queries } = options;
   let failure: unknown;
   let wake: (() => void) | undefined;
   let latest: GroupGeneration | undefined;
@@ -162,6 +190,8 @@ export async function runJobOnKafka(job: JobDefinition, options: KafkaRunOptions
     await c.close({ commit }).catch((err) => {
       if (!(err instanceof FencedError)) failure ??= err;
     });
+    detach?.();
+    detach = undefined;
     containerTasks = [];
   };
 
@@ -169,14 +199,33 @@ export async function runJobOnKafka(job: JobDefinition, options: KafkaRunOptions
     const taskCount = await taskCountOf(job, log);
     await ensureChangelogTopics(job, log, taskCount);
     await new CheckpointStore(log, checkpointTopic(job.name), job.replicationFactor).init();
-    const logged = Object.entries(job.stores).filter(([, s]) => s.changelog);
+    queries?.setTaskCount(taskCount);
+    if (options.controlSocket) {
+      try {
+        control = await ControlServer.start({ dataDir, queries, logger });
+      } catch (err) {
+        if (!(err instanceof ControlError)) throw err;
+        logger.warn(`${err.message} (the worker runs without it)`);
+      }
+    }
+    const standbyTopic = standbyTopicOf(job);
+    if (options.endpoint !== undefined) {
+      directory = new GroupDirectory({
+        admin: log.admin.client,
+        groupId: `eddy-${job.name}`,
+        inputTopics: job.inputs.map((i) => i.topic),
+        standbyTopic,
+        self: options.endpoint,
+      });
+      options.onDirectory?.(directory);
+    }
     const m = new GroupMember({
       brokers: options.brokers,
       connection: log.options.connection,
       groupId: `eddy-${job.name}`,
       clientId: `eddy-${job.name}-${workerId}`,
       inputTopics: job.inputs.map((i) => i.topic),
-      standbyTopic: logged.length > 0 ? changelogTopic(job.name, logged[0][0]) : undefined,
+      standbyTopic,
       taskCount,
       standbys: options.standbys ?? 0,
       sessionTimeoutMs: options.sessionTimeoutMs ?? 10_000,
@@ -184,7 +233,8 @@ export async function runJobOnKafka(job: JobDefinition, options: KafkaRunOptions
       rebalanceTimeoutMs: options.rebalanceTimeoutMs ?? 60_000,
     });
     member = m;
-    const claim = (tasks: number[]) => m.setClaims({ tasks, standbyState: localState(dataDir, job) });
+    const claim = (tasks: number[]) =>
+      m.setClaims({ tasks, standbyState: localState(dataDir, job), endpoint: options.endpoint });
     claim([]);
     m.onAssignment = (g) => {
       latest = g;
@@ -220,6 +270,7 @@ export async function runJobOnKafka(job: JobDefinition, options: KafkaRunOptions
       }
       const g = latest;
       applied = g;
+      directory?.invalidate();
       result.generations++;
       const { active, standby } = g.assignment;
       for (const [p, s] of standbys) {
@@ -263,6 +314,7 @@ export async function runJobOnKafka(job: JobDefinition, options: KafkaRunOptions
             jobModule: options.jobModule,
           });
           if (options.onRestore) c.on('restore', options.onRestore);
+          detach = queries?.attach(c);
           container = c;
           containerTasks = active;
           await c.start();
@@ -284,7 +336,7 @@ export async function runJobOnKafka(job: JobDefinition, options: KafkaRunOptions
       }
       for (const p of standby) {
         if (standbys.has(p)) continue;
-        const s = new StandbyTask(job, p, log, dataDir, logger);
+        const s = new StandbyTask(job, p, log, dataDir, logger, queries);
         standbys.set(p, s);
         await s.start();
       }
@@ -306,6 +358,8 @@ export async function runJobOnKafka(job: JobDefinition, options: KafkaRunOptions
     throw err;
   } finally {
     options.signal?.removeEventListener('abort', onAbort);
+    queries?.shutdown();
+    await control?.close();
     for (const s of standbys.values()) await s.stop();
     await releaseIds([]);
     await member?.close();

@@ -11,13 +11,14 @@
  * that opens them next sees exactly what they hold. A standby never writes a changelog.
  */
 import type { Log } from '../../log/types.js';
+import type { QueryableBytes, StoreQueries } from '../control/store-queries.js';
 import { changelogTopic, type JobDefinition } from '../job.js';
 import { openJobStore } from '../job-store.js';
 import { LogChangelogSink } from '../log-changelog-sink.js';
 import { type RestorableStore, restoreStore } from '../restore.js';
 import type { Logger } from '../task.js';
 
-type StandbyStore = RestorableStore & { close(): Promise<void> };
+type StandbyStore = RestorableStore & { close(): Promise<void>; readonly bytes: QueryableBytes };
 
 interface Tail {
   name: string;
@@ -45,6 +46,8 @@ export class StandbyTask {
     private readonly log: Log,
     private readonly dataDir: string,
     private readonly logger: Logger,
+    /** Interactive queries may read the copies (registered once caught up, removed on stop). */
+    private readonly queries?: StoreQueries,
   ) {}
 
   /** Opens the stores, catches them up, and starts tailing in the background. */
@@ -62,6 +65,7 @@ export class StandbyTask {
       this.metrics.applied += result.restored;
       tail.next = Math.max(end, (store.changelogPosition()?.offset ?? -1) + 1);
       sink.lastOffset = tail.next - 1;
+      this.queries?.addStandby({ name, partition: p, store, sink });
     }
     this.running = Promise.all(this.tails.map((t) => this.follow(t))).then(() => undefined);
   }
@@ -107,6 +111,9 @@ export class StandbyTask {
     await this.running?.catch(() => undefined);
     const tails = this.tails;
     this.tails = [];
-    for (const t of tails) await t.store.close().catch(() => undefined);
+    for (const t of tails) {
+      this.queries?.removeStandby(t.name, this.partition);
+      await t.store.close().catch(() => undefined);
+    }
   }
 }

@@ -26,6 +26,12 @@ export interface MemberClaims {
   tasks: number[];
   /** Tasks this member holds local store state for (standby or earlier ownership). */
   standbyState: number[];
+  /**
+   * Where this member answers interactive queries (its `--http` base URL, e.g.
+   * `http://10.0.0.5:8080`), and its worker id: other members read them from the group's
+   * description to forward a query to a task's owner (group-directory.ts). Absent: no `--http`.
+   */
+  endpoint?: { url: string; worker: string };
 }
 
 export interface TaskAssignment {
@@ -225,7 +231,10 @@ function balanceStandbys(
 
 /** Encodes a member's claims as join metadata. */
 export function encodeClaims(claims: MemberClaims): Buffer {
-  return Buffer.from(JSON.stringify({ tasks: claims.tasks, standbyState: claims.standbyState }), 'utf8');
+  return Buffer.from(
+    JSON.stringify({ tasks: claims.tasks, standbyState: claims.standbyState, endpoint: claims.endpoint }),
+    'utf8',
+  );
 }
 
 /** Decodes join metadata; anything unreadable (another client, an old version) claims nothing. */
@@ -233,7 +242,16 @@ export function decodeClaims(metadata: Buffer | string | undefined | null): Memb
   try {
     const parsed = JSON.parse(metadata === undefined || metadata === null ? '' : metadata.toString());
     const nums = (v: unknown) => (Array.isArray(v) ? v.filter((x): x is number => Number.isInteger(x)) : []);
-    return { tasks: nums(parsed?.tasks), standbyState: nums(parsed?.standbyState) };
+    const e = parsed?.endpoint;
+    const endpoint =
+      typeof e?.url === 'string' && typeof e?.worker === 'string'
+        ? { url: e.url, worker: e.worker }
+        : undefined;
+    return {
+      tasks: nums(parsed?.tasks),
+      standbyState: nums(parsed?.standbyState),
+      ...(endpoint === undefined ? {} : { endpoint }),
+    };
   } catch {
     return { tasks: [], standbyState: [] };
   }
