@@ -150,6 +150,54 @@ describe('the Kafka log on a real broker', () => {
     assert.equal(await log.waitForData('txn', 0, visible[0].offset + 1, 300), false);
   });
 
+  it('readSpans reads what read reads, as byte spans, past aborted transactions and across fetches', async () => {
+    await log.createTopic('spans', { partitions: 1 });
+    const value = Buffer.alloc(100, 0x62);
+    await log.append('spans', 0, [
+      { key: b('first'), value: b('1') },
+      { key: null, value: b('keyless') },
+      { key: b('gone'), value: null },
+    ]);
+    const aborted = await log.beginTransaction();
+    await aborted.append('spans', 0, [{ key: b('never'), value: b('aborted') }]);
+    await aborted.abort();
+    await log.append(
+      'spans',
+      0,
+      Array.from({ length: 30_000 }, (_, i) => ({ key: b(`k${i}`), value })),
+    );
+    const end = await log.endOffset('spans', 0);
+    const viaRead: [number, string | null, string | null][] = [];
+    for (let at = 0; at < end; ) {
+      const read = await log.read('spans', 0, at, { maxRecords: 7000, maxBytes: 1 << 20 });
+      if (read.length === 0) break;
+      for (const r of read) viaRead.push([r.offset, r.key?.toString() ?? null, r.value?.toString() ?? null]);
+      at = read[read.length - 1].offset + 1;
+    }
+    const viaSpans: [number, string | null, string | null][] = [];
+    let reads = 0;
+    for (let at = 0; at < end; reads++) {
+      const blocks = await log.readSpans('spans', 0, at, { maxRecords: 7000, maxBytes: 1 << 20 });
+      if (blocks.length === 0) break;
+      for (const x of blocks) {
+        for (let i = 0; i < x.count; i++) {
+          const key =
+            x.keyLength[i] < 0 ? null : x.buf.toString('utf8', x.keyStart[i], x.keyStart[i] + x.keyLength[i]);
+          const v =
+            x.valueLength[i] < 0
+              ? null
+              : x.buf.toString('utf8', x.valueStart[i], x.valueStart[i] + x.valueLength[i]);
+          viaSpans.push([x.offsets[i], key, v]);
+        }
+        at = x.offsets[x.count - 1] + 1;
+      }
+    }
+    assert.equal(viaRead.length, 30_003);
+    assert.deepEqual(viaSpans, viaRead);
+    assert.ok(reads >= 5, `${reads} reads of at most 7000 records`);
+    assert.deepEqual(await log.readSpans('spans', 0, end), []);
+  });
+
   it("puts keyed records from Kafka's own Java client (default partitioner) on partitionForKey(key, n)", async () => {
     const partitions = 7;
     const count = 60;

@@ -35,6 +35,24 @@ export interface LogRecord {
   readonly headers: RecordHeaders;
 }
 
+/**
+ * Records as byte spans of one shared buffer, with no object per record: what a restore reads
+ * (`Log.readSpans`). Record i (`0 <= i < count`) has offset `offsets[i]`, its key is
+ * `buf[keyStart[i], keyStart[i] + keyLength[i])` (`keyLength[i]` -1: no key) and its value
+ * `buf[valueStart[i], valueStart[i] + valueLength[i])` (`valueLength[i]` -1: a tombstone). Offsets
+ * grow with i. Timestamps and headers are not carried. The arrays may be longer than `count`. The
+ * bytes are the reader's: valid as long as the object is referenced, never written to by the log.
+ */
+export interface RecordSpans {
+  readonly buf: Buffer;
+  readonly count: number;
+  readonly offsets: Float64Array;
+  readonly keyStart: Int32Array;
+  readonly keyLength: Int32Array;
+  readonly valueStart: Int32Array;
+  readonly valueLength: Int32Array;
+}
+
 /** A record to append. */
 export interface AppendRecord {
   key?: Buffer | null;
@@ -204,6 +222,13 @@ export interface Log {
    * with `OffsetOutOfRangeError`. Records removed by compaction are skipped.
    */
   read(topic: string, partition: number, offset: number, options?: ReadOptions): Promise<LogRecord[]>;
+
+  /**
+   * `read` in the form of byte spans (see {@link RecordSpans}): the same records, offsets and budget,
+   * as a few blocks (empty: none at `offset`, the end). Optional: a backend that decodes batches
+   * straight from its buffers has it (Kafka); callers fall back to `read`.
+   */
+  readSpans?(topic: string, partition: number, offset: number, options?: ReadOptions): Promise<RecordSpans[]>;
 
   earliestOffset(topic: string, partition: number): Promise<number>;
   endOffset(topic: string, partition: number): Promise<number>;

@@ -21,7 +21,7 @@
  * `exactlyOnce` the tail holds no committed record (read-committed isolation), so nothing is
  * relogged.
  */
-import type { Log, LogRecord } from '../log/types.js';
+import type { Log, LogRecord, RecordSpans } from '../log/types.js';
 import { latin1Id } from '../util/bytes.js';
 
 /** One read of a restore: large, so a Kafka fetch's records are used whole. */
@@ -32,6 +32,8 @@ const SCAN_BYTES = 8 << 20;
 export interface RestorableStore {
   changelogPosition(): { offset: number; clean: boolean } | undefined;
   restore(records: Iterable<{ key: Uint8Array; value: Uint8Array | null; offset: number }>): void;
+  /** Optional: `restore` of records as byte spans, used when the log reads them so (`Log.readSpans`). */
+  restoreSpans?(blocks: readonly RecordSpans[]): void;
   wipe(): void | Promise<void>;
   relog(keys: Iterable<Uint8Array>): void;
   commit(): Promise<number | undefined>;
@@ -96,27 +98,47 @@ export async function restoreStore(
   let lastReport = 0;
   const report = (done: boolean, relogged: number) =>
     onProgress({ store: name, partition, restored, total, bytes, done, mode, relogged });
-  await scan(log, topic, partition, from, target + 1, (records) => {
-    // changelog records always have a key (compacted topics refuse keyless ones); filter only if not
-    let batch: readonly LogRecord[] = records;
-    for (let i = 0; i < records.length; i++) {
-      if (records[i].key === null) {
-        batch = records.filter((x) => x.key !== null);
-        break;
-      }
-    }
-    for (let i = 0; i < batch.length; i++) {
-      const r = batch[i];
-      bytes += (r.key as Uint8Array).length + (r.value === null ? 0 : r.value.length);
-    }
-    store.restore(batch as readonly (LogRecord & { key: Uint8Array })[]);
-    restored += batch.length;
+  const progress = () => {
     const now = performance.now();
     if (now - lastReport > 100) {
       lastReport = now;
       report(false, 0);
     }
-  });
+  };
+  if (log.readSpans !== undefined && store.restoreSpans !== undefined) {
+    // no object per record: the fetched batches' bytes go to the engine as spans
+    const restoreSpans = store.restoreSpans.bind(store);
+    await scanSpans(log, topic, partition, from, target + 1, (blocks) => {
+      for (let b = 0; b < blocks.length; b++) {
+        const { count, keyLength, valueLength } = blocks[b];
+        for (let i = 0; i < count; i++) {
+          const kl = keyLength[i];
+          if (kl < 0) continue;
+          restored++;
+          bytes += kl + Math.max(0, valueLength[i]);
+        }
+      }
+      restoreSpans(blocks);
+      progress();
+    });
+  } else
+    await scan(log, topic, partition, from, target + 1, (records) => {
+      // changelog records always have a key (compacted topics refuse keyless ones); filter only if not
+      let batch: readonly LogRecord[] = records;
+      for (let i = 0; i < records.length; i++) {
+        if (records[i].key === null) {
+          batch = records.filter((x) => x.key !== null);
+          break;
+        }
+      }
+      for (let i = 0; i < batch.length; i++) {
+        const r = batch[i];
+        bytes += (r.key as Uint8Array).length + (r.value === null ? 0 : r.value.length);
+      }
+      store.restore(batch as readonly (LogRecord & { key: Uint8Array })[]);
+      restored += batch.length;
+      progress();
+    });
   let relogged = 0;
   if (target + 1 < end) {
     const keys = new Map<string, Uint8Array>();
@@ -175,6 +197,49 @@ async function scan(
     // a read started before onRecords threw: settle it, nobody awaits it
     pending?.catch(() => {});
   }
+}
+
+/**
+ * `scan` with `Log.readSpans`: the records of [from, to) as byte-span blocks, the block holding
+ * `to` cut short there.
+ */
+async function scanSpans(
+  log: Log,
+  topic: string,
+  partition: number,
+  from: number,
+  to: number,
+  onBlocks: (blocks: readonly RecordSpans[]) => void,
+): Promise<void> {
+  const readSpans = (log.readSpans as NonNullable<Log['readSpans']>).bind(log);
+  const next = (at: number) =>
+    readSpans(topic, partition, at, { maxRecords: SCAN_RECORDS, maxBytes: SCAN_BYTES });
+  let pending: Promise<RecordSpans[]> | undefined = from < to ? next(from) : undefined;
+  try {
+    while (pending !== undefined) {
+      const blocks = await pending;
+      pending = undefined;
+      if (blocks.length === 0) break;
+      const tail = blocks[blocks.length - 1];
+      const last = tail.offsets[tail.count - 1];
+      if (last + 1 < to) pending = next(last + 1);
+      onBlocks(last < to ? blocks : cutAt(blocks, to));
+    }
+  } finally {
+    pending?.catch(() => {});
+  }
+}
+
+/** The records of `blocks` below offset `to`. */
+function cutAt(blocks: readonly RecordSpans[], to: number): RecordSpans[] {
+  const out: RecordSpans[] = [];
+  for (const block of blocks) {
+    let n = 0;
+    while (n < block.count && block.offsets[n] < to) n++;
+    if (n > 0) out.push(n === block.count ? block : { ...block, count: n });
+    if (n < block.count) break;
+  }
+  return out;
 }
 
 /** Restores run at once: more overlaps fetching one changelog with applying another. */

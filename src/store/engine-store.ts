@@ -20,8 +20,9 @@
  */
 import { prefixEnd } from '../util/bytes.js';
 import { StoreClosedError } from '../util/errors.js';
+import { spanOps } from './span-batch.js';
 import { CursorIterator, type IteratorOwner } from './store-iterator.js';
-import type { KeyValueIterator, StorageEngine, StoreLayer, WriteOp } from './types.js';
+import type { KeyValueIterator, SpanBatch, StorageEngine, StoreLayer, WriteOp } from './types.js';
 import { type Bound, getAllOf } from './wrapped-store.js';
 
 /** Where the engine stands relative to the changelog. */
@@ -178,6 +179,16 @@ export class EngineStore implements StoreLayer<Uint8Array, Uint8Array>, Iterator
     if (this.closed) throw new StoreClosedError(this.name);
     const clean = { offset, clean: true };
     this.engine.write(ops, encodeMarker(clean));
+    this.marker = clean;
+    this.writes++;
+  }
+
+  /** `writeRestored` of records as byte spans: the engine's `writeSpans`, else its `write`. */
+  writeRestoredSpans(batches: readonly SpanBatch[], offset: number): void {
+    if (this.closed) throw new StoreClosedError(this.name);
+    const clean = { offset, clean: true };
+    if (this.engine.writeSpans !== undefined) this.engine.writeSpans(batches, encodeMarker(clean));
+    else this.engine.write(spanOps(batches), encodeMarker(clean));
     this.marker = clean;
     this.writes++;
   }

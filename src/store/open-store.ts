@@ -15,6 +15,7 @@ import { openEngineAsync } from './engines/index.js';
 import { LoggedStore } from './logged-store.js';
 import { type CounterSource, MeteredStore, type StoreLatency, type StoreMetrics } from './metered-store.js';
 import { SerializedStore } from './serialized-store.js';
+import { spanTotals } from './span-batch.js';
 import { type ResolvedStoreOptions, resolveStoreOptions, type StoreOptions } from './store-options.js';
 import { stampIsLive, TtlStore } from './ttl-store.js';
 import type {
@@ -22,6 +23,7 @@ import type {
   ChangelogSink,
   KeyValueIterator,
   KeyValueStore,
+  SpanBatch,
   StorageEngine,
   WriteOp,
 } from './types.js';
@@ -32,6 +34,11 @@ export interface RestoreRecord {
   readonly key: Uint8Array;
   readonly value: Uint8Array | null;
   readonly offset: number;
+}
+
+/** Changelog records to restore as byte spans (the log's `RecordSpans`): `offsets[i]` is op i's. */
+export interface RestoreSpans extends SpanBatch {
+  readonly offsets: Float64Array;
 }
 
 /** What `openStore` returns. */
@@ -65,6 +72,12 @@ export interface Store<K, V> extends KeyValueStore<K, V> {
    * `wipe()`d first (`InvalidArgumentError` otherwise). Counts restore metrics.
    */
   restore(records: Iterable<RestoreRecord>): void;
+  /**
+   * `restore` of records as byte spans (a restore from a log that reads them so, see
+   * `Log.readSpans`): the same batches and markers, with no object per record. Records without a
+   * key are skipped.
+   */
+  restoreSpans(blocks: readonly RestoreSpans[]): void;
   /** Removes every entry, the cache and the marker (before a full rebuild). */
   wipe(): Promise<void>;
   /**
@@ -248,13 +261,7 @@ export class LayeredStore<K, V> implements Store<K, V> {
   }
 
   restore(records: Iterable<RestoreRecord>): void {
-    if (!this.isOpen) throw new StoreClosedError(this.name);
-    const marker = this.engineStore.changelogMarker();
-    if (marker !== undefined && !marker.clean) {
-      throw new InvalidArgumentError(
-        `store "${this.name}" holds writes its changelog never acknowledged (marker at offset ${marker.offset}, not clean); wipe() it before restoring`,
-      );
-    }
+    this.checkRestorable();
     const started = performance.now();
     this.stack.cached?.invalidate();
     let ops: WriteOp<Uint8Array, Uint8Array>[] = [];
@@ -276,6 +283,45 @@ export class LayeredStore<K, V> implements Store<K, V> {
       count += ops.length;
     }
     this.stack.metered.recordRestore(count, bytes, performance.now() - started);
+  }
+
+  restoreSpans(blocks: readonly RestoreSpans[]): void {
+    this.checkRestorable();
+    const started = performance.now();
+    this.stack.cached?.invalidate();
+    let count = 0;
+    let bytes = 0;
+    let group: RestoreSpans[] = [];
+    let inGroup = 0;
+    for (let b = 0; b < blocks.length; b++) {
+      const block = blocks[b];
+      if (block.count === 0) continue;
+      const totals = spanTotals(block);
+      count += totals.ops;
+      bytes += totals.bytes;
+      group.push(block);
+      inGroup += block.count;
+      if (inGroup >= RESTORE_BATCH) {
+        this.engineStore.writeRestoredSpans(group, block.offsets[block.count - 1]);
+        group = [];
+        inGroup = 0;
+      }
+    }
+    if (group.length > 0) {
+      const last = group[group.length - 1];
+      this.engineStore.writeRestoredSpans(group, last.offsets[last.count - 1]);
+    }
+    this.stack.metered.recordRestore(count, bytes, performance.now() - started);
+  }
+
+  private checkRestorable(): void {
+    if (!this.isOpen) throw new StoreClosedError(this.name);
+    const marker = this.engineStore.changelogMarker();
+    if (marker !== undefined && !marker.clean) {
+      throw new InvalidArgumentError(
+        `store "${this.name}" holds writes its changelog never acknowledged (marker at offset ${marker.offset}, not clean); wipe() it before restoring`,
+      );
+    }
   }
 
   async wipe(): Promise<void> {

@@ -122,6 +122,22 @@ export interface EngineSupports {
 }
 
 /**
+ * Puts and deletes as byte spans of one buffer (a restore's decoded changelog records), with no
+ * object per op. Op i (`0 <= i < count`) puts `buf[valueStart[i], valueStart[i] + valueLength[i])`
+ * at the key `buf[keyStart[i], keyStart[i] + keyLength[i])`, or deletes that key when
+ * `valueLength[i]` is -1; an op whose `keyLength[i]` is -1 (no key) is skipped. The arrays may be
+ * longer than `count`. The log's `RecordSpans` is one.
+ */
+export interface SpanBatch {
+  readonly buf: Uint8Array;
+  readonly count: number;
+  readonly keyStart: Int32Array;
+  readonly keyLength: Int32Array;
+  readonly valueStart: Int32Array;
+  readonly valueLength: Int32Array;
+}
+
+/**
  * A storage engine: bytes in, bytes out, sorted by unsigned byte order. Plain: no cache, no
  * changelog, no metrics and no serdes here.
  *
@@ -154,6 +170,12 @@ export interface StorageEngine {
   delete?(key: Uint8Array, meta?: Uint8Array): void;
   /** Optional: whether `key` is held, without copying its value out (else a `get` answers). */
   has?(key: Uint8Array): boolean;
+  /**
+   * Optional, the bulk path of a restore: applies `batches` (puts and deletes as byte spans, see
+   * {@link SpanBatch}) in order and then the metadata, atomically, as `write` does with ops. No
+   * object per op; the store falls back to `write` when an engine lacks it.
+   */
+  writeSpans?(batches: readonly SpanBatch[], meta?: Uint8Array): void;
   /**
    * Optional. The store calls it right after it recorded in the metadata that the engine holds a
    * state its changelog fully covers (a commit point): an engine that keeps local copies in the

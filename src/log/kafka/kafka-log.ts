@@ -34,6 +34,7 @@ import type {
   LogSupports,
   LogTransaction,
   ReadOptions,
+  RecordSpans,
   TopicConfigInput,
   TopicInfo,
   TransactionOptions,
@@ -224,6 +225,26 @@ export class KafkaLog implements Log {
     offset: number,
     options: ReadOptions = {},
   ): Promise<LogRecord[]> {
+    const { maxRecords, maxBytes } = await this.checkRead(topic, partition, options);
+    return this.reader.read(topic, partition, offset, maxRecords, maxBytes);
+  }
+
+  async readSpans(
+    topic: string,
+    partition: number,
+    offset: number,
+    options: ReadOptions = {},
+  ): Promise<RecordSpans[]> {
+    const { maxRecords, maxBytes } = await this.checkRead(topic, partition, options);
+    return this.reader.readSpans(topic, partition, offset, maxRecords, maxBytes);
+  }
+
+  /** Checks a read's partition and budget; returns the budget with its defaults. */
+  private async checkRead(
+    topic: string,
+    partition: number,
+    options: ReadOptions,
+  ): Promise<{ maxRecords: number; maxBytes: number }> {
     await this.checkPartition(topic, partition);
     const maxRecords = options.maxRecords ?? DEFAULT_MAX_RECORDS;
     const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
@@ -233,7 +254,7 @@ export class KafkaLog implements Log {
     if (!Number.isSafeInteger(maxBytes) || maxBytes < 1) {
       throw new InvalidArgumentError(`maxBytes must be an integer >= 1, got ${maxBytes}`);
     }
-    return this.reader.read(topic, partition, offset, maxRecords, maxBytes);
+    return { maxRecords, maxBytes };
   }
 
   async earliestOffset(topic: string, partition: number): Promise<number> {

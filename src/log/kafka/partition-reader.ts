@@ -22,12 +22,13 @@
  */
 import { type Broker, ConnectionPool } from '@platformatic/kafka';
 import { InvalidArgumentError, LogClosedError, OffsetOutOfRangeError } from '../../util/errors.js';
-import type { LogRecord } from '../types.js';
+import { SpanBuilder } from '../record-spans.js';
+import type { LogRecord, RecordSpans } from '../types.js';
 import type { TopicAdmin } from './admin.js';
 import { type FetchedPartition, fetchPartition } from './fetch-response.js';
 import { hasProtocolError, isRetriable, protocolIds, toEddyError } from './kafka-errors.js';
 import type { ResolvedKafkaLogOptions } from './options.js';
-import { VisibleRecords } from './visible-records.js';
+import { type TakeResult, VisibleRecords } from './visible-records.js';
 
 /** Thrown by `fetchOnce` when the broker answers OFFSET_OUT_OF_RANGE. */
 class OutOfRange extends Error {}
@@ -131,6 +132,42 @@ export class PartitionReader {
     maxRecords: number,
     maxBytes: number,
   ): Promise<LogRecord[]> {
+    const out: LogRecord[] = [];
+    await this.readInto(topic, partition, offset, maxRecords, maxBytes, {
+      take: (view, n, b, first) => view.take(out, n, b, first),
+      taken: () => out.length,
+    });
+    return out;
+  }
+
+  /** See `Log.readSpans`. */
+  async readSpans(
+    topic: string,
+    partition: number,
+    offset: number,
+    maxRecords: number,
+    maxBytes: number,
+  ): Promise<RecordSpans[]> {
+    const out = new SpanBuilder();
+    await this.readInto(topic, partition, offset, maxRecords, maxBytes, {
+      take: (view, n, b, first) => view.takeSpans(out, n, b, first),
+      taken: () => out.count,
+    });
+    return out.finish();
+  }
+
+  /** The loop of `read` and `readSpans`: `sink.take`s from the partition's cursors. */
+  private async readInto(
+    topic: string,
+    partition: number,
+    offset: number,
+    maxRecords: number,
+    maxBytes: number,
+    sink: {
+      take(view: VisibleRecords, maxRecords: number, maxBytes: number, atLeastOne: boolean): TakeResult;
+      taken(): number;
+    },
+  ): Promise<void> {
     if (!Number.isSafeInteger(offset)) {
       throw new InvalidArgumentError(
         `offset must be an integer, got ${offset} (reading ${topic}/${partition})`,
@@ -141,7 +178,6 @@ export class PartitionReader {
     const where = `${topic}/${partition}`;
     // A fetch can stop at a batch boundary (the broker sends whole batches, and not always all
     // that fit): fetch again until the budget is used or the end is reached.
-    const out: LogRecord[] = [];
     let bytes = 0;
     let at = offset;
     for (;;) {
@@ -154,7 +190,7 @@ export class PartitionReader {
         } catch (err) {
           this.cursors.delete(key);
           if (err instanceof OutOfRange) {
-            if (out.length > 0) return out; // the log moved under us (retention): return what we have
+            if (sink.taken() > 0) return; // the log moved under us (retention): return what we have
             return this.outOfRange(topic, partition, offset);
           }
           throw err;
@@ -174,9 +210,10 @@ export class PartitionReader {
         }
       }
       const view = cursor.view;
-      const got = view.take(out, maxRecords - out.length, maxBytes - bytes, out.length === 0);
+      const taken = sink.taken();
+      const got = sink.take(view, maxRecords - taken, maxBytes - bytes, taken === 0);
       bytes += got.bytes;
-      if (got.full || view.nextOffset <= at || view.nextOffset >= cursor.end) return out;
+      if (got.full || view.nextOffset <= at || view.nextOffset >= cursor.end) return;
       at = view.nextOffset;
     }
   }

@@ -13,11 +13,14 @@
  * Offsets keep their gaps (markers, aborted records, compaction); `nextOffset` says where the next
  * read continues, so a reader can skip a range that held nothing visible.
  */
+import type { SpanBuilder } from '../record-spans.js';
 import type { LogRecord } from '../types.js';
 import type { AbortedTransaction, FetchedPartition } from './fetch-response.js';
 import {
+  ATTR_COMPRESSION,
   ATTR_CONTROL,
   ATTR_TRANSACTIONAL,
+  BATCH_HEADER_SIZE,
   batchRecords,
   completeBatchLength,
   EMPTY_HEADERS,
@@ -49,6 +52,9 @@ export class VisibleRecords {
   private baseOffset = 0;
   private baseTimestamp = 0;
   private batchNext = 0;
+  /** The buffer the current batch's record positions are spans of, and where its records start. */
+  private block: Buffer = EMPTY;
+  private blockBase = 0;
 
   /**
    * @param from records below this offset are skipped (a fetch starts at the batch holding it)
@@ -132,6 +138,66 @@ export class VisibleRecords {
     }
   }
 
+  /**
+   * `take` into `out` as byte spans (no object per record): the same records, budget and
+   * continuation. Uncompressed batches are spans of the fetch's own buffer, so one fetch is one
+   * block; a compressed batch is a block of its inflated records.
+   */
+  takeSpans(out: SpanBuilder, maxRecords: number, maxBytes: number, atLeastOne: boolean): TakeResult {
+    let bytes = 0;
+    let taken = 0;
+    const rec = this.rec;
+    for (;;) {
+      if (this.left === 0 && !this.nextBatch()) return { bytes, full: false };
+      out.open(this.block, Math.min(this.left, maxRecords - taken));
+      const base = this.blockBase;
+      while (this.left > 0) {
+        const start = rec.pos;
+        const length = rec.varint();
+        const recordEnd = rec.pos + length;
+        rec.pos++; // attributes
+        rec.varint(); // timestamp delta
+        const offset = this.baseOffset + rec.varint();
+        if (offset < this.from) {
+          rec.pos = recordEnd;
+          this.left--;
+          continue;
+        }
+        const keyLength = rec.varint();
+        const keyStart = rec.pos;
+        if (keyLength > 0) rec.pos += keyLength;
+        const valueLength = rec.varint();
+        const valueStart = rec.pos;
+        if (valueLength > 0) rec.pos += valueLength;
+        let size = Math.max(0, keyLength) + Math.max(0, valueLength);
+        const headerCount = rec.varint();
+        for (let h = 0; h < headerCount; h++) {
+          const nameLength = rec.varint();
+          if (nameLength > 0) rec.pos += nameLength;
+          const headerLength = rec.varint();
+          if (headerLength > 0) rec.pos += headerLength;
+          size += Math.max(0, nameLength) + Math.max(0, headerLength);
+        }
+        if ((taken > 0 || !atLeastOne) && bytes + size > maxBytes) {
+          rec.pos = start; // not taken: the next take starts with it
+          this.nextOffset = offset;
+          return { bytes, full: true };
+        }
+        rec.pos = recordEnd;
+        this.left--;
+        bytes += size;
+        out.push(offset, base + keyStart, keyLength, base + valueStart, valueLength);
+        taken++;
+        this.nextOffset = offset + 1;
+        if (taken >= maxRecords) {
+          if (this.left === 0) this.nextOffset = Math.max(this.nextOffset, this.batchNext);
+          return { bytes, full: true };
+        }
+      }
+      this.nextOffset = Math.max(this.nextOffset, this.batchNext);
+    }
+  }
+
   /** Moves to the next batch with visible records; false when none is left. */
   private nextBatch(): boolean {
     const buf = this.buf;
@@ -179,6 +245,13 @@ export class VisibleRecords {
       }
       this.rec.buf = batchRecords(buf, pos, end, this.where);
       this.rec.pos = 0;
+      if ((attributes & ATTR_COMPRESSION) === 0) {
+        this.block = buf;
+        this.blockBase = pos + BATCH_HEADER_SIZE;
+      } else {
+        this.block = this.rec.buf;
+        this.blockBase = 0;
+      }
       this.left = count;
       this.baseOffset = baseOffset;
       this.baseTimestamp = readInt64(buf, pos + 27);

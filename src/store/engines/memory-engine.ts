@@ -37,7 +37,14 @@
  */
 import { hashBytes } from '../../util/bytes.js';
 import { InvalidKeyError, InvalidValueError, StoreClosedError } from '../../util/errors.js';
-import type { EngineCursor, EngineEntry, EngineSupports, StorageEngine, WriteOp } from '../types.js';
+import type {
+  EngineCursor,
+  EngineEntry,
+  EngineSupports,
+  SpanBatch,
+  StorageEngine,
+  WriteOp,
+} from '../types.js';
 import { chunkOf, HEADER, NO_REF, offsetOf, RecordArena, readU32 } from './record-arena.js';
 
 export interface MemoryEngineOptions {
@@ -273,6 +280,33 @@ export class MemoryEngine implements StorageEngine {
     if (ops.length > 0 && this.arena.deadBytes > 0) this.compactOne();
   }
 
+  /**
+   * The bulk path of a restore (`StorageEngine.writeSpans`): each op's key is hashed and probed where
+   * it lies in the batch's buffer, and its record is appended to the arena straight from there (an
+   * overwrite of the same length in place): no object, no copy of a key or value but into the
+   * arena. The table grows at most once per batch. New keys go to the unsorted tail, as with
+   * `write`: the order is built only when an ordered read asks for it.
+   */
+  writeSpans(batches: readonly SpanBatch[], meta?: Uint8Array): void {
+    this.check();
+    for (let b = 0; b < batches.length; b++) {
+      const { buf, count, keyStart, keyLength, valueStart, valueLength } = batches[b];
+      if (this.count + count > (this.mask + 1) * MAX_LOAD) this.growTable(this.count + count);
+      for (let i = 0; i < count; i++) {
+        const kl = keyLength[i];
+        if (kl < 0) continue;
+        const ka = keyStart[i];
+        const h = hashBytes(buf, ka, kl);
+        const slot = this.probeAt(buf, ka, kl, h);
+        const vl = valueLength[i];
+        if (vl < 0) this.removeAt(slot);
+        else this.setAt(slot, h, buf, ka, kl, valueStart[i], vl);
+      }
+    }
+    if (meta !== undefined) this.meta = Buffer.from(meta);
+    if (this.arena.deadBytes > 0) this.compactOne();
+  }
+
   range(from: Uint8Array | undefined, to: Uint8Array | undefined): EngineCursor {
     return this.snapshot(from, to);
   }
@@ -458,9 +492,13 @@ export class MemoryEngine implements StorageEngine {
 
   /** The slot of `key`: where it is, or the empty slot where its probe run ends. */
   private probe(key: Uint8Array, h: number): number {
+    return this.probeAt(key, 0, key.length, h);
+  }
+
+  /** `probe` of the key `src[ka, ka + kl)`. */
+  private probeAt(src: Uint8Array, ka: number, kl: number, h: number): number {
     const slots = this.slots;
     const mask = this.mask;
-    const kl = key.length;
     const h32 = h | 0;
     let i = h & mask;
     for (;;) {
@@ -473,7 +511,7 @@ export class MemoryEngine implements StorageEngine {
         if (readU32(b, at + 4) === kl) {
           const k = at + HEADER;
           let j = 0;
-          while (j < kl && b[k + j] === key[j]) j++;
+          while (j < kl && b[k + j] === src[ka + j]) j++;
           if (j === kl) return i;
         }
       }
@@ -510,8 +548,48 @@ export class MemoryEngine implements StorageEngine {
     this.pushTail(id);
   }
 
+  /**
+   * `set` of the key `src[ka, ka + kl)` (hash `h`, found at or missing from `slot`) to the value
+   * `src[va, va + vl)`. The table must have room for one more key.
+   */
+  private setAt(
+    slot: number,
+    h: number,
+    src: Uint8Array,
+    ka: number,
+    kl: number,
+    va: number,
+    vl: number,
+  ): void {
+    const s = this.slots[2 * slot];
+    if (s !== 0) {
+      const id = s - 1;
+      const ref = this.refs[id];
+      const b = this.arena.chunks[ref >>> 24] as Buffer;
+      if (this.views === 0 && readU32(b, (ref & 0xffffff) + 8) === vl) {
+        this.arena.overwriteValueAt(ref, src, va, vl);
+        return;
+      }
+      this.refs[id] = this.arena.appendAt(id, src, ka, kl, va, vl);
+      this.arena.markDead(ref);
+      return;
+    }
+    const id = this.freeIds.length > 0 ? (this.freeIds.pop() as number) : this.idTop++;
+    if (id >= this.refs.length) this.reserveIds(id + 1);
+    this.refs[id] = this.arena.appendAt(id, src, ka, kl, va, vl);
+    this.slots[2 * slot] = id + 1;
+    this.slots[2 * slot + 1] = h;
+    this.count++;
+    this.pushTail(id);
+  }
+
   private remove(key: Uint8Array): void {
-    let i = this.probe(key, hashBytes(key, 0, key.length));
+    this.removeAt(this.probe(key, hashBytes(key, 0, key.length)));
+  }
+
+  /** Removes the key of `slot` (found by `probe`; nothing when the slot is empty). */
+  private removeAt(slot: number): void {
+    let i = slot;
     const s = this.slots[2 * i];
     if (s === 0) return;
     const id = s - 1;

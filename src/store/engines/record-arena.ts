@@ -126,6 +126,19 @@ export class RecordArena {
     return ref;
   }
 
+  /** Appends a record whose key is `src[keyAt, keyAt + kl)` and value `src[valueAt, valueAt + vl)`. */
+  appendAt(id: number, src: Uint8Array, keyAt: number, kl: number, valueAt: number, vl: number): number {
+    const ref = this.reserve(HEADER + kl + vl);
+    const b = this.chunks[ref >>> 24] as Buffer;
+    const at = ref & OFFSET_MASK;
+    writeU32(b, at, id);
+    writeU32(b, at + 4, kl);
+    writeU32(b, at + 8, vl);
+    copyBytes(src, keyAt, b, at + HEADER, kl);
+    copyBytes(src, valueAt, b, at + HEADER + kl, vl);
+    return ref;
+  }
+
   /**
    * Appends `src[start, end)`, whole records in this arena's layout (a snapshot's), in one copy;
    * returns the ref of its first byte. The caller sets each record's id. At most 16 MiB, unless
@@ -142,6 +155,13 @@ export class RecordArena {
     const b = this.chunks[ref >>> 24] as Buffer;
     const at = ref & OFFSET_MASK;
     copyBytes(value, 0, b, at + HEADER + readU32(b, at + 4), value.length);
+  }
+
+  /** Overwrites the value of the record at `ref` in place with `src[at, at + vl)` (same length). */
+  overwriteValueAt(ref: number, src: Uint8Array, at: number, vl: number): void {
+    const b = this.chunks[ref >>> 24] as Buffer;
+    const pos = ref & OFFSET_MASK;
+    copyBytes(src, at, b, pos + HEADER + readU32(b, pos + 4), vl);
   }
 
   /** Accounts the record at `ref` as dead; drops its chunk when nothing in it is live any more. */

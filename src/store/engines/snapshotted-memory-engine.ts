@@ -25,7 +25,7 @@
 import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { StoreClosedError } from '../../util/errors.js';
-import type { EngineCursor, EngineSupports, StorageEngine, WriteOp } from '../types.js';
+import type { EngineCursor, EngineSupports, SpanBatch, StorageEngine, WriteOp } from '../types.js';
 import { MemoryEngine } from './memory-engine.js';
 import {
   readSnapshotFile,
@@ -105,6 +105,11 @@ export class SnapshottedMemoryEngine implements StorageEngine {
   write(ops: readonly WriteOp<Uint8Array, Uint8Array>[], meta?: Uint8Array): void {
     this.inner.write(ops, meta);
     if (ops.length > 0 || meta !== undefined) this.changed = true;
+  }
+
+  writeSpans(batches: readonly SpanBatch[], meta?: Uint8Array): void {
+    this.inner.writeSpans(batches, meta);
+    this.changed = true;
   }
 
   range(from: Uint8Array | undefined, to: Uint8Array | undefined): EngineCursor {

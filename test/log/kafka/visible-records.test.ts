@@ -9,7 +9,8 @@ import { createRecordsBatch, type MessageRecord } from '@platformatic/kafka';
 import { decodeFetchResponse, type FetchedPartition } from '../../../src/log/kafka/fetch-response.js';
 import { hasProtocolError } from '../../../src/log/kafka/kafka-errors.js';
 import { VisibleRecords } from '../../../src/log/kafka/visible-records.js';
-import type { LogRecord } from '../../../src/log/types.js';
+import { SpanBuilder } from '../../../src/log/record-spans.js';
+import type { LogRecord, RecordSpans } from '../../../src/log/types.js';
 import { crc32c } from '../../../src/util/crc32c.js';
 
 const T0 = 1_700_000_000_000n;
@@ -215,6 +216,95 @@ describe('Kafka record batches, decoded by Eddy', () => {
         return true;
       },
     );
+  });
+
+  test('takeSpans gives the records take gives, as spans, with the same budget and continuation', () => {
+    const records = Buffer.concat([
+      batch({
+        baseOffset: 10,
+        records: [
+          { key: 'below', value: 'x' },
+          { key: 'a', value: 'one' },
+        ],
+      }),
+      batch({
+        baseOffset: 12,
+        records: [
+          { key: null, value: 'two', headers: { h: 'xyz' } },
+          { key: 'c', value: null },
+        ],
+      }),
+      batch({
+        baseOffset: 14,
+        records: [{ key: 'aborted', value: 'no' }],
+        producerId: 7n,
+        transactional: true,
+      }),
+      batch({ baseOffset: 15, records: [], producerId: 7n, control: 'abort' }),
+      batch({
+        baseOffset: 16,
+        records: [
+          { key: 'z', value: 'zipped' },
+          { key: 'y', value: '' },
+        ],
+        compression: 'gzip',
+      }),
+      batch({ baseOffset: 18, records: [{ key: 'e', value: 'five' }] }),
+    ]);
+    const aborted = [{ producerId: 7n, firstOffset: 14 }];
+    const spans = (blocks: RecordSpans[]) =>
+      blocks.flatMap((b) =>
+        Array.from({ length: b.count }, (_, i) => [
+          b.offsets[i],
+          b.keyLength[i] < 0 ? null : b.buf.toString('utf8', b.keyStart[i], b.keyStart[i] + b.keyLength[i]),
+          b.valueLength[i] < 0
+            ? null
+            : b.buf.toString('utf8', b.valueStart[i], b.valueStart[i] + b.valueLength[i]),
+        ]),
+      );
+    const all = takeAll(new VisibleRecords(partition(records, aborted), 11, 't/0')).map((r) => [
+      r.offset,
+      text(r.key),
+      text(r.value),
+    ]);
+    assert.deepEqual(all, [
+      [11, 'a', 'one'],
+      [12, null, 'two'],
+      [13, 'c', null],
+      [16, 'z', 'zipped'],
+      [17, 'y', ''],
+      [18, 'e', 'five'],
+    ]);
+    const whole = new SpanBuilder();
+    new VisibleRecords(partition(records, aborted), 11, 't/0').takeSpans(whole, 100, 1 << 20, true);
+    const blocks = whole.finish();
+    assert.deepEqual(spans(blocks), all);
+    // the uncompressed batches are spans of the fetch's buffer; the gzip batch is a block of its own
+    assert.equal(blocks.length, 3);
+    assert.equal(blocks[0].buf, records);
+    assert.equal(blocks[2].buf, records);
+    assert.notEqual(blocks[1].buf, records);
+    // the same budgets as take (header bytes count): 2 records, then 7 bytes, then the rest
+    const budgets = [
+      [2, 1000],
+      [100, 7],
+      [100, 1000],
+    ];
+    const byTake = new VisibleRecords(partition(records, aborted), 11, 't/0');
+    const bySpans = new VisibleRecords(partition(records, aborted), 11, 't/0');
+    for (const [n, bytes] of budgets) {
+      const expected: LogRecord[] = [];
+      const want = byTake.take(expected, n, bytes, true);
+      const out = new SpanBuilder();
+      const got = bySpans.takeSpans(out, n, bytes, true);
+      assert.deepEqual(
+        spans(out.finish()),
+        expected.map((r) => [r.offset, text(r.key), text(r.value)]),
+      );
+      assert.deepEqual(got, want);
+      assert.equal(bySpans.nextOffset, byTake.nextOffset);
+    }
+    assert.equal(bySpans.nextOffset, 19);
   });
 
   test('ignores a batch the broker cut short at the end of the fetch', () => {
