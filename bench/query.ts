@@ -23,15 +23,39 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
-const { values } = parseArgs({
-  options: {
-    lookups: { type: 'string', default: '10000' },
-    keys: { type: 'string', default: '100000' },
-    rate: { type: 'string', default: '20000' },
-    partitions: { type: 'string', default: '4' },
-    serve: { type: 'string' },
-  },
-});
+const USAGE = 'usage: eddy bench query [--lookups 10000] [--keys 100000] [--rate 20000] [--partitions 4]';
+
+function parseFlags() {
+  try {
+    return parseArgs({
+      options: {
+        lookups: { type: 'string', default: '10000' },
+        keys: { type: 'string', default: '100000' },
+        rate: { type: 'string', default: '20000' },
+        partitions: { type: 'string', default: '4' },
+        serve: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }).values;
+  } catch (err) {
+    process.stderr.write(`eddy bench query: ${(err as Error).message}\n${USAGE}\n`);
+    process.exit(2);
+  }
+}
+const values = parseFlags();
+if (values.help) {
+  process.stdout.write(`${USAGE}\n`);
+  process.exit(0);
+}
+for (const name of ['lookups', 'keys', 'rate', 'partitions'] as const) {
+  const n = Number(values[name]);
+  if (!Number.isInteger(n) || n < 1) {
+    process.stderr.write(
+      `eddy bench query: --${name} must be a positive integer, got ${values[name]}\n${USAGE}\n`,
+    );
+    process.exit(2);
+  }
+}
 const LOOKUPS = Number(values.lookups);
 const KEYS = Number(values.keys);
 const RATE = Number(values.rate);
