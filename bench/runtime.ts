@@ -13,9 +13,10 @@
  * lmdb-js called directly, nothing else. It is the ceiling of scenario 3 on the machine at hand:
  * whatever Eddy costs comes on top of it.
  *
- * `--http` measures what the HTTP layer costs instead: scenario 3 run in pairs, `--http` off then
+ * `--http` measures what the HTTP layer costs instead: scenario 3 run in pairs, `--http` off and
  * on (the server of `eddy run --http` on 127.0.0.1, with a scraper in another process fetching
- * /metrics every second), 3 pairs interleaved, and the ratio on/off of each pair and their median.
+ * /metrics every second), 3 pairs interleaved (the order alternating), and the ratio on/off of each
+ * pair and their median.
  *
  * `--threads N` spreads the tasks over N worker threads (one log owner on the main thread moves the
  * batches); `--threads 1,2` runs each scenario with each count in the same run and prints each
@@ -295,8 +296,11 @@ export async function runHttpOverheadBench(o: RuntimeBenchOptions, pairs = 3): P
   );
   const ratios: number[] = [];
   for (let i = 0; i < pairs; i++) {
-    const off = await runScenario('store-changelog', { ...o, http: false });
-    const on = await runScenario('store-changelog', { ...o, http: true });
+    // the order alternates (off first, then on first), so a machine that slows down or speeds up
+    // over a pair does not always count against the same side
+    const first = await runScenario('store-changelog', { ...o, http: i % 2 === 1 });
+    const second = await runScenario('store-changelog', { ...o, http: i % 2 === 0 });
+    const [off, on] = i % 2 === 0 ? [first, second] : [second, first];
     const ratio = on.perSecond / off.perSecond;
     ratios.push(ratio);
     say(
