@@ -135,26 +135,18 @@ export interface JobDefinition
   readonly threads: number | 'auto' | undefined;
   readonly inputs: readonly Required<StreamSpec>[];
   readonly outputs: readonly Required<StreamSpec>[];
-  readonly stores: Readonly<
-    Record<
-      string,
-      Required<
-        Omit<
-          JobStoreSpec,
-          | 'ttlMs'
-          | 'maxRecordBytes'
-          | 'writeBatchSize'
-          | 'expectedKeys'
-          | 'snapshotMs'
-          | 'cacheSize'
-          | 'cacheBytes'
-        >
-      > &
-        JobStoreSpec
-    >
-  >;
+  readonly stores: Readonly<Record<string, ResolvedStoreSpec>>;
   readonly [JOB_MARK]: true;
 }
+
+/** A job store's spec after `defineJob`: its engine and changelog flag filled in, the optional tuning as given. */
+export type ResolvedStoreSpec = Required<
+  Omit<
+    JobStoreSpec,
+    'ttlMs' | 'maxRecordBytes' | 'writeBatchSize' | 'expectedKeys' | 'snapshotMs' | 'cacheSize' | 'cacheBytes'
+  >
+> &
+  JobStoreSpec;
 
 /** Default serdes: UTF-8 string keys, JSON values (self-contained, so the runtime needs no store import). */
 export const defaultKeyCodec: Codec<unknown> = {
@@ -263,22 +255,7 @@ function streams(list: readonly (string | StreamSpec)[], key: Codec<unknown>, va
 export function defineJob(input: JobInput): JobDefinition {
   if (typeof input !== 'object' || input === null) throw new ConfigError('job', ['expected an object']);
   const problems = JOB_SCHEMA.problems(input);
-  const stores: Record<
-    string,
-    Required<
-      Omit<
-        JobStoreSpec,
-        | 'ttlMs'
-        | 'maxRecordBytes'
-        | 'writeBatchSize'
-        | 'expectedKeys'
-        | 'snapshotMs'
-        | 'cacheSize'
-        | 'cacheBytes'
-      >
-    > &
-      JobStoreSpec
-  > = {};
+  const stores: Record<string, ResolvedStoreSpec> = {};
   for (const [name, spec] of Object.entries(input.stores ?? {})) {
     const at = `stores.${name}`;
     if (!TOPIC_NAME.test(name))
