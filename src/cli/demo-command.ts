@@ -8,7 +8,7 @@
  * --data-dir DIR` shows the carts, and running the demo again continues from the checkpoint).
  */
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { HttpServer } from '../http/server.js';
@@ -182,9 +182,11 @@ export async function demoCommand(args: string[], io: CommandIO): Promise<number
     let totals = 0;
     for (const info of (await log.describeTopic('cart-totals')).partitions)
       totals += info.endOffset - info.earliestOffset;
+    const threadCount = threads === 'auto' ? Math.min(availableParallelism(), partitions) : threads;
+    const ranOn = threadCount === 1 ? 'on one event loop' : `on ${threadCount} worker threads`;
     out('\nSummary\n');
     out(
-      `  events processed     ${n(metrics.processed)} (${formatRate((metrics.processed * 1000) / runMs)} events/s on one event loop)\n`,
+      `  events processed     ${n(metrics.processed)} (${formatRate((metrics.processed * 1000) / runMs)} events/s ${ranOn})\n`,
     );
     out(`  open carts in store  ${n(carts)} (store "carts", ${partitions} partitions, LMDB + changelog)\n`);
     out(`  cart totals emitted  ${n(totals)} (topic cart-totals)\n`);
