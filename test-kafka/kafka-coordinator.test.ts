@@ -18,11 +18,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type KafkaLog, openKafkaLog } from '../src/log/kafka/kafka-log.js';
-import { CheckpointStore, inputKey } from '../src/runtime/checkpoint.js';
 import { deadLetterTopic } from '../src/runtime/job.js';
 import { countOutputs } from './fixtures/count-job.js';
 import { type Broker, startBroker } from './helpers/broker.js';
-import { type EddyProcess, spawnEddy, waitUntil } from './helpers/eddy-process.js';
+import { spawnEddy, waitUntil } from './helpers/eddy-process.js';
+import { caughtUp as caughtUpOn, lastGen } from './helpers/group-progress.js';
 import { checkExactlyOnce, outputsByKey, type Placement, produceCounts } from './helpers/outputs.js';
 
 const JOB = new URL('./fixtures/count-job.ts', import.meta.url).pathname;
@@ -33,6 +33,7 @@ const KEYS = 1000;
 // started inside a before() hook, its stop would run right after that hook
 const broker: Broker = startBroker();
 let log: KafkaLog;
+const caughtUp = (job: string, input: string) => caughtUpOn(log, job, input, PARTITIONS);
 const dir = mkdtempSync(join(tmpdir(), 'eddy-kcoord-'));
 
 before(async () => {
@@ -42,22 +43,6 @@ after(async () => {
   await log?.close();
   rmSync(dir, { recursive: true, force: true });
 });
-
-async function caughtUp(job: string, input: string): Promise<boolean> {
-  const cps = await new CheckpointStore(log, `__eddy-${job}-checkpoints`).readAll().catch(() => undefined);
-  if (!cps) return false;
-  for (let p = 0; p < PARTITIONS; p++) {
-    const end = await log.endOffset(input, p);
-    const next = cps.get(`Partition ${p}`)?.inputs[inputKey(input, p)] ?? 0;
-    if (next < end) return false;
-  }
-  return true;
-}
-
-/** The last `generation …` line a worker printed (`worker` is its id). */
-function lastGen(p: EddyProcess, worker: string): string {
-  return p.lines.filter((l) => l.startsWith('generation') && l.endsWith(`(worker ${worker})`)).pop() ?? '';
-}
 
 /** A count-job run's input: its topic, the inputs' placement and every key's count so far. */
 interface Input {

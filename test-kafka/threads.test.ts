@@ -12,10 +12,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type KafkaLog, openKafkaLog } from '../src/log/kafka/kafka-log.js';
-import { CheckpointStore, inputKey } from '../src/runtime/checkpoint.js';
 import { countOutputs } from './fixtures/count-job.js';
 import { type Broker, startBroker } from './helpers/broker.js';
-import { type EddyProcess, spawnEddy, waitUntil } from './helpers/eddy-process.js';
+import { spawnEddy, waitUntil } from './helpers/eddy-process.js';
+import { caughtUp as caughtUpOn, lastGen } from './helpers/group-progress.js';
 import { checkExactlyOnce, produceCounts } from './helpers/outputs.js';
 
 const JOB = new URL('./fixtures/count-job.ts', import.meta.url).pathname;
@@ -26,6 +26,7 @@ const TOTAL = 60_000;
 // the broker starts when the file loads (startBroker registers its own stop with after())
 const broker: Broker = startBroker();
 let log: KafkaLog;
+const caughtUp = (job: string, input: string) => caughtUpOn(log, job, input, PARTITIONS);
 const dir = mkdtempSync(join(tmpdir(), 'eddy-kthreads-'));
 
 before(async () => {
@@ -35,22 +36,6 @@ after(async () => {
   await log?.close();
   rmSync(dir, { recursive: true, force: true });
 });
-
-async function caughtUp(job: string, input: string): Promise<boolean> {
-  const cps = await new CheckpointStore(log, `__eddy-${job}-checkpoints`).readAll().catch(() => undefined);
-  if (!cps) return false;
-  for (let p = 0; p < PARTITIONS; p++) {
-    const end = await log.endOffset(input, p);
-    const next = cps.get(`Partition ${p}`)?.inputs[inputKey(input, p)] ?? 0;
-    if (next < end) return false;
-  }
-  return true;
-}
-
-/** The last `generation …` line a worker printed (`worker` is its id). */
-function lastGen(p: EddyProcess, worker: string): string {
-  return p.lines.filter((l) => l.startsWith('generation') && l.endsWith(`(worker ${worker})`)).pop() ?? '';
-}
 
 describe('threads on Kafka', { timeout: 600_000 }, () => {
   it('two workers of two threads each, one SIGKILLed mid-stream: exactly-once counts and outputs', async () => {
