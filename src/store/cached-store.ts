@@ -93,8 +93,12 @@ const READ_WINDOW = 4096;
 const ADMIT_EVERY = 8;
 /** No entry: the end of a recency list, an empty table slot's entry. */
 const NONE = -1;
-/** A view into a buffer larger than this (and more than twice the view) is copied on entry. */
-const SHARED_BUFFER = 8192;
+/**
+ * A view into a buffer larger than this (and more than twice the view) is copied on entry. Never
+ * below Node's Buffer pool (8 KiB on Node 20, 64 KiB on Node 24): slices of the pool are shared by
+ * many small buffers, and a copy would land in the pool again, doubling what entries cost.
+ */
+const SHARED_BUFFER = Math.max(8192, Buffer.poolSize);
 
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   const n = a.length;
