@@ -10,5 +10,7 @@ export type { KafkaLogOptions } from './kafka/options.js';
 export { MemoryLog } from './memory/memory-log.js';
 export type { ProducerMessage, ProducerOptions } from './producer.js';
 export { Producer } from './producer.js';
+export type { BufferAppendTarget, RecordBufferOptions } from './record-buffer.js';
+export { appendBuffered, RecordBuffer } from './record-buffer.js';
 export type * from './types.js';
 export { TOPIC_DEFAULTS } from './types.js';

@@ -9,7 +9,8 @@
 import { RecordTooLargeError } from '../util/errors.js';
 import type { AppendRecord, RecordHeaders } from './types.js';
 
-function headerBytes(headers: RecordHeaders): number {
+/** The bytes of `headers` that count against `maxRecordBytes`: names (UTF-8) and values. */
+export function headerBytes(headers: RecordHeaders): number {
   let n = 0;
   for (const name in headers) n += Buffer.byteLength(name) + headers[name].length;
   return n;

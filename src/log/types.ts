@@ -21,6 +21,8 @@
  * - `close()` is idempotent; after it every call rejects with `LogClosedError`.
  */
 
+import type { RecordBuffer } from './record-buffer.js';
+
 /** Record headers: name to bytes. (Kafka allows a name twice; the last one wins here.) */
 export type RecordHeaders = Readonly<Record<string, Buffer>>;
 
@@ -182,6 +184,8 @@ export interface LogTransaction {
    * logs do, with `InvalidArgumentError`).
    */
   append(topic: string, partition: number, records: readonly AppendRecord[]): Promise<AppendResult>;
+  /** `append` of a `RecordBuffer` whose records are encoded already (see `Log.appendBuffer`). */
+  appendBuffer?(topic: string, partition: number, records: RecordBuffer): Promise<AppendResult>;
   /** Makes every append of the transaction visible and durable, atomically. */
   commit(): Promise<void>;
   /** Discards every append of the transaction. */
@@ -215,6 +219,14 @@ export interface Log {
 
   /** Appends records to one partition; resolves with their offsets. An empty array is allowed. */
   append(topic: string, partition: number, records: readonly AppendRecord[]): Promise<AppendResult>;
+
+  /**
+   * `append` of the records of a `RecordBuffer` made with `encode: true`: they are in this log's
+   * batch layout already, so the append writes the batch header and checksum and nothing else per
+   * record. Optional (the embedded log has it); callers use `appendBuffered`, which falls back to
+   * `append`. The buffer must not change until the promise settles.
+   */
+  appendBuffer?(topic: string, partition: number, records: RecordBuffer): Promise<AppendResult>;
 
   /**
    * Reads records at offsets >= `offset`, in offset order, within the budget of `options`.

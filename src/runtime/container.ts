@@ -14,7 +14,10 @@
  *   the checkpoint). Exactly-once, they wait for the commit's transaction.
  * - commit (every `commitMs`, on `coord.commit()`, when the output buffer is full, and at stop):
  *   flush every store (changelog appended, then the engine and its marker), flush the outputs, then
- *   write the checkpoint of every task (input offsets and changelog offsets). With `exactlyOnce`
+ *   write the checkpoint of every task (input offsets and changelog offsets). The durable half (the
+ *   fsync of what was appended, the checkpoint, the transaction's commit) runs while the loop goes
+ *   on with the next messages, whose records wait in buffers for the next commit; that one begins
+ *   only when the previous one is durable. With `exactlyOnce`
  *   all of that is ONE log transaction: after a crash at any instant, either the whole commit is
  *   there or none of it, and restore rebuilds any store that got ahead of its changelog. With the
  *   `transactionalId` option each task commits alone, in a transaction of its own id (its stores'
@@ -163,6 +166,8 @@ export class Container extends EventEmitter {
    */
   private notified = false;
   private failure: unknown;
+  /** The durable half of the last commit while it runs in the background (see `beginCommit`). */
+  private committing: Promise<void> | undefined;
   private readonly counters = { commits: 0, lastCommitMs: 0, restoredRecords: 0, restoreMs: 0 };
   /** Every commit's duration, in seconds. */
   readonly commitLatency = new LatencyHistogram();
@@ -427,7 +432,7 @@ export class Container extends EventEmitter {
         // at-least-once: outputs go out when the loop runs dry or after lingerMs, not at the commit
         if (lingerMs !== undefined) await this.lingerOutputs(now, !worked, lingerMs);
         if (this.commitRequested || now >= nextCommit) {
-          await this.commit();
+          await this.beginCommit();
           nextCommit = performance.now() + commitMs;
         }
         if (options.untilCaughtUp && caughtUp && this.cursors.every((c) => c.atEnd && !c.fetching)) break;
@@ -485,28 +490,71 @@ export class Container extends EventEmitter {
 
   /**
    * Commits now: stores, outputs, then checkpoints; atomically with `exactlyOnce` (per task with the
-   * `transactionalId` option: a failed task's commit does not undo the others').
+   * `transactionalId` option: a failed task's commit does not undo the others'). Resolves once the
+   * commit is durable; a commit still finishing in the background goes first.
    */
   async commit(): Promise<void> {
+    await this.beginCommit();
+    await this.settleCommit();
+  }
+
+  /**
+   * Starts a commit and returns once the run loop may go on: everything the commit covers is
+   * appended (changelogs, outputs) and its checkpoints are taken; the durable half (fsync, the
+   * checkpoint write, the transaction's commit) then runs in the background as `committing`, while
+   * the loop processes the next messages into buffers of the next commit. The next commit waits for
+   * it first, so commits stay in order and one at a time; a failure of it fails the run loop.
+   * Per-task transactions (the Kafka coordinator) commit whole, here.
+   */
+  private async beginCommit(): Promise<void> {
+    await this.settleCommit();
     const started = performance.now();
     this.commitRequested = false;
     const perTask = this.job.exactlyOnce ? this.options.transactionalId : undefined;
+    let durable: () => Promise<void>;
     if (perTask) {
       const results = await Promise.allSettled(
-        this.tasks.map((task) => this.commitTasks([task], perTask(task.partition))),
+        this.tasks.map(async (task) => (await this.commitTasks([task], perTask(task.partition)))()),
       );
       for (const r of results) if (r.status === 'rejected') throw r.reason;
+      durable = async () => {};
     } else {
-      await this.commitTasks(this.tasks);
+      durable = await this.commitTasks(this.tasks);
     }
-    this.counters.commits++;
-    this.counters.lastCommitMs = performance.now() - started;
-    this.commitLatency.observe(this.counters.lastCommitMs / 1000);
-    this.emit('commit', { ms: this.counters.lastCommitMs });
+    const committing = durable().then(() => {
+      this.counters.commits++;
+      this.counters.lastCommitMs = performance.now() - started;
+      this.commitLatency.observe(this.counters.lastCommitMs / 1000);
+      this.emit('commit', { ms: this.counters.lastCommitMs });
+    });
+    committing.catch((err: unknown) => {
+      this.failure ??= err;
+      this.notify();
+    });
+    this.committing = committing;
   }
 
-  /** Commits `tasks` (in one transaction of `transactionalId` when exactly-once). */
-  private async commitTasks(tasks: readonly TaskInstance[], transactionalId?: string): Promise<void> {
+  /** Waits for the durable half of the last commit (rethrowing its failure). */
+  private async settleCommit(): Promise<void> {
+    const committing = this.committing;
+    if (committing === undefined) return;
+    try {
+      await committing;
+    } finally {
+      if (this.committing === committing) this.committing = undefined;
+    }
+  }
+
+  /**
+   * Commits `tasks` (in one transaction of `transactionalId` when exactly-once) up to its durable
+   * half, which it returns: stores committed (changelogs appended), outputs appended, checkpoints
+   * taken. From its return on, records sent belong to the next commit: the transaction is taken
+   * from the sinks before the loop goes on.
+   */
+  private async commitTasks(
+    tasks: readonly TaskInstance[],
+    transactionalId?: string,
+  ): Promise<() => Promise<void>> {
     const stores =
       tasks.length === this.tasks.length ? this.stores : this.stores.filter((s) => tasks.includes(s.task));
     let txn: LogTransaction | undefined;
@@ -515,6 +563,7 @@ export class Container extends EventEmitter {
       txn = await begin.call(this.log, transactionalId === undefined ? undefined : { id: transactionalId });
       for (const s of stores) s.sink?.useTransaction(txn);
     }
+    let checkpoints: Checkpoint[];
     try {
       const changelogOffsets = new Map<TaskInstance, Record<string, number>>();
       for (const s of stores) {
@@ -524,8 +573,7 @@ export class Container extends EventEmitter {
         offsets[s.name] = offset ?? -1;
       }
       await Promise.all(tasks.map((task) => this.collectors.get(task)?.flush(txn)));
-      if (!txn) await this.log.flush();
-      const checkpoints: Checkpoint[] = tasks.map((task) => {
+      checkpoints = tasks.map((task) => {
         const inputs: Record<string, number> = {};
         for (const input of task.inputs) inputs[inputKey(input.topic, input.partition)] = input.nextOffset;
         return {
@@ -535,15 +583,23 @@ export class Container extends EventEmitter {
           timestamp: Date.now(),
         };
       });
-      await this.checkpoints.write(checkpoints, txn);
-      if (txn) await txn.commit();
-      else await this.log.flush();
     } catch (err) {
       if (txn) await txn.abort().catch(() => undefined);
       throw err;
     } finally {
       if (txn) for (const s of stores) s.sink?.useTransaction(undefined);
     }
+    return async () => {
+      try {
+        if (!txn) await this.log.flush();
+        await this.checkpoints.write(checkpoints, txn);
+        if (txn) await txn.commit();
+        else await this.log.flush();
+      } catch (err) {
+        if (txn) await txn.abort().catch(() => undefined);
+        throw err;
+      }
+    };
   }
 
   /**
@@ -553,6 +609,11 @@ export class Container extends EventEmitter {
   async close(options: { commit?: boolean } = {}): Promise<void> {
     const commit = options.commit ?? true;
     this.stopped = true;
+    // a commit still finishing in the background ends first (its failure was the run's)
+    if (this.committing !== undefined) {
+      if (commit) await this.settleCommit();
+      else await this.settleCommit().catch(() => undefined);
+    }
     if (!commit) for (const c of this.collectors.values()) c.discard();
     for (const task of this.tasks) {
       try {

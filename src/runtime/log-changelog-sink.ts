@@ -1,17 +1,23 @@
 /**
  * A store's changelog sink over one partition of a log topic: the store's logged layer queues
- * records with `send` (synchronous); `flush` appends them in one batch — inside the current log
- * transaction when the job is exactly-once — and resolves with the offset of the last record.
+ * records with `send` (synchronous) into a `RecordBuffer` (encoded at once when the log takes
+ * encoded batches: no object per record until the commit); `flush` appends them in one batch —
+ * inside the current log transaction when the job is exactly-once — and resolves with the offset of
+ * the last record. Two buffers take turns, so records sent while an append is in flight go to the
+ * other one and a buffer's memory is reused from commit to commit.
  * An exactly-once sink refuses to append outside a transaction: its store's engine then stays marked
  * "not clean", and restore rebuilds it from the committed changelog.
  */
-import type { AppendRecord, Log, LogTransaction } from '../log/types.js';
+import { appendBuffered, RecordBuffer } from '../log/record-buffer.js';
+import type { Log, LogTransaction } from '../log/types.js';
 import type { ChangelogRecord, ChangelogSink } from '../store/types.js';
-import { asBuffer } from '../util/bytes.js';
 import { JobError } from '../util/errors.js';
 
 export class LogChangelogSink implements ChangelogSink {
-  private pending: AppendRecord[] = [];
+  private pending: RecordBuffer;
+  /** The other buffer, empty, while `pending` fills (undefined while its append is in flight). */
+  private spare: RecordBuffer | undefined;
+  private readonly encode: boolean;
   private txn: LogTransaction | undefined;
   /** Offset of the last record appended (-1 when the changelog is empty). */
   lastOffset: number;
@@ -24,6 +30,13 @@ export class LogChangelogSink implements ChangelogSink {
     private readonly exactlyOnce = false,
   ) {
     this.lastOffset = endOffset - 1;
+    this.encode = log.appendBuffer !== undefined;
+    this.pending = this.newBuffer();
+  }
+
+  private newBuffer(): RecordBuffer {
+    // the logged layer never changes the bytes it sends: no copy in objects mode
+    return new RecordBuffer({ encode: this.encode, copy: false });
   }
 
   private abandoned = false;
@@ -33,7 +46,7 @@ export class LogChangelogSink implements ChangelogSink {
    * never marks itself consistent with records that did not reach the changelog.
    */
   abandon(): void {
-    this.pending = [];
+    this.pending.reset();
     this.abandoned = true;
   }
 
@@ -43,25 +56,24 @@ export class LogChangelogSink implements ChangelogSink {
   }
 
   send(records: readonly ChangelogRecord[]): void {
-    for (const r of records) {
-      this.pending.push({ key: asBuffer(r.key), value: r.value === null ? null : asBuffer(r.value) });
-    }
+    const pending = this.pending;
+    for (let i = 0; i < records.length; i++) pending.add(records[i].key, records[i].value);
   }
 
-  /** One record, queued as the one object the append takes (no array, no intermediate record). */
+  /** One record (no array, no record object). */
   sendOne(key: Uint8Array, value: Uint8Array | null): void {
-    this.pending.push({ key: asBuffer(key), value: value === null ? null : asBuffer(value) });
+    this.pending.add(key, value);
   }
 
   get pendingCount(): number {
-    return this.pending.length;
+    return this.pending.count;
   }
 
   async flush(): Promise<number | undefined> {
     if (this.abandoned) {
       throw new JobError(`changelog ${this.topic}/${this.partition} was abandoned after a failure`);
     }
-    if (this.pending.length > 0) {
+    if (this.pending.count > 0) {
       if (this.exactlyOnce && !this.txn) {
         // exactly-once: changelog records travel only inside a commit's transaction
         throw new JobError(
@@ -69,11 +81,12 @@ export class LogChangelogSink implements ChangelogSink {
         );
       }
       const batch = this.pending;
-      this.pending = [];
-      const result = this.txn
-        ? await this.txn.append(this.topic, this.partition, batch)
-        : await this.log.append(this.topic, this.partition, batch);
+      this.pending = this.spare ?? this.newBuffer();
+      this.spare = undefined;
+      const result = await appendBuffered(this.txn ?? this.log, this.topic, this.partition, batch);
       this.lastOffset = result.nextOffset - 1;
+      batch.reset();
+      this.spare = batch;
     }
     return this.lastOffset >= 0 ? this.lastOffset : undefined;
   }

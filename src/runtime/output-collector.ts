@@ -1,11 +1,12 @@
 /**
  * The `MessageCollector` of a container: encodes each message with its output's serdes, routes it
  * (explicit partition, else Kafka's murmur2 over the encoded key, else round-robin), and buffers it
- * per partition until it is flushed: by the container's linger (at-least-once: when the loop runs out
+ * per partition (a `RecordBuffer`: encoded at `send` on the embedded log) until it is flushed: by the container's linger (at-least-once: when the loop runs out
  * of input, or `lingerMs` after the oldest buffered message) or by the next commit — inside the
  * commit's log transaction when the job is exactly-once. The buffer is bounded: past `maxBuffered`
  * messages the collector asks for an early commit, so a burst never grows memory without limit.
  */
+import { appendBuffered, RecordBuffer } from '../log/record-buffer.js';
 import type { AppendRecord, Log, LogTransaction } from '../log/types.js';
 import { JobError } from '../util/errors.js';
 import { partitionForKey } from '../util/murmur2.js';
@@ -21,18 +22,17 @@ export interface OutputTopic {
 }
 
 /**
- * `message` encoded with `out`'s serdes (copied: a codec may reuse its buffer) and routed: its
- * explicit partition (checked), else Kafka's murmur2 over the encoded key, else round-robin
- * (`rr.roundRobin` counts). Shared by the container's collector and the test driver's.
+ * `message` encoded with `out`'s serdes and routed: its explicit partition (checked), else Kafka's
+ * murmur2 over the encoded key, else round-robin (`rr.roundRobin` counts). The bytes are the codecs'
+ * own (a codec may reuse its buffer): copy them before the next encode.
  */
-export function encodeMessage(
+export function routeMessage(
   message: OutgoingMessage<unknown, unknown>,
   out: OutputTopic,
   rr: { roundRobin: number },
-): { key: Buffer | null; value: Buffer | null; partition: number } {
-  const key =
-    message.key === undefined || message.key === null ? null : Buffer.from(out.key.encode(message.key));
-  const value = message.value === null ? null : Buffer.from(out.value.encode(message.value));
+): { key: Uint8Array | null; value: Uint8Array | null; partition: number } {
+  const key = message.key === undefined || message.key === null ? null : out.key.encode(message.key);
+  const value = message.value === null ? null : out.value.encode(message.value);
   let partition = message.partition;
   if (partition === undefined) {
     partition = key !== null ? partitionForKey(key, out.partitions) : rr.roundRobin++ % out.partitions;
@@ -44,10 +44,28 @@ export function encodeMessage(
   return { key, value, partition };
 }
 
-/** An output topic and its per-partition buffers, indexed by partition (no routing string per message). */
+/** `routeMessage` with the key and value copied into Buffers of their own (the test driver keeps them). */
+export function encodeMessage(
+  message: OutgoingMessage<unknown, unknown>,
+  out: OutputTopic,
+  rr: { roundRobin: number },
+): { key: Buffer | null; value: Buffer | null; partition: number } {
+  const { key, value, partition } = routeMessage(message, out, rr);
+  return {
+    key: key === null ? null : Buffer.from(key),
+    value: value === null ? null : Buffer.from(value),
+    partition,
+  };
+}
+
+/**
+ * An output topic and its per-partition buffers, indexed by partition (no routing string per
+ * message); `spares` holds each partition's emptied buffer for reuse once its append is done.
+ */
 interface OutputState {
   readonly spec: OutputTopic;
-  readonly buffers: (AppendRecord[] | undefined)[];
+  readonly buffers: (RecordBuffer | undefined)[];
+  readonly spares: (RecordBuffer | undefined)[];
 }
 
 export class OutputCollector implements TaskOutputs {
@@ -65,8 +83,11 @@ export class OutputCollector implements TaskOutputs {
     private readonly maxBuffered: number,
     private readonly onFull: () => void,
   ) {
-    for (const o of outputs) this.topics.set(o.topic, { spec: o, buffers: [] });
+    for (const o of outputs) this.topics.set(o.topic, { spec: o, buffers: [], spares: [] });
+    this.encode = log.appendBuffer !== undefined;
   }
+
+  private readonly encode: boolean;
 
   send<K = unknown, V = unknown>(message: OutgoingMessage<K, V>): void {
     const state = this.topics.get(message.topic);
@@ -75,21 +96,31 @@ export class OutputCollector implements TaskOutputs {
         `message sent to "${message.topic}", which is not among the job's outputs (${[...this.topics.keys()].join(', ')}); add it to outputs`,
       );
     }
-    const { key, value, partition } = encodeMessage(message, state.spec, this);
-    this.push(state, partition, { key, value, headers: message.headers, timestamp: message.timestamp });
+    const { key, value, partition } = routeMessage(message, state.spec, this);
+    this.buffer(state, partition).add(key, value, message.headers, message.timestamp);
+    this.counted();
   }
 
   /** Buffers an already-encoded record (dead letters use it). */
   appendRaw(topic: string, partition: number, record: AppendRecord): void {
     const state = this.topics.get(topic);
     if (!state) throw new JobError(`"${topic}" is not among the job's outputs`);
-    this.push(state, partition, record);
+    this.buffer(state, partition).addRecord(record);
+    this.counted();
   }
 
-  private push(state: OutputState, partition: number, record: AppendRecord): void {
-    const records = state.buffers[partition];
-    if (records === undefined) state.buffers[partition] = [record];
-    else records.push(record);
+  /** The partition's pending buffer (its spare, emptied, or a new one). */
+  private buffer(state: OutputState, partition: number): RecordBuffer {
+    let b = state.buffers[partition];
+    if (b === undefined) {
+      b = state.spares[partition] ?? new RecordBuffer({ encode: this.encode, copy: true });
+      state.spares[partition] = undefined;
+      state.buffers[partition] = b;
+    }
+    return b;
+  }
+
+  private counted(): void {
     this.sent++;
     if (this.buffered === 0) this.firstAt = performance.now();
     if (++this.buffered === this.maxBuffered) this.onFull();
@@ -113,12 +144,17 @@ export class OutputCollector implements TaskOutputs {
   async flush(txn?: LogTransaction): Promise<void> {
     if (this.buffered === 0) return;
     const pending: Promise<unknown>[] = [];
-    for (const { spec, buffers } of this.topics.values()) {
+    for (const { spec, buffers, spares } of this.topics.values()) {
       for (let p = 0; p < buffers.length; p++) {
         const records = buffers[p];
-        if (records === undefined || records.length === 0) continue;
+        if (records === undefined || records.count === 0) continue;
         buffers[p] = undefined;
-        pending.push(txn ? txn.append(spec.topic, p, records) : this.log.append(spec.topic, p, records));
+        pending.push(
+          appendBuffered(txn ?? this.log, spec.topic, p, records).then(() => {
+            records.reset();
+            spares[p] = records;
+          }),
+        );
       }
     }
     this.buffered = 0;
@@ -127,7 +163,10 @@ export class OutputCollector implements TaskOutputs {
 
   /** Drops every buffered message (after a failure: nothing past the last commit goes out). */
   discard(): void {
-    for (const { buffers } of this.topics.values()) buffers.fill(undefined);
+    for (const { buffers, spares } of this.topics.values()) {
+      buffers.fill(undefined);
+      spares.fill(undefined);
+    }
     this.buffered = 0;
   }
 }

@@ -497,3 +497,62 @@ describe('defineJob', () => {
     );
   });
 });
+
+describe('commits', () => {
+  it("the loop goes on while a commit's durable half runs, and that commit's checkpoint covers only what came before it", async (t) => {
+    const log = new MemoryLog();
+    await log.createTopic('amounts', { partitions: 1 });
+    // the log's flush (the commit's fsync) waits until the test opens the gate
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    let flushes = 0;
+    const flush = log.flush.bind(log);
+    log.flush = async () => {
+      flushes++;
+      await gate;
+      return flush();
+    };
+    const job = defineJob({
+      name: 'pipelined',
+      inputs: ['amounts'],
+      commitMs: 600_000,
+      task: () => ({
+        process(msg, _out, coord) {
+          if (msg.key === 'commit') coord.commit();
+        },
+      }),
+    });
+    const container = new Container(job, { log, dataDir: tempDir(t) });
+    const stop = new AbortController();
+    const running = container.run({ signal: stop.signal });
+    const checkpoints = async () =>
+      (await readAll(log, checkpointTopic('pipelined'))).map(
+        (r) => (JSON.parse(r.value!.toString()) as { inputs: Record<string, number> }).inputs['amounts/0'],
+      );
+    await produce(log, 'amounts', [
+      ['x', 1],
+      ['commit', 0],
+    ]);
+    assert.ok(await until(async () => flushes > 0, 10_000), 'the commit reached its flush');
+    await produce(log, 'amounts', [
+      ['y', 1],
+      ['z', 1],
+    ]);
+    assert.ok(
+      await until(async () => container.metrics().processed === 4, 10_000),
+      'messages after the commit are processed while its flush waits',
+    );
+    assert.deepEqual(await checkpoints(), [], 'no checkpoint before the flush');
+    assert.equal(container.metrics().commits, 0);
+    open();
+    assert.ok(await until(async () => (await checkpoints()).length === 1, 10_000), 'the checkpoint lands');
+    assert.deepEqual(await checkpoints(), [2], 'it covers the two messages before the commit only');
+    stop.abort();
+    await running;
+    await container.close();
+    assert.deepEqual(await checkpoints(), [2, 4], 'the commit at stop covers the rest');
+    await log.close();
+  });
+});

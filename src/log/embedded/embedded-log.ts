@@ -41,6 +41,7 @@ import {
   UnknownPartitionError,
   UnknownTopicError,
 } from '../../util/errors.js';
+import type { RecordBuffer } from '../record-buffer.js';
 import { checkTopicMatch, checkTopicName, resolveTopicConfig } from '../topic-config.js';
 import type {
   AppendRecord,
@@ -350,6 +351,22 @@ export class EmbeddedLog implements Log {
   }
 
   async append(topic: string, partition: number, records: readonly AppendRecord[]): Promise<AppendResult> {
+    const part = this.writablePartition(topic, partition);
+    const result = part.append(records, this.now());
+    if (this.fsync === 'always' && records.length > 0) await part.sync();
+    return result;
+  }
+
+  /** `append` of a `RecordBuffer` (see `Log.appendBuffer`): its records are encoded already. */
+  async appendBuffer(topic: string, partition: number, records: RecordBuffer): Promise<AppendResult> {
+    const part = this.writablePartition(topic, partition);
+    const result = part.appendBuffer(records, this.now());
+    if (this.fsync === 'always' && records.count > 0) await part.sync();
+    return result;
+  }
+
+  /** The partition a plain append may write: the log is writable and no open transaction has it. */
+  private writablePartition(topic: string, partition: number): Partition {
     this.checkWritable();
     const part = this.partition(topic, partition);
     if (part.txnStart !== null) {
@@ -357,9 +374,7 @@ export class EmbeddedLog implements Log {
         `${topic}/${partition} is written by the open transaction; append through the transaction, or commit or abort it first`,
       );
     }
-    const result = part.append(records, this.now());
-    if (this.fsync === 'always' && records.length > 0) await part.sync();
-    return result;
+    return part;
   }
 
   async read(

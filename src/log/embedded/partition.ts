@@ -22,6 +22,7 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { CorruptLogError, InvalidArgumentError, OffsetOutOfRangeError } from '../../util/errors.js';
+import type { RecordBuffer } from '../record-buffer.js';
 import { checkRecordSizes } from '../record-size.js';
 import type { AppendRecord, AppendResult, LogRecord } from '../types.js';
 import { WaitList } from '../wait-list.js';
@@ -275,17 +276,34 @@ export class Partition {
 
   /** Encodes `records` as one batch and writes it (one write syscall), rolling first if needed. */
   append(records: readonly AppendRecord[], now: number, attributes = 0): AppendResult {
-    const baseOffset = this.endOffset;
+    const baseOffset = this.writableEnd();
+    if (records.length === 0) return { baseOffset, nextOffset: baseOffset };
+    checkRecordSizes(this.topic, this.partition, records, this.maxRecordBytes);
+    const batch = encodeBatch(baseOffset, records, { now, attributes, scratch: true });
+    return this.writeBatch(batch, baseOffset, baseOffset + records.length);
+  }
+
+  /** `append` of records encoded already (`RecordBuffer`): only the header and CRC are written. */
+  appendBuffer(records: RecordBuffer, now: number, attributes = 0): AppendResult {
+    const baseOffset = this.writableEnd();
+    const n = records.count;
+    if (n === 0) return { baseOffset, nextOffset: baseOffset };
+    records.checkSizes(this.topic, this.partition, this.maxRecordBytes);
+    return this.writeBatch(records.seal(baseOffset, now, attributes), baseOffset, baseOffset + n);
+  }
+
+  /** The end offset, once the partition is known to take appends (no damage found by a reader). */
+  private writableEnd(): number {
     if (this.hasDamage) {
       const d = this.damaged;
       if (d !== undefined) throw this.damageError(d);
       this.hasDamage = false;
     }
-    if (records.length === 0) return { baseOffset, nextOffset: baseOffset };
-    checkRecordSizes(this.topic, this.partition, records, this.maxRecordBytes);
-    const batch = encodeBatch(baseOffset, records, { now, attributes, scratch: true });
+    return this.endOffset;
+  }
+
+  private writeBatch(batch: Buffer, baseOffset: number, nextOffset: number): AppendResult {
     if (this.active.size > 0 && this.active.size + batch.length > this.segmentBytes) this.roll();
-    const nextOffset = baseOffset + records.length;
     this.active.append(
       batch,
       baseOffset,

@@ -129,6 +129,137 @@ function headersSize(headers: RecordHeaders): number {
 }
 
 /**
+ * The bytes `writeRecord` takes for one record (its body and the body's length varint), at most:
+ * the varint of the body's length is counted at its largest.
+ */
+export function recordSize(
+  delta: number,
+  tsDelta: number,
+  key: Uint8Array | null,
+  value: Uint8Array | null,
+  headers: RecordHeaders | undefined,
+): number {
+  return bodySize(delta, tsDelta, key, value, headers) + 8;
+}
+
+function bodySize(
+  delta: number,
+  tsDelta: number,
+  key: Uint8Array | null,
+  value: Uint8Array | null,
+  headers: RecordHeaders | undefined,
+): number {
+  return (
+    varintSize(delta) +
+    varintSize(tsDelta) +
+    (key === null ? 1 : varintSize(key.length + 1) + key.length) +
+    (value === null ? 1 : varintSize(value.length + 1) + value.length) +
+    (headers === undefined || headers === EMPTY_HEADERS ? 1 : headersSize(headers))
+  );
+}
+
+/**
+ * Writes one record at `pos` (the caller made room: `recordSize`) in the batch layout above; returns
+ * the position after it. The one encoder of a record, used by `encodeBatch` and `RecordBuffer`.
+ */
+export function writeRecord(
+  buf: Buffer,
+  pos: number,
+  delta: number,
+  tsDelta: number,
+  key: Uint8Array | null,
+  value: Uint8Array | null,
+  headers: RecordHeaders | undefined,
+): number {
+  const noHeaders = headers === undefined || headers === EMPTY_HEADERS || isEmpty(headers);
+  pos = writeVarint(buf, pos, bodySize(delta, tsDelta, key, value, noHeaders ? undefined : headers));
+  pos = writeVarint(buf, pos, delta);
+  pos = writeVarint(buf, pos, tsDelta);
+  if (key === null) buf[pos++] = 0;
+  else {
+    pos = writeVarint(buf, pos, key.length + 1);
+    buf.set(key, pos);
+    pos += key.length;
+  }
+  if (value === null) buf[pos++] = 0;
+  else {
+    pos = writeVarint(buf, pos, value.length + 1);
+    buf.set(value, pos);
+    pos += value.length;
+  }
+  if (noHeaders) buf[pos++] = 0;
+  else {
+    const names = Object.keys(headers);
+    pos = writeVarint(buf, pos, names.length);
+    for (const name of names) {
+      const nameLen = Buffer.byteLength(name);
+      pos = writeVarint(buf, pos, nameLen);
+      pos += buf.write(name, pos, nameLen, 'utf8');
+      const hv = headers[name];
+      pos = writeVarint(buf, pos, hv.length);
+      buf.set(hv, pos);
+      pos += hv.length;
+    }
+  }
+  return pos;
+}
+
+function isEmpty(headers: RecordHeaders): boolean {
+  for (const _ in headers) return false;
+  return true;
+}
+
+/**
+ * Writes the fixed header of the batch whose records fill `buf[BATCH_HEADER_SIZE, total)`, then its
+ * CRC. `baseTimestamp` is the records' smallest timestamp (their deltas are from it).
+ */
+export function finishBatch(
+  buf: Buffer,
+  total: number,
+  baseOffset: number,
+  attributes: number,
+  lastOffsetDelta: number,
+  recordCount: number,
+  baseTimestamp: number,
+  maxTimestamp: number,
+): void {
+  writeBatchHeader(
+    buf,
+    total,
+    baseOffset,
+    attributes,
+    lastOffsetDelta,
+    recordCount,
+    baseTimestamp,
+    maxTimestamp,
+  );
+  buf.writeUInt32LE(crc32c(buf.subarray(4, total)), 0);
+}
+
+/** `finishBatch` without the CRC: the header fields only (enough for `decodeRecords`). */
+export function writeBatchHeader(
+  buf: Buffer,
+  total: number,
+  baseOffset: number,
+  attributes: number,
+  lastOffsetDelta: number,
+  recordCount: number,
+  baseTimestamp: number,
+  maxTimestamp: number,
+): void {
+  if (total >= TWO_32) throw new InvalidArgumentError(`a batch of ${total} bytes is larger than 4 GiB`);
+  buf.writeUInt32LE(total, 4);
+  writeU64(buf, 8, baseOffset);
+  buf[16] = BATCH_MAGIC;
+  buf[17] = attributes;
+  buf.writeUInt16LE(0, 18);
+  buf.writeUInt32LE(Math.max(0, lastOffsetDelta), 20);
+  buf.writeUInt32LE(recordCount, 24);
+  writeU64(buf, 28, baseTimestamp);
+  writeU64(buf, 36, maxTimestamp);
+}
+
+/**
  * Encodes one batch. Record i gets offset `baseOffset + i` (appends), or with `keepOffsets` its own
  * `offset` (compaction, truncation), `lastOffset` then setting the last offset the batch covers.
  * `now` is the timestamp of records that carry none. With `scratch` the result is a view of a
@@ -167,59 +298,13 @@ export function encodeBatch(
     const headers = r.headers;
     const delta = keepOffsets ? (r.offset as number) - baseOffset : i;
     const tsDelta = (r.timestamp ?? now) - minTs;
-    const keyLen = key === null ? 0 : key.length;
-    const valueLen = value === null ? 0 : value.length;
-    const hSize = headers === undefined || headers === EMPTY_HEADERS ? 1 : headersSize(headers);
-    const body =
-      varintSize(delta) +
-      varintSize(tsDelta) +
-      (key === null ? 1 : varintSize(keyLen + 1) + keyLen) +
-      (value === null ? 1 : varintSize(valueLen + 1) + valueLen) +
-      hSize;
-    if (pos + body + 10 > buf.length) buf = growScratch(pos + body + 10, pos);
-    pos = writeVarint(buf, pos, body);
-    pos = writeVarint(buf, pos, delta);
-    pos = writeVarint(buf, pos, tsDelta);
-    if (key === null) buf[pos++] = 0;
-    else {
-      pos = writeVarint(buf, pos, keyLen + 1);
-      buf.set(key, pos);
-      pos += keyLen;
-    }
-    if (value === null) buf[pos++] = 0;
-    else {
-      pos = writeVarint(buf, pos, valueLen + 1);
-      buf.set(value, pos);
-      pos += valueLen;
-    }
-    if (hSize === 1) buf[pos++] = 0;
-    else {
-      const names = Object.keys(headers!);
-      pos = writeVarint(buf, pos, names.length);
-      for (const name of names) {
-        const nameLen = Buffer.byteLength(name);
-        pos = writeVarint(buf, pos, nameLen);
-        pos += buf.write(name, pos, nameLen, 'utf8');
-        const hv = headers![name];
-        pos = writeVarint(buf, pos, hv.length);
-        buf.set(hv, pos);
-        pos += hv.length;
-      }
-    }
+    const size = recordSize(delta, tsDelta, key, value, headers);
+    if (pos + size > buf.length) buf = growScratch(pos + size, pos);
+    pos = writeRecord(buf, pos, delta, tsDelta, key, value, headers);
   }
-  const total = pos;
-  if (total >= TWO_32) throw new InvalidArgumentError(`a batch of ${total} bytes is larger than 4 GiB`);
   const lastOffsetDelta = keepOffsets ? (options.lastOffset ?? baseOffset + n - 1) - baseOffset : n - 1;
-  buf.writeUInt32LE(total, 4);
-  writeU64(buf, 8, baseOffset);
-  buf[16] = BATCH_MAGIC;
-  buf[17] = options.attributes ?? 0;
-  buf.writeUInt16LE(0, 18);
-  buf.writeUInt32LE(Math.max(0, lastOffsetDelta), 20);
-  buf.writeUInt32LE(n, 24);
-  writeU64(buf, 28, minTs);
-  writeU64(buf, 36, maxTs);
-  buf.writeUInt32LE(crc32c(buf.subarray(4, total)), 0);
+  const total = pos;
+  finishBatch(buf, total, baseOffset, options.attributes ?? 0, lastOffsetDelta, n, minTs, maxTs);
   return options.scratch === true ? buf.subarray(0, total) : Buffer.from(buf.subarray(0, total));
 }
 

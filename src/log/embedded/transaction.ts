@@ -22,6 +22,7 @@
  */
 import { join } from 'node:path';
 import { InvalidArgumentError } from '../../util/errors.js';
+import type { RecordBuffer } from '../record-buffer.js';
 import type { AppendRecord, AppendResult, LogTransaction } from '../types.js';
 import { fsyncDirAsync, unlinkIfExists, unlinkIfExistsAsync, writeFileAtomicAsync } from './fs-util.js';
 import { type Partition, syncPartitions } from './partition.js';
@@ -63,6 +64,18 @@ export class EmbeddedTransaction implements LogTransaction {
   }
 
   async append(topic: string, partition: number, records: readonly AppendRecord[]): Promise<AppendResult> {
+    const part = await this.partitionToWrite(topic, partition);
+    return part.append(records, this.host.now(), ATTR_TRANSACTIONAL);
+  }
+
+  /** `append` of a `RecordBuffer` (its records encoded already). */
+  async appendBuffer(topic: string, partition: number, records: RecordBuffer): Promise<AppendResult> {
+    const part = await this.partitionToWrite(topic, partition);
+    return part.appendBuffer(records, this.host.now(), ATTR_TRANSACTIONAL);
+  }
+
+  /** The partition, taken into the transaction, once the manifest that names it is written. */
+  private async partitionToWrite(topic: string, partition: number): Promise<Partition> {
     this.checkOpen();
     const part = this.host.partitionFor(topic, partition);
     if (part.txnStart === null) {
@@ -75,7 +88,7 @@ export class EmbeddedTransaction implements LogTransaction {
     // records are never written before the manifest that names it, and appends keep their order.
     if (this.manifest !== undefined) await this.manifest;
     this.checkOpen();
-    return part.append(records, this.host.now(), ATTR_TRANSACTIONAL);
+    return part;
   }
 
   /**

@@ -14,6 +14,8 @@
  * Kafka's log allows one open transaction per transactional id; the turns serialise them all,
  * which is only slower, never wrong. `close()` closes the inner log.
  */
+
+import type { RecordBuffer } from '../../log/record-buffer.js';
 import type {
   AppendRecord,
   AppendResult,
@@ -40,6 +42,7 @@ export class SharedLog implements Log {
     if (inner.truncate)
       this.truncate = (t, p, o) => (inner.truncate as NonNullable<Log['truncate']>)(t, p, o);
     if (!inner.beginTransaction) this.beginTransaction = undefined;
+    if (!inner.appendBuffer) this.appendBuffer = undefined;
   }
 
   createTopic(name: string, config: TopicConfigInput): Promise<TopicInfo> {
@@ -62,6 +65,16 @@ export class SharedLog implements Log {
     while (this.written?.has(`${topic}\0${partition}`)) await this.turn;
     return this.inner.append(topic, partition, records);
   }
+
+  appendBuffer? = async (topic: string, partition: number, records: RecordBuffer): Promise<AppendResult> => {
+    while (this.written?.has(`${topic}\0${partition}`)) await this.turn;
+    return (this.inner.appendBuffer as NonNullable<Log['appendBuffer']>).call(
+      this.inner,
+      topic,
+      partition,
+      records,
+    );
+  };
 
   read(topic: string, partition: number, offset: number, options?: ReadOptions): Promise<LogRecord[]> {
     return this.inner.read(topic, partition, offset, options);
@@ -119,6 +132,19 @@ export class SharedLog implements Log {
         written.add(`${topic}\0${partition}`);
         return txn.append(topic, partition, records);
       },
+      ...(txn.appendBuffer === undefined
+        ? {}
+        : {
+            appendBuffer: (topic: string, partition: number, records: RecordBuffer) => {
+              written.add(`${topic}\0${partition}`);
+              return (txn.appendBuffer as NonNullable<LogTransaction['appendBuffer']>).call(
+                txn,
+                topic,
+                partition,
+                records,
+              );
+            },
+          }),
       commit: async () => {
         try {
           await txn.commit();

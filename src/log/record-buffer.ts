@@ -1,0 +1,211 @@
+/**
+ * Records waiting for one append, encoded as they are added: what the runtime's changelog sinks and
+ * output collectors buffer between two commits. With a log that takes encoded batches (the embedded
+ * log's `appendBuffer`) each record is copied once, into the batch layout of
+ * `embedded/record-batch.ts`, at `add` time; the append then only writes the header and the CRC
+ * (`seal`) and hands the bytes to the file. No object per record lives until the commit, so a
+ * million buffered records are one buffer for the garbage collector instead of a million objects.
+ *
+ * Modes:
+ * - `encode: true` (the log has `appendBuffer`): records are encoded at `add`.
+ * - `encode: false` (Kafka, the memory log): records are kept as `AppendRecord` objects, as before.
+ * - A record added with its own `timestamp` turns an encoding buffer into objects (it decodes what
+ *   it holds, once): the batch layout stores timestamps as deltas from the batch's smallest one,
+ *   which is known only at the append; records without a timestamp get the append's time, as with
+ *   `Log.append`.
+ *
+ * `copy: true` copies keys and values at `add` in objects mode (the caller may reuse its bytes: a
+ * user codec); with `copy: false` the caller promises never to change them. Encoding always copies.
+ *
+ * Sizes: `maxRecordBytes` is checked at the append (`checkSizes`), as `Log.append` does, naming the
+ * record by its index in the append.
+ */
+
+import { asBuffer } from '../util/bytes.js';
+import {
+  BATCH_HEADER_SIZE,
+  decodeRecords,
+  finishBatch,
+  recordSize,
+  writeBatchHeader,
+  writeRecord,
+} from './embedded/record-batch.js';
+import { checkRecordSizes, headerBytes, recordTooLarge } from './record-size.js';
+import type { AppendRecord, AppendResult, LogRecord, RecordHeaders } from './types.js';
+
+const INITIAL_BYTES = 64 * 1024;
+
+export interface RecordBufferOptions {
+  /** Encode records at `add` (the target log has `appendBuffer`); else keep them as objects. */
+  readonly encode: boolean;
+  /** Objects mode: copy keys and values at `add` (the caller may reuse its bytes). */
+  readonly copy: boolean;
+}
+
+export class RecordBuffer {
+  private buf: Buffer = Buffer.allocUnsafe(0);
+  private pos = BATCH_HEADER_SIZE;
+  private n = 0;
+  /** The largest record's bytes (key, value, headers) and its index, encoded mode. */
+  private largest = 0;
+  private largestAt = 0;
+  private objects: AppendRecord[] | undefined;
+
+  constructor(private readonly options: RecordBufferOptions) {
+    if (!options.encode) this.objects = [];
+  }
+
+  /** Records added since the last `reset`. */
+  get count(): number {
+    return this.objects === undefined ? this.n : this.objects.length;
+  }
+
+  /** True while the records are encoded (`seal` gives the batch); false once they are objects. */
+  get encoded(): boolean {
+    return this.objects === undefined;
+  }
+
+  /** Adds one record (see the modes above). */
+  add(key: Uint8Array | null, value: Uint8Array | null, headers?: RecordHeaders, timestamp?: number): void {
+    if (this.objects !== undefined || timestamp !== undefined) {
+      this.addObject(key, value, headers, timestamp);
+      return;
+    }
+    const n = this.n;
+    const size = recordSize(n, 0, key, value, headers);
+    if (this.pos + size > this.buf.length) this.grow(this.pos + size);
+    this.pos = writeRecord(this.buf, this.pos, n, 0, key, value, headers);
+    let bytes = (key === null ? 0 : key.length) + (value === null ? 0 : value.length);
+    if (headers !== undefined) bytes += headerBytes(headers);
+    if (bytes > this.largest) {
+      this.largest = bytes;
+      this.largestAt = n;
+    }
+    this.n = n + 1;
+  }
+
+  /** Adds an `AppendRecord` (dead letters, records built elsewhere). */
+  addRecord(r: AppendRecord): void {
+    this.add(r.key ?? null, r.value, r.headers, r.timestamp);
+  }
+
+  /**
+   * The records as `AppendRecord`s, without timestamps where none was given (for a log without
+   * `appendBuffer`); encoded records come back as views of this buffer, valid until `reset`.
+   */
+  records(): AppendRecord[] {
+    if (this.objects !== undefined) return this.objects;
+    return this.decode();
+  }
+
+  /** Throws `RecordTooLargeError` when a record is over `limit` (nothing is appended then). */
+  checkSizes(topic: string, partition: number, limit: number): void {
+    if (this.objects !== undefined) {
+      checkRecordSizes(topic, partition, this.objects, limit);
+      return;
+    }
+    if (this.largest > limit) {
+      const which = this.n === 1 ? 'the record' : `record ${this.largestAt} of ${this.n} of the append`;
+      throw recordTooLarge(topic, partition, this.largest, limit, which);
+    }
+  }
+
+  /**
+   * Encoded mode: the whole batch for `baseOffset` (records without timestamps take `now`), its
+   * header and CRC written: a view of this buffer, valid until the next `add` or `reset`.
+   */
+  seal(baseOffset: number, now: number, attributes: number): Buffer {
+    if (this.objects !== undefined) throw new Error('RecordBuffer.seal: the records are objects');
+    const total = this.pos;
+    finishBatch(this.buf, total, baseOffset, attributes, this.n - 1, this.n, now, now);
+    return this.buf.subarray(0, total);
+  }
+
+  /** Empties the buffer for reuse (encoded mode keeps its capacity unless it grew far past its use). */
+  reset(): void {
+    if (this.buf.length > 4 * this.pos && this.buf.length > 4 * INITIAL_BYTES) {
+      this.buf = Buffer.allocUnsafe(0);
+    }
+    this.pos = BATCH_HEADER_SIZE;
+    this.n = 0;
+    this.largest = 0;
+    this.largestAt = 0;
+    this.objects = this.options.encode ? undefined : [];
+  }
+
+  private addObject(
+    key: Uint8Array | null,
+    value: Uint8Array | null,
+    headers: RecordHeaders | undefined,
+    timestamp: number | undefined,
+  ): void {
+    let objects = this.objects;
+    if (objects === undefined) {
+      // the first record with a timestamp: what is encoded so far becomes objects (views of the
+      // old buffer, which is let go: later encodings would overwrite it)
+      objects = this.decode();
+      this.objects = objects;
+      this.buf = Buffer.allocUnsafe(0);
+      this.pos = BATCH_HEADER_SIZE;
+      this.n = 0;
+    }
+    const copy = this.options.copy || !this.options.encode;
+    const k = key === null ? null : copy ? Buffer.from(key) : asBuffer(key);
+    const v = value === null ? null : copy ? Buffer.from(value) : asBuffer(value);
+    const r: AppendRecord = { key: k, value: v };
+    if (headers !== undefined) r.headers = headers;
+    if (timestamp !== undefined) r.timestamp = timestamp;
+    objects.push(r);
+  }
+
+  private decode(): AppendRecord[] {
+    const out: LogRecord[] = [];
+    if (this.n === 0) return out;
+    writeBatchHeader(this.buf, this.pos, 0, 0, this.n - 1, this.n, 0, 0);
+    decodeRecords(
+      this.buf,
+      0,
+      0,
+      this.n,
+      { records: this.n, bytes: Number.POSITIVE_INFINITY, tookAny: false },
+      out,
+    );
+    // timestamps were not given: the append assigns them
+    const records: AppendRecord[] = new Array(out.length);
+    for (let i = 0; i < out.length; i++) {
+      const r = out[i];
+      records[i] = { key: r.key, value: r.value, headers: r.headers };
+    }
+    return records;
+  }
+
+  private grow(needed: number): void {
+    let size = Math.max(INITIAL_BYTES, this.buf.length);
+    while (size < needed) size *= 2;
+    const next = Buffer.allocUnsafe(size);
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+  }
+}
+
+/** What takes a `RecordBuffer`: a `Log` or a `LogTransaction`, with or without `appendBuffer`. */
+export interface BufferAppendTarget {
+  append(topic: string, partition: number, records: readonly AppendRecord[]): Promise<AppendResult>;
+  appendBuffer?(topic: string, partition: number, records: RecordBuffer): Promise<AppendResult>;
+}
+
+/**
+ * Appends `records` to `target`: as one encoded batch through `appendBuffer` when the target has
+ * it and the records are encoded, else as `AppendRecord`s through `append`. The buffer must not be
+ * changed until the promise settles.
+ */
+export function appendBuffered(
+  target: BufferAppendTarget,
+  topic: string,
+  partition: number,
+  records: RecordBuffer,
+): Promise<AppendResult> {
+  return target.appendBuffer !== undefined && records.encoded
+    ? target.appendBuffer(topic, partition, records)
+    : target.append(topic, partition, records.records());
+}

@@ -1,0 +1,185 @@
+/**
+ * `RecordBuffer` and `appendBuffered` (record-buffer.ts): records encoded at `add` reach the log as
+ * the same records a plain `append` writes — keys, values, tombstones, headers, offsets, the
+ * append's time — on the embedded log (one encoded batch), inside its transactions, and through
+ * the fallback to `append` on a log without `appendBuffer`; a record with its own timestamp turns
+ * the buffer into objects without losing what it held; the size limit still names the record.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { type EmbeddedLog, openEmbeddedLog } from '../../src/log/embedded/embedded-log.js';
+import { MemoryLog } from '../../src/log/memory/memory-log.js';
+import { appendBuffered, RecordBuffer } from '../../src/log/record-buffer.js';
+import type { Log, LogRecord } from '../../src/log/types.js';
+
+const T = 1_700_000_000_000;
+
+/** An embedded log at time T, closed before its directory is removed. */
+async function open(t: { after(fn: () => unknown): void }): Promise<EmbeddedLog> {
+  const dir = mkdtempSync(join(tmpdir(), 'eddy-test-'));
+  const log = await openEmbeddedLog({ dir, now: () => T });
+  t.after(async () => {
+    await log.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return log;
+}
+
+function view(r: LogRecord) {
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(r.headers)) headers[k] = v.toString();
+  return {
+    offset: r.offset,
+    timestamp: r.timestamp,
+    key: r.key?.toString() ?? null,
+    value: r.value?.toString() ?? null,
+    headers,
+  };
+}
+
+async function readAll(log: Log, topic: string): Promise<ReturnType<typeof view>[]> {
+  return (await log.read(topic, 0, 0, { maxRecords: 10_000 })).map(view);
+}
+
+function fill(b: RecordBuffer): void {
+  b.add(Buffer.from('k1'), Buffer.from('v1'));
+  b.add(null, Buffer.from('no key'));
+  b.add(Buffer.from('k1'), null);
+  b.add(Buffer.from('k2'), Buffer.alloc(0), { trace: Buffer.from('abc'), héader: Buffer.from('é') });
+}
+
+const EXPECTED = [
+  { offset: 0, timestamp: T, key: 'k1', value: 'v1', headers: {} },
+  { offset: 1, timestamp: T, key: null, value: 'no key', headers: {} },
+  { offset: 2, timestamp: T, key: 'k1', value: null, headers: {} },
+  { offset: 3, timestamp: T, key: 'k2', value: '', headers: { trace: 'abc', héader: 'é' } },
+];
+
+describe('RecordBuffer', () => {
+  it('encoded records reach the embedded log as one batch, the same records a plain append writes', async (t) => {
+    const log = await open(t);
+    await log.createTopic('buffered', { partitions: 1 });
+    await log.createTopic('plain', { partitions: 1 });
+    const b = new RecordBuffer({ encode: true, copy: false });
+    fill(b);
+    assert.equal(b.count, 4);
+    assert.ok(b.encoded);
+    const r = await appendBuffered(log, 'buffered', 0, b);
+    assert.deepEqual(r, { baseOffset: 0, nextOffset: 4 });
+    const plain = new RecordBuffer({ encode: false, copy: true });
+    fill(plain);
+    await log.append('plain', 0, plain.records());
+    assert.deepEqual(await readAll(log, 'buffered'), EXPECTED);
+    assert.deepEqual(await readAll(log, 'plain'), EXPECTED);
+  });
+
+  it('is reused after reset, and a second batch follows the first', async (t) => {
+    const log = await open(t);
+    await log.createTopic('c', { partitions: 1 });
+    const b = new RecordBuffer({ encode: true, copy: false });
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 5000; i++) b.add(Buffer.from(`k${i}`), Buffer.alloc(100, round));
+      await appendBuffered(log, 'c', 0, b);
+      b.reset();
+      assert.equal(b.count, 0);
+    }
+    const all = await log.read('c', 0, 0, { maxRecords: 20_000, maxBytes: 1 << 30 });
+    assert.equal(all.length, 15_000);
+    assert.deepEqual(
+      all.filter((_, i) => i % 5000 === 4999).map((r) => [r.offset, r.key?.toString(), r.value?.[0]]),
+      [
+        [4999, 'k4999', 0],
+        [9999, 'k4999', 1],
+        [14999, 'k4999', 2],
+      ],
+    );
+  });
+
+  it('copies what it encodes: changing the bytes after add changes nothing', async (t) => {
+    const log = await open(t);
+    await log.createTopic('c', { partitions: 1 });
+    for (const options of [
+      { encode: true, copy: false },
+      { encode: false, copy: true },
+    ]) {
+      const key = Buffer.from('key');
+      const value = Buffer.from('value');
+      const b = new RecordBuffer(options);
+      b.add(key, value);
+      key.fill(0x78);
+      value.fill(0x78);
+      await appendBuffered(log, 'c', 0, b);
+    }
+    assert.deepEqual(
+      (await readAll(log, 'c')).map((r) => `${r.key}=${r.value}`),
+      ['key=value', 'key=value'],
+    );
+  });
+
+  it('a record with its own timestamp turns the buffer into objects, keeping the records before it', async (t) => {
+    const log = await open(t);
+    await log.createTopic('c', { partitions: 1 });
+    const b = new RecordBuffer({ encode: true, copy: false });
+    b.add(Buffer.from('a'), Buffer.from('1'));
+    b.add(Buffer.from('b'), Buffer.from('2'), undefined, T - 5000);
+    assert.equal(b.encoded, false);
+    b.add(Buffer.from('c'), Buffer.from('3'));
+    await appendBuffered(log, 'c', 0, b);
+    assert.deepEqual(
+      (await readAll(log, 'c')).map((r) => [r.key, r.value, r.timestamp]),
+      [
+        ['a', '1', T],
+        ['b', '2', T - 5000],
+        ['c', '3', T],
+      ],
+    );
+    b.reset();
+    assert.equal(b.encoded, true, 'reset makes it encode again');
+  });
+
+  it('falls back to append on a log without appendBuffer (the memory log)', async () => {
+    const log = new MemoryLog(() => T);
+    await log.createTopic('c', { partitions: 1 });
+    assert.equal((log as Log).appendBuffer, undefined);
+    const b = new RecordBuffer({ encode: true, copy: false });
+    fill(b);
+    await appendBuffered(log, 'c', 0, b);
+    assert.deepEqual(await readAll(log, 'c'), EXPECTED);
+    await log.close();
+  });
+
+  it('inside a transaction, the records appear at its commit and vanish with its abort', async (t) => {
+    const log = await open(t);
+    await log.createTopic('c', { partitions: 1 });
+    const b = new RecordBuffer({ encode: true, copy: false });
+    fill(b);
+    const aborted = await log.beginTransaction();
+    await appendBuffered(aborted, 'c', 0, b);
+    assert.deepEqual(await readAll(log, 'c'), []);
+    await aborted.abort();
+    const txn = await log.beginTransaction();
+    await appendBuffered(txn, 'c', 0, b);
+    assert.deepEqual(await readAll(log, 'c'), []);
+    await txn.commit();
+    assert.deepEqual(await readAll(log, 'c'), EXPECTED);
+  });
+
+  it('a record over maxRecordBytes fails the append, naming it, and nothing is written', async (t) => {
+    const log = await open(t);
+    await log.createTopic('c', { partitions: 1, maxRecordBytes: 100 });
+    const b = new RecordBuffer({ encode: true, copy: false });
+    b.add(Buffer.from('a'), Buffer.alloc(10));
+    b.add(Buffer.from('b'), Buffer.alloc(100));
+    b.add(Buffer.from('c'), Buffer.alloc(10));
+    await assert.rejects(appendBuffered(log, 'c', 0, b), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'EDDY_RECORD_TOO_LARGE');
+      assert.ok(err.message.includes('record 1 of 3 of the append'), err.message);
+      assert.ok(err.message.includes('is 101 bytes'), err.message);
+      return true;
+    });
+    assert.equal(await log.endOffset('c', 0), 0);
+  });
+});
