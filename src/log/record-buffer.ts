@@ -42,6 +42,18 @@ export interface RecordBufferOptions {
   readonly copy: boolean;
 }
 
+/**
+ * The bytes of an encoded `RecordBuffer`, detached from it to move to another thread (the
+ * `buffer` is transferable, `length` bytes of it used) and adopted there by `fromEncoded`.
+ */
+export interface EncodedRecords {
+  readonly buffer: ArrayBuffer;
+  readonly length: number;
+  readonly count: number;
+  readonly largest: number;
+  readonly largestAt: number;
+}
+
 export class RecordBuffer {
   private buf: Buffer = Buffer.allocUnsafe(0);
   private pos = BATCH_HEADER_SIZE;
@@ -63,6 +75,35 @@ export class RecordBuffer {
   /** True while the records are encoded (`seal` gives the batch); false once they are objects. */
   get encoded(): boolean {
     return this.objects === undefined;
+  }
+
+  /**
+   * Encoded mode: hands the encoded records over (the buffer is this one's own, never a slice of a
+   * shared pool, so it can be transferred) and empties this buffer, which allocates anew.
+   */
+  detach(): EncodedRecords {
+    if (this.objects !== undefined) throw new Error('RecordBuffer.detach: the records are objects');
+    const e: EncodedRecords = {
+      buffer: this.buf.buffer as ArrayBuffer,
+      length: this.pos,
+      count: this.n,
+      largest: this.largest,
+      largestAt: this.largestAt,
+    };
+    this.buf = Buffer.allocUnsafe(0);
+    this.reset();
+    return e;
+  }
+
+  /** A buffer holding the records `detach` handed over (in another thread). */
+  static fromEncoded(e: EncodedRecords): RecordBuffer {
+    const b = new RecordBuffer({ encode: true, copy: false });
+    b.buf = Buffer.from(e.buffer, 0, e.buffer.byteLength);
+    b.pos = e.length;
+    b.n = e.count;
+    b.largest = e.largest;
+    b.largestAt = e.largestAt;
+    return b;
   }
 
   /** Adds one record (see the modes above). */
@@ -182,7 +223,8 @@ export class RecordBuffer {
   private grow(needed: number): void {
     let size = Math.max(INITIAL_BYTES, this.buf.length);
     while (size < needed) size *= 2;
-    const next = Buffer.allocUnsafe(size);
+    // its own ArrayBuffer (never the shared pool): `detach` may transfer it
+    const next = Buffer.allocUnsafeSlow(size);
     this.buf.copy(next, 0, 0, this.pos);
     this.buf = next;
   }

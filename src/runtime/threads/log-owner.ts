@@ -16,6 +16,7 @@
  *   The owner never closes the log itself: its opener does.
  */
 import type { MessagePort } from 'node:worker_threads';
+import { appendBuffered, RecordBuffer } from '../../log/record-buffer.js';
 import type { Log, LogTransaction, TopicConfigInput } from '../../log/types.js';
 import { EddyError, JobError } from '../../util/errors.js';
 import { SharedLog } from '../control/shared-log.js';
@@ -120,6 +121,9 @@ export class LogOwner {
       case 'append':
         this.refuse(client, `append to ${m.topic}/${m.partition}`);
         return log.append(m.topic, m.partition, decodeAppends(m.records));
+      case 'appendEncoded':
+        this.refuse(client, `append to ${m.topic}/${m.partition}`);
+        return appendBuffered(log, m.topic, m.partition, RecordBuffer.fromEncoded(m.records));
       case 'wait': {
         const abort = new AbortController();
         client.waits.set(m.id, abort);
@@ -156,6 +160,11 @@ export class LogOwner {
         const txn = this.txn(client, m.txn);
         this.refuse(client, `transactional append to ${m.topic}/${m.partition}`);
         return txn.append(m.topic, m.partition, decodeAppends(m.records));
+      }
+      case 'txnAppendEncoded': {
+        const txn = this.txn(client, m.txn);
+        this.refuse(client, `transactional append to ${m.topic}/${m.partition}`);
+        return appendBuffered(txn, m.topic, m.partition, RecordBuffer.fromEncoded(m.records));
       }
       case 'txnCommit': {
         const txn = this.txn(client, m.txn);

@@ -2,14 +2,16 @@
  * `ThreadLog`: the `Log` a task thread's container runs on. Every call goes to the log owner on the
  * main thread (log-owner.ts) over a `MessagePort`, as one request per call: a read comes back as one
  * transferred buffer of encoded records (decoded here into records whose bytes are views of it), an
- * append goes as one transferred buffer (record-frames.ts). Errors come back as instances of their
- * own class with their `code` (thread-protocol.ts).
+ * append goes as one transferred buffer (record-frames.ts), or as the bytes of a `RecordBuffer`
+ * when the owner's log takes encoded batches (`appendBuffer`: no re-encoding on either side).
+ * Errors come back as instances of their own class with their `code` (thread-protocol.ts).
  *
  * `waitForData`'s signal is honoured: an abort sends a cancel and resolves `false` at once.
  * `close()` stops this end only (the owner's log stays open): pending calls and later ones reject
  * with `LogClosedError`.
  */
 import type { MessagePort } from 'node:worker_threads';
+import type { RecordBuffer } from '../../log/record-buffer.js';
 import type {
   AppendRecord,
   AppendResult,
@@ -49,10 +51,13 @@ export class ThreadLog implements Log {
     private readonly port: MessagePort,
     readonly backend: Log['backend'],
     readonly supports: LogSupports,
+    /** The owner's log has `appendBuffer`: encoded records go to it as they are. */
+    encodedAppends = false,
   ) {
     port.on('message', this.onMessage);
     if (!supports.truncate) this.truncate = undefined;
     if (!supports.transactions) this.beginTransaction = undefined;
+    if (!encodedAppends) this.appendBuffer = undefined;
   }
 
   private request<T>(m: Request, transfer?: ArrayBuffer[]): Promise<T> {
@@ -84,6 +89,15 @@ export class ThreadLog implements Log {
     const buffer = encodeRecords(records);
     return this.request({ op: 'append', topic, partition, records: buffer }, [buffer]);
   }
+
+  appendBuffer?: (topic: string, partition: number, records: RecordBuffer) => Promise<AppendResult> = (
+    topic,
+    partition,
+    records,
+  ) => {
+    const encoded = records.detach();
+    return this.request({ op: 'appendEncoded', topic, partition, records: encoded }, [encoded.buffer]);
+  };
 
   async read(topic: string, partition: number, offset: number, options?: ReadOptions): Promise<LogRecord[]> {
     const buffer = await this.request<ArrayBuffer>({
@@ -150,6 +164,17 @@ export class ThreadLog implements Log {
           buffer,
         ]);
       },
+      ...(this.appendBuffer === undefined
+        ? {}
+        : {
+            appendBuffer: (topic: string, partition: number, records: RecordBuffer) => {
+              const encoded = records.detach();
+              return this.request<AppendResult>(
+                { op: 'txnAppendEncoded', txn, topic, partition, records: encoded },
+                [encoded.buffer],
+              );
+            },
+          }),
       commit: () => this.request<void>({ op: 'txnCommit', txn }),
       abort: () => this.request<void>({ op: 'txnAbort', txn }),
     };

@@ -4,13 +4,16 @@
  *
  * A request is `{ id, op, … }`; its answer `{ id, ok: true, value }` or `{ id, ok: false, error }`.
  * Record batches travel as one transferred `ArrayBuffer` each (record-frames.ts): a read's records
- * in the answer, an append's records in the request. Nothing else is large.
+ * in the answer, an append's records in the request — or, when the owner's log takes encoded
+ * batches (`Log.appendBuffer`), the thread's `RecordBuffer` bytes as they are (`appendEncoded`), so
+ * the owner only writes the batch header and CRC. Nothing else is large.
  *
  * Errors keep their class and `code`: an `EddyError` is sent as its name, code, message,
  * retriable flag and stack, and rebuilt on the other side as an instance of the same class of
  * `util/errors.ts` (so `instanceof FencedError` and `err.code` work across threads); any other
  * error becomes an `Error` with its message and stack.
  */
+import type { EncodedRecords } from '../../log/record-buffer.js';
 import * as errors from '../../util/errors.js';
 import { EddyError, type ErrorCode } from '../../util/errors.js';
 
@@ -19,6 +22,8 @@ export type LogRequest =
   | { id: number; op: 'deleteTopic' | 'describeTopic'; name: string }
   | { id: number; op: 'listTopics' | 'flush' }
   | { id: number; op: 'append'; topic: string; partition: number; records: ArrayBuffer }
+  /** An append of records encoded in the log's batch layout already (`Log.appendBuffer`). */
+  | { id: number; op: 'appendEncoded'; topic: string; partition: number; records: EncodedRecords }
   | {
       id: number;
       op: 'read';
@@ -35,6 +40,14 @@ export type LogRequest =
   | { id: number; op: 'truncate'; topic: string; partition: number; offset: number }
   | { id: number; op: 'begin'; txnId?: string }
   | { id: number; op: 'txnAppend'; txn: number; topic: string; partition: number; records: ArrayBuffer }
+  | {
+      id: number;
+      op: 'txnAppendEncoded';
+      txn: number;
+      topic: string;
+      partition: number;
+      records: EncodedRecords;
+    }
   | { id: number; op: 'txnCommit' | 'txnAbort'; txn: number }
   /** The thread's job failed (`onError: 'fail'`): the owner refuses every later commit. */
   | { id: number; op: 'fail'; error: SerializedError };

@@ -3,9 +3,14 @@
  * the messages, transfers and error rebuilding are the same as across threads).
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { MessageChannel } from 'node:worker_threads';
+import { openEmbeddedLog } from '../../../src/log/embedded/embedded-log.js';
 import { MemoryLog } from '../../../src/log/memory/memory-log.js';
+import { appendBuffered, RecordBuffer } from '../../../src/log/record-buffer.js';
 import type { LogRecord } from '../../../src/log/types.js';
 import { LogOwner } from '../../../src/runtime/threads/log-owner.js';
 import { decodeRecords, encodeRecords } from '../../../src/runtime/threads/record-frames.js';
@@ -170,5 +175,46 @@ describe('ThreadLog over a LogOwner', () => {
     await log.close();
     await assert.rejects(pending, { code: 'EDDY_LOG_CLOSED' });
     await assert.rejects(log.endOffset('c', 0), { code: 'EDDY_LOG_CLOSED' });
+  });
+});
+
+describe('ThreadLog over a LogOwner of an embedded log', () => {
+  it('moves a RecordBuffer as its encoded bytes (appendBuffer), plainly and in a transaction', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'eddy-test-'));
+    const inner = await openEmbeddedLog({ dir, now: () => 1_700_000_000_000 });
+    const owner = new LogOwner(inner);
+    const channel = new MessageChannel();
+    owner.attach(channel.port1, 'thread 1');
+    const log = new ThreadLog(channel.port2, inner.backend, inner.supports, inner.appendBuffer !== undefined);
+    t.after(async () => {
+      await log.close();
+      await owner.close();
+      channel.port1.close();
+      channel.port2.close();
+      await inner.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    assert.equal(typeof log.appendBuffer, 'function');
+    await log.createTopic('t', { partitions: 1 });
+    const b = new RecordBuffer({ encode: true, copy: false });
+    b.add(Buffer.from('a'), Buffer.from('1'));
+    b.add(Buffer.from('b'), null, { h: Buffer.from('x') });
+    assert.deepEqual(await appendBuffered(log, 't', 0, b), { baseOffset: 0, nextOffset: 2 });
+    assert.equal(b.count, 0, 'the bytes moved to the owner');
+    const txn = await (log.beginTransaction as NonNullable<typeof log.beginTransaction>)();
+    assert.equal(typeof txn.appendBuffer, 'function');
+    b.add(Buffer.from('c'), Buffer.from('3'));
+    await appendBuffered(txn, 't', 0, b);
+    assert.equal((await inner.read('t', 0, 0)).length, 2, 'the transaction is not visible yet');
+    await txn.commit();
+    const records = await inner.read('t', 0, 0);
+    assert.deepEqual(
+      records.map((r) => [r.offset, r.key?.toString(), r.value?.toString() ?? null, Object.keys(r.headers)]),
+      [
+        [0, 'a', '1', []],
+        [1, 'b', null, ['h']],
+        [2, 'c', '3', []],
+      ],
+    );
   });
 });
