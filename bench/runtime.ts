@@ -32,7 +32,7 @@
  *
  * Usage: node --import tsx bench/runtime.ts [--messages N] [--keys K] [--partitions P] [--threads N[,M…]]
  *          [--scenario S] [--engine memory|lmdb|rocksdb] [--brokers HOST:PORT,… (on Kafka)] [--exactly-once]
- *          [--http] [--serve-http (the scenarios run with the HTTP server and its scraper, not compared)]
+ *          [--http [--pairs N]] [--serve-http (the scenarios run with the HTTP server and its scraper, not compared)]
  *          [--ceiling]
  *
  * `--exactly-once` runs the job with `exactlyOnce: true` (outputs, changelog and checkpoint in one
@@ -288,13 +288,18 @@ async function serveOverHttp(
   };
 }
 
-/** Scenario 3 with `--http` off and on, `pairs` times interleaved; prints each ratio and the median. */
+/**
+ * Scenario 3 with `--http` off and on, `pairs` times interleaved; prints each pair's ratios on/off —
+ * of msgs/s, and of msgs per CPU-second of the process (the HTTP server's work included; steadier
+ * than wall time on a loaded machine) — and the median of each. Returns the msgs/s median.
+ */
 export async function runHttpOverheadBench(o: RuntimeBenchOptions, pairs = 3): Promise<number> {
   const say = o.log ?? ((line: string) => process.stdout.write(`${line}\n`));
   say(
     `--http overhead: scenario 3 (store + changelog), ${o.messages.toLocaleString('en-US')} messages, ${o.keys.toLocaleString('en-US')} keys, ${pairs} pairs off/on, a scraper GETs /metrics every second`,
   );
   const ratios: number[] = [];
+  const cpuRatios: number[] = [];
   for (let i = 0; i < pairs; i++) {
     // the order alternates (off first, then on first), so a machine that slows down or speeds up
     // over a pair does not always count against the same side
@@ -302,14 +307,20 @@ export async function runHttpOverheadBench(o: RuntimeBenchOptions, pairs = 3): P
     const second = await runScenario('store-changelog', { ...o, http: i % 2 === 0 });
     const [off, on] = i % 2 === 0 ? [first, second] : [second, first];
     const ratio = on.perSecond / off.perSecond;
+    const cpuRatio = (on.perCpuSecond ?? Number.NaN) / (off.perCpuSecond ?? Number.NaN);
     ratios.push(ratio);
+    cpuRatios.push(cpuRatio);
     say(
-      `  pair ${i + 1}: off ${Math.round(off.perSecond).toLocaleString('en-US')} msgs/s, on ${Math.round(on.perSecond).toLocaleString('en-US')} msgs/s, on/off ${ratio.toFixed(3)}`,
+      `  pair ${i + 1}: off ${fmt(off.perSecond)} msgs/s (${fmt(off.perCpuSecond ?? 0)} per CPU-s), on ${fmt(on.perSecond)} msgs/s (${fmt(on.perCpuSecond ?? 0)} per CPU-s), on/off ${ratio.toFixed(3)}, per CPU-s ${cpuRatio.toFixed(3)}`,
     );
   }
-  const median = [...ratios].sort((a, b) => a - b)[Math.floor(ratios.length / 2)];
-  say(`  median on/off ${median.toFixed(3)} (${((1 - median) * 100).toFixed(1)}% lost with --http)`);
-  return median;
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const m = median(ratios);
+  const c = median(cpuRatios);
+  say(
+    `  median on/off ${m.toFixed(3)} (${((1 - m) * 100).toFixed(1)}% lost with --http); per CPU-s ${c.toFixed(3)} (${((1 - c) * 100).toFixed(1)}% more CPU per message)`,
+  );
+  return m;
 }
 
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
@@ -425,13 +436,16 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
   }
   const brokers = flag('brokers');
   if (process.argv.includes('--http')) {
-    await runHttpOverheadBench({
-      engine: engine as EngineKind,
-      messages: Number(flag('messages') ?? 1_000_000),
-      keys: Number(flag('keys') ?? 1_000_000),
-      partitions: Number(flag('partitions') ?? 1),
-      threads: threadCounts[0],
-    });
+    await runHttpOverheadBench(
+      {
+        engine: engine as EngineKind,
+        messages: Number(flag('messages') ?? 1_000_000),
+        keys: Number(flag('keys') ?? 1_000_000),
+        partitions: Number(flag('partitions') ?? 1),
+        threads: threadCounts[0],
+      },
+      Number(flag('pairs') ?? 3),
+    );
     process.exit(0);
   }
   if (process.argv.includes('--ceiling')) {

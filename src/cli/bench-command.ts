@@ -26,8 +26,8 @@ Runs a benchmark of bench/ and prints its figures. Benchmarks: ${names.join(', '
                      (after store-changelog on lmdb: "lmdb-js alone", the same store work on bare lmdb-js)
   eddy bench runtime --ceiling [--threads N] [--partitions N]  (the log owner: no-op and pass-through tasks on
                      1..N threads, records/s moved, the main loop's busy share, where it saturates)
-  eddy bench runtime --http  (scenario 3 with --http off and on, interleaved, a scraper polling /metrics
-                     every second: each pair's ratio and the median)
+  eddy bench runtime --http [--pairs 3]  (scenario 3 with --http off and on, interleaved, a scraper
+                     polling /metrics every second: each pair's ratios of msgs/s and per CPU-second, medians)
   eddy bench store [--keys N] [--gets N] [--engines lmdb,rocksdb,memory]
   eddy bench log [--rounds N]
   eddy bench kafka [--keys N] [--fo-keys N] [--reps N] [--engine lmdb|memory|rocksdb] [--skip-restore]
