@@ -55,6 +55,19 @@ export interface RecordSpans {
   readonly valueLength: Int32Array;
 }
 
+/**
+ * Whole record batches in the embedded log's layout (`embedded/record-batch.ts`), CRC-checked and
+ * copied into one buffer of their own (transferable to another thread): what `Log.readBatches`
+ * returns. They hold the records a `read` at `from` returns, and may hold more (before `from` in
+ * the first batch; the budget counts whole batches, at least one); `decodeBatches` takes the
+ * records at offsets in [`from`, `until`) (`until`: the visible end when they were read).
+ */
+export interface RecordBatches {
+  readonly buffer: ArrayBuffer;
+  readonly length: number;
+  readonly from: number;
+  readonly until: number;
+}
 /** A record to append. */
 export interface AppendRecord {
   key?: Buffer | null;
@@ -241,6 +254,16 @@ export interface Log {
    * straight from its buffers has it (Kafka); callers fall back to `read`.
    */
   readSpans?(topic: string, partition: number, offset: number, options?: ReadOptions): Promise<RecordSpans[]>;
+  /**
+   * `read` as whole batches, undecoded (see {@link RecordBatches}): for a reader in another thread,
+   * which decodes them itself. Optional (the embedded log has it); the same errors as `read`.
+   */
+  readBatches?(
+    topic: string,
+    partition: number,
+    offset: number,
+    options?: ReadOptions,
+  ): Promise<RecordBatches>;
 
   earliestOffset(topic: string, partition: number): Promise<number>;
   endOffset(topic: string, partition: number): Promise<number>;

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { type EmbeddedLog, openEmbeddedLog } from '../../src/log/embedded/embedded-log.js';
+import { decodeBatches } from '../../src/log/embedded/record-batch.js';
 import { MemoryLog } from '../../src/log/memory/memory-log.js';
 import { appendBuffered, RecordBuffer } from '../../src/log/record-buffer.js';
 import type { Log, LogRecord } from '../../src/log/types.js';
@@ -181,5 +182,39 @@ describe('RecordBuffer', () => {
       return true;
     });
     assert.equal(await log.endOffset('c', 0), 0);
+  });
+});
+
+describe('readBatches', () => {
+  it('gives, decoded, the records read gives: at any offset, across batches and segments, up to the visible end', async (t) => {
+    const log = await open(t);
+    await log.createTopic('c', { partitions: 1, segmentBytes: 4096 });
+    for (let b = 0; b < 40; b++) {
+      const records = [];
+      for (let i = 0; i < 1 + (b % 7); i++)
+        records.push({ key: Buffer.from(`k${b}.${i}`), value: Buffer.alloc(50, b) });
+      await log.append('c', 0, records);
+    }
+    const txn = await log.beginTransaction();
+    await txn.append('c', 0, [{ key: Buffer.from('invisible'), value: Buffer.from('x') }]);
+    const end = await log.endOffset('c', 0);
+    const show = (rs: LogRecord[]) => rs.map((r) => `${r.offset}:${r.key}`);
+    for (let offset = 0; offset < end; offset += 3) {
+      for (const maxRecords of [1, 5, 1000]) {
+        const batches = await log.readBatches('c', 0, offset, { maxRecords });
+        const decoded = decodeBatches(batches);
+        const read = await log.read('c', 0, offset, { maxRecords: 10_000 });
+        assert.ok(decoded.length >= 1, `offset ${offset}: at least one record`);
+        assert.deepEqual(
+          show(decoded),
+          show(read.slice(0, decoded.length)),
+          `offset ${offset}, maxRecords ${maxRecords}`,
+        );
+        assert.equal(decoded[0].offset, offset);
+        if (maxRecords === 1000)
+          assert.equal(decoded.length, read.length, 'a large budget takes everything visible');
+      }
+    }
+    await txn.abort();
   });
 });

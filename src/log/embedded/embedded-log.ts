@@ -52,6 +52,7 @@ import type {
   LogSupports,
   LogTransaction,
   ReadOptions,
+  RecordBatches,
   TopicConfig,
   TopicConfigInput,
   TopicInfo,
@@ -383,6 +384,32 @@ export class EmbeddedLog implements Log {
     offset: number,
     options: ReadOptions = {},
   ): Promise<LogRecord[]> {
+    const { part, maxRecords, maxBytes } = this.readArgs(topic, partition, offset, options);
+    return part.read(offset, maxRecords, maxBytes);
+  }
+
+  /** `read` as whole batches, copied into one buffer of their own (see `Log.readBatches`). */
+  async readBatches(
+    topic: string,
+    partition: number,
+    offset: number,
+    options: ReadOptions = {},
+  ): Promise<RecordBatches> {
+    const { part, maxRecords, maxBytes } = this.readArgs(topic, partition, offset, options);
+    const { batches, until } = part.readBatches(offset, maxRecords, maxBytes);
+    let length = 0;
+    for (const b of batches) length += b.length;
+    // a buffer of its own (never the shared pool), so that it can be transferred
+    const bytes = Buffer.allocUnsafeSlow(length);
+    let pos = 0;
+    for (const b of batches) {
+      b.copy(bytes, pos);
+      pos += b.length;
+    }
+    return { buffer: bytes.buffer as ArrayBuffer, length, from: offset, until };
+  }
+
+  private readArgs(topic: string, partition: number, offset: number, options: ReadOptions) {
     const part = this.partition(topic, partition);
     const maxRecords = options.maxRecords ?? 1000;
     const maxBytes = options.maxBytes ?? 1024 * 1024;
@@ -391,7 +418,7 @@ export class EmbeddedLog implements Log {
     if (!(maxRecords >= 1) || !(maxBytes >= 1)) {
       throw new InvalidArgumentError(`maxRecords and maxBytes must be >= 1 (got ${maxRecords}, ${maxBytes})`);
     }
-    return part.read(offset, maxRecords, maxBytes);
+    return { part, maxRecords, maxBytes };
   }
 
   async earliestOffset(topic: string, partition: number): Promise<number> {

@@ -29,7 +29,7 @@ import { WaitList } from '../wait-list.js';
 import type { FilePool } from './file-pool.js';
 import { StaleFileError } from './file-pool.js';
 import { fsyncDir, readJsonIfExists, unlinkIfExists, writeFileAtomic } from './fs-util.js';
-import { encodeBatch } from './record-batch.js';
+import { encodeBatch, type ReadBudget } from './record-batch.js';
 import {
   corruptBatchError,
   Segment,
@@ -37,6 +37,9 @@ import {
   type SegmentRecovery,
   segmentFileName,
 } from './segment.js';
+
+/** One segment's part of a partition read (`Segment.read` or `Segment.readBatches`). */
+type SegmentReader<T> = (s: Segment, from: number, end: number, budget: ReadBudget, out: T[]) => boolean;
 
 export interface PartitionOptions {
   topic: string;
@@ -325,23 +328,56 @@ export class Partition {
 
   /** Records at offsets >= `offset`, up to the visible end, within the budget. */
   read(offset: number, maxRecords: number, maxBytes: number): LogRecord[] {
+    return this.readRetrying(offset, maxRecords, maxBytes, [] as LogRecord[], (seg, from, end, budget, out) =>
+      seg.read(from, end, budget, out),
+    );
+  }
+
+  /**
+   * `read` as whole batches, undecoded (views of the read chunks): the batches holding the records
+   * `read` would return, and `until`, the visible end (records at or past it are not to be read).
+   */
+  readBatches(offset: number, maxRecords: number, maxBytes: number): { batches: Buffer[]; until: number } {
+    const batches = this.readRetrying(
+      offset,
+      maxRecords,
+      maxBytes,
+      [] as Buffer[],
+      (seg, from, end, budget, out) => seg.readBatches(from, end, budget, out),
+    );
+    return { batches, until: this.visibleEnd };
+  }
+
+  private readRetrying<T>(
+    offset: number,
+    maxRecords: number,
+    maxBytes: number,
+    out: T[],
+    readSegment: SegmentReader<T>,
+  ): T[] {
     try {
-      return this.readOnce(offset, maxRecords, maxBytes);
+      return this.readOnce(offset, maxRecords, maxBytes, out, readSegment);
     } catch (err) {
       // a follower whose segment file the writer replaced (a swap): reopen, read again
       if (!(err instanceof StaleFileError) || this.options.writable) throw err;
       this.refreshOnce(true);
-      return this.readOnce(offset, maxRecords, maxBytes);
+      out.length = 0;
+      return this.readOnce(offset, maxRecords, maxBytes, out, readSegment);
     }
   }
 
-  private readOnce(offset: number, maxRecords: number, maxBytes: number): LogRecord[] {
+  private readOnce<T>(
+    offset: number,
+    maxRecords: number,
+    maxBytes: number,
+    out: T[],
+    readSegment: SegmentReader<T>,
+  ): T[] {
     const end = this.visibleEnd;
     const earliest = this.earliestOffset;
     if (offset < earliest || offset > end) {
       throw new OffsetOutOfRangeError(this.topic, this.partition, offset, earliest, end);
     }
-    const out: LogRecord[] = [];
     if (offset === end) {
       if (this.active.damage !== undefined) throw this.damageError(this.active);
       return out;
@@ -358,7 +394,7 @@ export class Partition {
           this.lastRead?.dropReadCache();
           this.lastRead = s;
         }
-        if (s.read(from, end, budget, out)) break;
+        if (readSegment(s, from, end, budget, out)) break;
         from = Math.max(from, s.nextOffset);
       }
     } catch (err) {

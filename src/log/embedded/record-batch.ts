@@ -39,7 +39,7 @@
  */
 import { crc32c } from '../../util/crc32c.js';
 import { InvalidArgumentError } from '../../util/errors.js';
-import type { AppendRecord, LogRecord, RecordHeaders } from '../types.js';
+import type { AppendRecord, LogRecord, RecordBatches, RecordHeaders } from '../types.js';
 
 export const BATCH_HEADER_SIZE = 44;
 export const BATCH_MAGIC = 1;
@@ -424,4 +424,22 @@ export function decodeRecords(
     c.pos = next;
   }
   return true;
+}
+
+/**
+ * The records of `batches` (from `Log.readBatches`) at offsets in [`from`, `until`), in order; their
+ * bytes are views of its buffer. The batches were CRC-checked when they were read.
+ */
+export function decodeBatches(batches: RecordBatches): LogRecord[] {
+  const buf = Buffer.from(batches.buffer, 0, batches.length);
+  const out: LogRecord[] = [];
+  const budget: ReadBudget = {
+    records: Number.POSITIVE_INFINITY,
+    bytes: Number.POSITIVE_INFINITY,
+    tookAny: false,
+  };
+  for (let p = 0; p + BATCH_HEADER_SIZE <= batches.length; p += buf.readUInt32LE(p + 4)) {
+    decodeRecords(buf, p, batches.from, batches.until, budget, out);
+  }
+  return out;
 }

@@ -516,6 +516,47 @@ export class Segment {
    * segment and the next segment should be read.
    */
   read(from: number, until: number, budget: ReadBudget, out: LogRecord[]): boolean {
+    return this.visitBatches(
+      from,
+      until,
+      (buf, p) => decodeRecords(buf, p, from, until, budget, out),
+      budget,
+    );
+  }
+
+  /**
+   * `read` of whole batches: views of each CRC-checked batch holding offsets in [`from`, `until`),
+   * pushed to `out` undecoded, while the budget allows (by the batches' record counts and lengths;
+   * always at least one batch). Same return value as `read`.
+   */
+  readBatches(from: number, until: number, budget: ReadBudget, out: Buffer[]): boolean {
+    return this.visitBatches(
+      from,
+      until,
+      (buf, p, len) => {
+        const count = buf.readUInt32LE(p + 24);
+        if (budget.tookAny && (count > budget.records || len > budget.bytes)) return false;
+        out.push(buf.subarray(p, p + len));
+        budget.records -= count;
+        budget.bytes -= len;
+        budget.tookAny = true;
+        return true;
+      },
+      budget,
+    );
+  }
+
+  /**
+   * Goes over the batches holding offsets in [`from`, `until`), CRC-checking each once, and hands
+   * each to `take` (which returns false when the budget stopped it). Returns true when the walk is
+   * over (it reached `until`, or the budget ran out), false at the end of the segment.
+   */
+  private visitBatches(
+    from: number,
+    until: number,
+    take: (buf: Buffer, p: number, len: number) => boolean,
+    budget: ReadBudget,
+  ): boolean {
     if (this.damage !== undefined && from >= this.nextOffset) throw this.damageError(this.damage);
     let pos = this.lookup(from);
     while (pos < this.size) {
@@ -535,7 +576,7 @@ export class Segment {
             if (!batchCrcOk(buf, p, len)) throw this.corruptAt(chunk.pos + p, from);
             verified.add(p);
           }
-          if (!decodeRecords(buf, p, from, until, budget, out)) return true;
+          if (!take(buf, p, len)) return true;
           if (next >= until || budget.records <= 0) return true;
         }
         p += len;

@@ -23,6 +23,7 @@ import type {
   LogRecord,
   LogTransaction,
   ReadOptions,
+  RecordBatches,
   TopicConfigInput,
   TopicInfo,
   TransactionOptions,
@@ -43,6 +44,10 @@ export class SharedLog implements Log {
       this.truncate = (t, p, o) => (inner.truncate as NonNullable<Log['truncate']>)(t, p, o);
     if (!inner.beginTransaction) this.beginTransaction = undefined;
     if (!inner.appendBuffer) this.appendBuffer = undefined;
+    if (inner.readBatches) {
+      this.readBatches = (t, p, o, options) =>
+        (inner.readBatches as NonNullable<Log['readBatches']>).call(inner, t, p, o, options);
+    }
   }
 
   createTopic(name: string, config: TopicConfigInput): Promise<TopicInfo> {
@@ -79,6 +84,12 @@ export class SharedLog implements Log {
   read(topic: string, partition: number, offset: number, options?: ReadOptions): Promise<LogRecord[]> {
     return this.inner.read(topic, partition, offset, options);
   }
+  readBatches?: (
+    topic: string,
+    partition: number,
+    offset: number,
+    options?: ReadOptions,
+  ) => Promise<RecordBatches>;
   earliestOffset(topic: string, partition: number): Promise<number> {
     return this.inner.earliestOffset(topic, partition);
   }

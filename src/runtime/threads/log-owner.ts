@@ -17,7 +17,7 @@
  */
 import type { MessagePort } from 'node:worker_threads';
 import { appendBuffered, RecordBuffer } from '../../log/record-buffer.js';
-import type { Log, LogTransaction, TopicConfigInput } from '../../log/types.js';
+import type { Log, LogTransaction, RecordBatches, TopicConfigInput } from '../../log/types.js';
 import { EddyError, JobError } from '../../util/errors.js';
 import { SharedLog } from '../control/shared-log.js';
 import { decodeAppends, encodeRecords } from './record-frames.js';
@@ -100,9 +100,13 @@ export class LogOwner {
     Promise.resolve(result).then(
       (value) => {
         if (!this.clients.has(client.port)) return;
-        if (value instanceof ArrayBuffer) {
-          client.port.postMessage({ id: m.id, ok: true, value } satisfies LogAnswer, [value]);
-        } else client.port.postMessage({ id: m.id, ok: true, value } satisfies LogAnswer);
+        const transfer =
+          value instanceof ArrayBuffer
+            ? [value]
+            : m.op === 'readBatches'
+              ? [(value as RecordBatches).buffer]
+              : undefined;
+        client.port.postMessage({ id: m.id, ok: true, value } satisfies LogAnswer, transfer);
       },
       (err: unknown) => {
         if (!this.clients.has(client.port)) return;
@@ -121,6 +125,12 @@ export class LogOwner {
       case 'append':
         this.refuse(client, `append to ${m.topic}/${m.partition}`);
         return log.append(m.topic, m.partition, decodeAppends(m.records));
+      case 'readBatches':
+        if (!log.readBatches) throw new JobError(`the ${log.backend} log cannot read whole batches`);
+        return log.readBatches(m.topic, m.partition, m.offset, {
+          maxRecords: m.maxRecords,
+          maxBytes: m.maxBytes,
+        });
       case 'appendEncoded':
         this.refuse(client, `append to ${m.topic}/${m.partition}`);
         return appendBuffered(log, m.topic, m.partition, RecordBuffer.fromEncoded(m.records));

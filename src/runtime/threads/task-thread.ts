@@ -39,8 +39,8 @@ export interface TaskThreadData {
   readonly transactionalIds?: Record<number, string>;
   readonly backend: 'embedded' | 'memory' | 'kafka';
   readonly supports: LogSupports;
-  /** The owner's log takes encoded batches (`Log.appendBuffer`). */
-  readonly encodedAppends: boolean;
+  /** The owner's log takes and gives encoded batches (`Log.appendBuffer`, `Log.readBatches`). */
+  readonly encodedBatches: boolean;
   readonly logPort: MessagePort;
   readonly queryPort: MessagePort;
   /** One Int32 the query answers are signalled on (store-proxy.ts). */
@@ -93,7 +93,7 @@ async function main(): Promise<void> {
   const mod = await importModule(data.jobModule);
   const job = findJob(mod);
   if (job === undefined) throw new JobError(`job module ${data.jobModule} has no job export`);
-  const log = new ThreadLog(data.logPort, data.backend, data.supports, data.encodedAppends);
+  const log = new ThreadLog(data.logPort, data.backend, data.supports, data.encodedBatches);
   const ids = data.transactionalIds;
   const container = new Container(job, {
     log,

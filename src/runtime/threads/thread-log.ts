@@ -1,7 +1,8 @@
 /**
  * `ThreadLog`: the `Log` a task thread's container runs on. Every call goes to the log owner on the
  * main thread (log-owner.ts) over a `MessagePort`, as one request per call: a read comes back as one
- * transferred buffer of encoded records (decoded here into records whose bytes are views of it), an
+ * transferred buffer of encoded records (decoded here into records whose bytes are views of it; on
+ * the embedded log, its own batches as they are on disk), an
  * append goes as one transferred buffer (record-frames.ts), or as the bytes of a `RecordBuffer`
  * when the owner's log takes encoded batches (`appendBuffer`: no re-encoding on either side).
  * Errors come back as instances of their own class with their `code` (thread-protocol.ts).
@@ -11,6 +12,7 @@
  * with `LogClosedError`.
  */
 import type { MessagePort } from 'node:worker_threads';
+import { decodeBatches } from '../../log/embedded/record-batch.js';
 import type { RecordBuffer } from '../../log/record-buffer.js';
 import type {
   AppendRecord,
@@ -20,6 +22,7 @@ import type {
   LogSupports,
   LogTransaction,
   ReadOptions,
+  RecordBatches,
   TopicConfigInput,
   TopicInfo,
   TransactionOptions,
@@ -51,13 +54,16 @@ export class ThreadLog implements Log {
     private readonly port: MessagePort,
     readonly backend: Log['backend'],
     readonly supports: LogSupports,
-    /** The owner's log has `appendBuffer`: encoded records go to it as they are. */
-    encodedAppends = false,
+    /**
+     * The owner's log has `appendBuffer` and `readBatches` (the embedded log): encoded records go
+     * to it as they are, and reads come back as the log's own batches, decoded here.
+     */
+    private readonly encodedBatches = false,
   ) {
     port.on('message', this.onMessage);
     if (!supports.truncate) this.truncate = undefined;
     if (!supports.transactions) this.beginTransaction = undefined;
-    if (!encodedAppends) this.appendBuffer = undefined;
+    if (!encodedBatches) this.appendBuffer = undefined;
   }
 
   private request<T>(m: Request, transfer?: ArrayBuffer[]): Promise<T> {
@@ -100,6 +106,17 @@ export class ThreadLog implements Log {
   };
 
   async read(topic: string, partition: number, offset: number, options?: ReadOptions): Promise<LogRecord[]> {
+    if (this.encodedBatches) {
+      const batches = await this.request<RecordBatches>({
+        op: 'readBatches',
+        topic,
+        partition,
+        offset,
+        maxRecords: options?.maxRecords,
+        maxBytes: options?.maxBytes,
+      });
+      return decodeBatches(batches);
+    }
     const buffer = await this.request<ArrayBuffer>({
       op: 'read',
       topic,

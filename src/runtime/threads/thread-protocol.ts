@@ -6,7 +6,8 @@
  * Record batches travel as one transferred `ArrayBuffer` each (record-frames.ts): a read's records
  * in the answer, an append's records in the request — or, when the owner's log takes encoded
  * batches (`Log.appendBuffer`), the thread's `RecordBuffer` bytes as they are (`appendEncoded`), so
- * the owner only writes the batch header and CRC. Nothing else is large.
+ * the owner only writes the batch header and CRC; and a read, as the log's on-disk batches copied
+ * once (`readBatches`), which the thread decodes. Nothing else is large.
  *
  * Errors keep their class and `code`: an `EddyError` is sent as its name, code, message,
  * retriable flag and stack, and rebuilt on the other side as an instance of the same class of
@@ -27,6 +28,16 @@ export type LogRequest =
   | {
       id: number;
       op: 'read';
+      topic: string;
+      partition: number;
+      offset: number;
+      maxRecords?: number;
+      maxBytes?: number;
+    }
+  /** A read as whole batches (`Log.readBatches`): the thread decodes them. */
+  | {
+      id: number;
+      op: 'readBatches';
       topic: string;
       partition: number;
       offset: number;

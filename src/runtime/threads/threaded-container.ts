@@ -158,7 +158,7 @@ export class ThreadedContainer extends EventEmitter {
         ids === undefined ? undefined : Object.fromEntries(partitions.map((p) => [p, ids(p)])),
       backend: this.owner.log.backend,
       supports: { ...this.owner.log.supports },
-      encodedAppends: this.owner.log.appendBuffer !== undefined,
+      encodedBatches: this.owner.log.appendBuffer !== undefined && this.owner.log.readBatches !== undefined,
       logPort: log.port2,
       queryPort: queries.port2,
       querySignal,

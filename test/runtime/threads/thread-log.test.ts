@@ -179,13 +179,18 @@ describe('ThreadLog over a LogOwner', () => {
 });
 
 describe('ThreadLog over a LogOwner of an embedded log', () => {
-  it('moves a RecordBuffer as its encoded bytes (appendBuffer), plainly and in a transaction', async (t) => {
+  it('moves a RecordBuffer as its encoded bytes (appendBuffer), plainly and in a transaction, and reads whole batches', async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'eddy-test-'));
     const inner = await openEmbeddedLog({ dir, now: () => 1_700_000_000_000 });
     const owner = new LogOwner(inner);
     const channel = new MessageChannel();
     owner.attach(channel.port1, 'thread 1');
-    const log = new ThreadLog(channel.port2, inner.backend, inner.supports, inner.appendBuffer !== undefined);
+    const log = new ThreadLog(
+      channel.port2,
+      inner.backend,
+      inner.supports,
+      inner.appendBuffer !== undefined && inner.readBatches !== undefined,
+    );
     t.after(async () => {
       await log.close();
       await owner.close();
@@ -215,6 +220,15 @@ describe('ThreadLog over a LogOwner of an embedded log', () => {
         [1, 'b', null, ['h']],
         [2, 'c', '3', []],
       ],
+    );
+    const through = await log.read('t', 0, 1, { maxRecords: 10 });
+    assert.deepEqual(
+      through.map((r) => [r.offset, r.key?.toString(), r.timestamp]),
+      [
+        [1, 'b', 1_700_000_000_000],
+        [2, 'c', 1_700_000_000_000],
+      ],
+      'a read through the owner (its batches, decoded in the thread) starts at the offset asked',
     );
   });
 });
