@@ -62,6 +62,8 @@ export class RecordBuffer {
   private largest = 0;
   private largestAt = 0;
   private objects: AppendRecord[] | undefined;
+  /** `records()` handed out views of `buf`: `reset` must not reuse it (whoever took them may keep them). */
+  private lent = false;
 
   constructor(private readonly options: RecordBufferOptions) {
     if (!options.encode) this.objects = [];
@@ -164,8 +166,9 @@ export class RecordBuffer {
 
   /** Empties the buffer for reuse (encoded mode keeps its capacity unless it grew far past its use). */
   reset(): void {
-    if (this.buf.length > 4 * this.pos && this.buf.length > 4 * INITIAL_BYTES) {
+    if (this.lent || (this.buf.length > 4 * this.pos && this.buf.length > 4 * INITIAL_BYTES)) {
       this.buf = Buffer.allocUnsafe(0);
+      this.lent = false;
     }
     this.pos = BATCH_HEADER_SIZE;
     this.n = 0;
@@ -203,6 +206,7 @@ export class RecordBuffer {
     const out: LogRecord[] = [];
     if (this.n === 0) return out;
     writeBatchHeader(this.buf, this.pos, 0, 0, this.n - 1, this.n, 0, 0);
+    this.lent = true;
     decodeRecords(
       this.buf,
       0,

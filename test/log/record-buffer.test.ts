@@ -218,3 +218,15 @@ describe('readBatches', () => {
     await txn.abort();
   });
 });
+
+describe('RecordBuffer.records()', () => {
+  it('hands out views that a reset and later adds never overwrite', () => {
+    const b = new RecordBuffer({ encode: true, copy: false });
+    b.add(Buffer.from('k1'), Buffer.from('v1'));
+    const first = b.records();
+    b.reset();
+    b.add(Buffer.from('XX'), Buffer.from('YY'));
+    assert.equal(first[0].key?.toString(), 'k1');
+    assert.equal(first[0].value?.toString(), 'v1');
+  });
+});
