@@ -25,8 +25,8 @@ import { asBuffer } from '../util/bytes.js';
 import {
   BATCH_HEADER_SIZE,
   decodeRecords,
-  finishBatch,
   recordSize,
+  writeBatchCrc,
   writeBatchHeader,
   writeRecord,
 } from './embedded/record-batch.js';
@@ -160,7 +160,8 @@ export class RecordBuffer {
   seal(baseOffset: number, now: number, attributes: number): Buffer {
     if (this.objects !== undefined) throw new Error('RecordBuffer.seal: the records are objects');
     const total = this.pos;
-    finishBatch(this.buf, total, baseOffset, attributes, this.n - 1, this.n, now, now);
+    writeBatchHeader(this.buf, total, baseOffset, attributes, this.n - 1, this.n, now, now);
+    writeBatchCrc(this.buf, total);
     return this.buf.subarray(0, total);
   }
 

@@ -209,34 +209,16 @@ function isEmpty(headers: RecordHeaders): boolean {
   return true;
 }
 
-/**
- * Writes the fixed header of the batch whose records fill `buf[BATCH_HEADER_SIZE, total)`, then its
- * CRC. `baseTimestamp` is the records' smallest timestamp (their deltas are from it).
- */
-export function finishBatch(
-  buf: Buffer,
-  total: number,
-  baseOffset: number,
-  attributes: number,
-  lastOffsetDelta: number,
-  recordCount: number,
-  baseTimestamp: number,
-  maxTimestamp: number,
-): void {
-  writeBatchHeader(
-    buf,
-    total,
-    baseOffset,
-    attributes,
-    lastOffsetDelta,
-    recordCount,
-    baseTimestamp,
-    maxTimestamp,
-  );
+/** Writes the CRC of the batch of `total` bytes at the start of `buf` (its header written). */
+export function writeBatchCrc(buf: Buffer, total: number): void {
   buf.writeUInt32LE(crc32c(buf.subarray(4, total)), 0);
 }
 
-/** `finishBatch` without the CRC: the header fields only (enough for `decodeRecords`). */
+/**
+ * Writes the fixed header of the batch whose records fill `buf[BATCH_HEADER_SIZE, total)`, all but
+ * the CRC (`writeBatchCrc`; the header alone is enough for `decodeRecords`). `baseTimestamp` is
+ * the records' smallest timestamp (their deltas are from it).
+ */
 export function writeBatchHeader(
   buf: Buffer,
   total: number,
@@ -304,7 +286,8 @@ export function encodeBatch(
   }
   const lastOffsetDelta = keepOffsets ? (options.lastOffset ?? baseOffset + n - 1) - baseOffset : n - 1;
   const total = pos;
-  finishBatch(buf, total, baseOffset, options.attributes ?? 0, lastOffsetDelta, n, minTs, maxTs);
+  writeBatchHeader(buf, total, baseOffset, options.attributes ?? 0, lastOffsetDelta, n, minTs, maxTs);
+  writeBatchCrc(buf, total);
   return options.scratch === true ? buf.subarray(0, total) : Buffer.from(buf.subarray(0, total));
 }
 

@@ -11,24 +11,29 @@ import { MessageChannel } from 'node:worker_threads';
 import { openEmbeddedLog } from '../../../src/log/embedded/embedded-log.js';
 import { MemoryLog } from '../../../src/log/memory/memory-log.js';
 import { appendBuffered, RecordBuffer } from '../../../src/log/record-buffer.js';
-import type { LogRecord } from '../../../src/log/types.js';
+import type { Log, LogRecord } from '../../../src/log/types.js';
 import { LogOwner } from '../../../src/runtime/threads/log-owner.js';
 import { decodeRecords, encodeRecords } from '../../../src/runtime/threads/record-frames.js';
 import { ThreadLog } from '../../../src/runtime/threads/thread-log.js';
 import { JobError, TopicExistsError, UnknownTopicError } from '../../../src/util/errors.js';
 
-function pair(t: { after(fn: () => unknown): void }) {
-  const inner = new MemoryLog();
+function pair<L extends Log = MemoryLog>(
+  t: { after(fn: () => unknown): void },
+  inner: L = new MemoryLog() as unknown as L,
+  encodedBatches = false,
+  cleanup = () => {},
+) {
   const owner = new LogOwner(inner);
   const channel = new MessageChannel();
   owner.attach(channel.port1, 'thread 7');
-  const log = new ThreadLog(channel.port2, inner.backend, inner.supports);
+  const log = new ThreadLog(channel.port2, inner.backend, inner.supports, encodedBatches);
   t.after(async () => {
     await log.close();
     await owner.close();
     channel.port1.close();
     channel.port2.close();
     await inner.close();
+    cleanup();
   });
   return { inner, owner, log, port: channel.port1 };
 }
@@ -181,24 +186,8 @@ describe('ThreadLog over a LogOwner', () => {
 describe('ThreadLog over a LogOwner of an embedded log', () => {
   it('moves a RecordBuffer as its encoded bytes (appendBuffer), plainly and in a transaction, and reads whole batches', async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'eddy-test-'));
-    const inner = await openEmbeddedLog({ dir, now: () => 1_700_000_000_000 });
-    const owner = new LogOwner(inner);
-    const channel = new MessageChannel();
-    owner.attach(channel.port1, 'thread 1');
-    const log = new ThreadLog(
-      channel.port2,
-      inner.backend,
-      inner.supports,
-      inner.appendBuffer !== undefined && inner.readBatches !== undefined,
-    );
-    t.after(async () => {
-      await log.close();
-      await owner.close();
-      channel.port1.close();
-      channel.port2.close();
-      await inner.close();
-      rmSync(dir, { recursive: true, force: true });
-    });
+    const embedded = await openEmbeddedLog({ dir, now: () => 1_700_000_000_000 });
+    const { inner, log } = pair(t, embedded, true, () => rmSync(dir, { recursive: true, force: true }));
     assert.equal(typeof log.appendBuffer, 'function');
     await log.createTopic('t', { partitions: 1 });
     const b = new RecordBuffer({ encode: true, copy: false });
