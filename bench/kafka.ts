@@ -282,24 +282,72 @@ async function benchFailover(log: KafkaLog, standbys: number): Promise<void> {
         rmSync(join(tmp, `fo0-${i}`, 'stores', job, 'counts', String(p)), { recursive: true, force: true });
   }
   const mark = workers.map((w) => w.lines.length);
+  const groupId = `eddy-${job}`;
+  const describe = async () => (await log.admin.client.describeGroups({ groups: [groupId] })).get(groupId);
+  const victimIds = [...((await describe())?.members.values() ?? [])]
+    .filter((m) => m.clientId === `eddy-${job}-w0`)
+    .map((m) => m.id);
+  if (victimIds.length !== 1)
+    throw new Error(`expected one group member of worker w0, got ${victimIds.length}`);
   victim.child.kill('SIGKILL');
   const killedAt = performance.now();
-  await sleep(1000); // appends of the dead worker's last commit may still land
-  const base = new Map<number, number>();
-  for (const p of lost) base.set(p, await log.endOffset(output, p));
-  const resumed = new Map<number, number>();
+  // Watch, from the SIGKILL on, what the broker shows: the group (the dead member's session expiring
+  // ends its membership and starts a rebalance) and the output partitions' ends (a survivor's output).
+  let detected: { before: number; at: number } | undefined;
+  let polled = killedAt;
+  const watchGroup = (async () => {
+    while (detected === undefined) {
+      const sent = performance.now();
+      const g = await describe().catch(() => undefined);
+      const now = performance.now();
+      if (g !== undefined && (g.state !== 'STABLE' || !g.members.has(victimIds[0])))
+        detected = { before: polled, at: now };
+      polled = sent;
+      if (detected === undefined) await sleep(20);
+    }
+  })();
+  const ends = await Promise.all(Array.from({ length: PARTITIONS }, (_, p) => log.endOffset(output, p)));
+  /** Each output partition's growth times (ms after the SIGKILL). */
+  const grew: number[][] = Array.from({ length: PARTITIONS }, () => []);
+  let watching = true;
+  const watchOutput = (async () => {
+    while (watching) {
+      const now = await Promise.all(Array.from({ length: PARTITIONS }, (_, p) => log.endOffset(output, p)));
+      const at = performance.now() - killedAt;
+      for (let p = 0; p < PARTITIONS; p++) {
+        if (now[p] > ends[p]) grew[p].push(at);
+        ends[p] = now[p];
+      }
+      await sleep(20);
+    }
+  })();
+  await watchGroup;
+  const detectedAt = (detected as { before: number; at: number }).at - killedAt;
+  const detectedAfter = (detected as { before: number; at: number }).before - killedAt;
+  const resumedAfter = (p: number) => grew[p].find((t) => t > detectedAt);
   await waitFor(
     'the lost tasks to produce again',
-    async () => {
-      for (const p of lost) {
-        if (!resumed.has(p) && (await log.endOffset(output, p)) > (base.get(p) as number))
-          resumed.set(p, performance.now() - killedAt);
-      }
-      return resumed.size === lost.length;
-    },
+    () => lost.every((p) => resumedAfter(p) !== undefined),
     120_000,
     50,
   );
+  await sleep(2000); // the kept tasks' output over the rebalance
+  watching = false;
+  await watchOutput;
+  const resumed = lost.map((p) => (resumedAfter(p) as number) - detectedAt);
+  const kept = Array.from({ length: PARTITIONS }, (_, p) => p).filter((p) => !lost.includes(p));
+  /** A kept task's longest pause in output from the detection to the end of the watch. */
+  const pause = (p: number) => {
+    let longest = 0;
+    let last = detectedAt;
+    for (const t of grew[p]) {
+      if (t <= detectedAt) continue;
+      longest = Math.max(longest, t - last);
+      last = t;
+    }
+    return longest;
+  };
+  const early = lost.filter((p) => grew[p].some((t) => t > 1000 && t <= detectedAt));
   // restored: each lost task's restore finished on its new owner (its container starts right after)
   const restores = new Map<number, { at: number; line: string }>();
   await waitFor(
@@ -313,13 +361,24 @@ async function benchFailover(log: KafkaLog, standbys: number): Promise<void> {
     60_000,
   );
   const restoredAt = Math.max(...[...restores.values()].map((r) => r.at)) - killedAt;
+  /** The survivors' first line after the detection that says they saw the rebalance. */
+  const noticed = workers
+    .slice(1)
+    .map((w, i) => w.lines.slice(mark[i + 1]).find((l) => l.line.startsWith('group rebalancing'))?.at)
+    .filter((t): t is number => t !== undefined)
+    .map((t) => t - killedAt - detectedAt);
   trickling = false;
   await trickle;
+  const s = (ms: number) => (ms / 1000).toFixed(2);
   say(
-    `failover, standbys ${standbys}, ${FO_KEYS.toLocaleString('en-US')} keys over ${PARTITIONS} tasks, tasks [${lost.join(',')}] lost: ` +
-      `restored on the survivors ${(restoredAt / 1000).toFixed(2)} s after the SIGKILL, output again after ${(Math.max(...resumed.values()) / 1000).toFixed(2)} s ` +
-      `= the ${SESSION_TIMEOUT_S} s session timeout + ${(Math.max(...resumed.values()) / 1000 - SESSION_TIMEOUT_S).toFixed(2)} s (` +
-      `${[...restores.values()].map((r) => r.line.replace(/^restored /, '')).join('; ')})`,
+    `failover, standbys ${standbys}, ${FO_KEYS.toLocaleString('en-US')} keys over ${PARTITIONS} tasks, tasks [${lost.join(',')}] lost:\n` +
+      `  detection (session timeout part): the broker dropped the dead member ${s(detectedAt)} s after the SIGKILL (between ${s(detectedAfter)} and ${s(detectedAt)} s; session timeout ${SESSION_TIMEOUT_S} s, counted from its last heartbeat)\n` +
+      `  detection -> survivors' first output of the lost tasks: ${s(Math.max(...resumed))} s (per task ${lost.map((p, i) => `${p}: ${s(resumed[i])}`).join(', ')})\n` +
+      `  survivors saw the rebalance ${noticed.length === 0 ? '(no "group rebalancing" line)' : noticed.map(s).join(' and ')} s after detection (their stderr); restored ${s(restoredAt - detectedAt)} s after detection (${[...restores.values()].map((r) => r.line.replace(/^restored /, '')).join('; ')})\n` +
+      `  kept tasks' longest output pause after detection: ${kept.map((p) => `${p}: ${s(pause(p))}`).join(', ')} s (input every 0.1 s)` +
+      (early.length > 0
+        ? `\n  warning: output of lost tasks [${early.join(',')}] grew between 1 s after the SIGKILL and the detection`
+        : ''),
   );
   for (const w of workers.slice(1)) w.child.kill('SIGTERM');
   await Promise.all(
