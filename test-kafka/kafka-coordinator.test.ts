@@ -3,7 +3,8 @@
  * under the supervisor count 100,000 messages while one is SIGKILLed mid-stream (the supervisor
  * restarts it, its tasks move and come back); at the end every key's count and output sequence match
  * the model exactly (exactly-once). With standbys, a killed worker's tasks are restored on their new
- * owner from the local standby copy: a replay of a few records, not a rebuild. A worker paused past
+ * owner from the local standby copy: a replay of a few records, not a rebuild; the survivors' own
+ * tasks are not stopped and restored again by that rebalance (their containers keep running). A worker paused past
  * its session (SIGSTOP: a zombie) finds its tasks' transactional ids claimed by their new owners when
  * it wakes: its commit is fenced, it stops those tasks and rejoins, and exactly-once still holds.
  *
@@ -150,7 +151,7 @@ describe('kafka coordinator: many worker processes', { timeout: 600_000 }, () =>
     assert.equal(n, 40_000 / 50, 'every bad message dead-lettered once');
   });
 
-  it('with a standby, a killed worker’s tasks are replayed from the standby copy, not rebuilt', async () => {
+  it('with a standby, a killed worker’s tasks are replayed from the standby copy, not rebuilt, and the survivors’ own tasks keep running', async () => {
     const suffix = '-sb';
     const input = await startInput(suffix, 60_000, 'explicit', { outPartitions: 4 });
     const workers = [0, 1, 2].map((i) =>
@@ -194,6 +195,14 @@ describe('kafka coordinator: many worker processes', { timeout: 600_000 }, () =>
       // a full rebuild would read every key of the partition (~KEYS / PARTITIONS live records, more before compaction)
       assert.ok(Number(m[2]) < 60, line);
     }
+    // the survivors only gained tasks: their own kept running through the rebalance (the same
+    // containers, stores open), so the only restores they logged are of the dead worker's tasks
+    const restored = restores().map((l) => Number(/counts\/(\d+)/.exec(l)?.[1]));
+    assert.deepEqual(
+      restored.filter((p) => !tasks0.includes(p)),
+      [],
+      `survivors restored their kept tasks again:\n${restores().join('\n')}`,
+    );
     await checkExactlyOnce(log, `kcount${suffix}-out`, input.model);
     for (const w of workers.slice(1)) assert.equal(await w.stop(60_000), 0);
   });

@@ -11,6 +11,10 @@
 import type { Log } from '../log/types.js';
 import type { TaskView } from '../runtime/container.js';
 import type { JobContainer } from '../runtime/job-container.js';
+
+/** What the monitor reads of the running container (on Kafka: every container of the worker, as one). */
+export type MonitoredContainer = Pick<JobContainer, 'metrics' | 'taskViews' | 'storeViews' | 'commitLatency'>;
+
 import type { RestoreProgress } from '../runtime/restore.js';
 import type { Logger } from '../runtime/task.js';
 
@@ -64,7 +68,7 @@ export class JobMonitor {
   /** Epoch ms when the monitor was made (the process started the job). */
   readonly startedAt = Date.now();
   private currentPhase: JobPhase = 'starting';
-  private running: JobContainer | undefined;
+  private running: MonitoredContainer | undefined;
   private readonly restores = new Map<string, RestoreProgress>();
   private readonly recent: MonitorEvent[] = [];
   private eventCount = 0;
@@ -83,7 +87,7 @@ export class JobMonitor {
     return this.currentPhase;
   }
 
-  get container(): JobContainer | undefined {
+  get container(): MonitoredContainer | undefined {
     return this.running;
   }
 
@@ -97,7 +101,7 @@ export class JobMonitor {
    * The container has started: restored and initialised (`runJob`'s `onStarted`). On Kafka, called
    * again with each assignment's container (undefined: this worker runs no task now).
    */
-  readonly onStarted = (container: JobContainer | undefined): void => {
+  readonly onStarted = (container: MonitoredContainer | undefined): void => {
     this.running = container;
     if (this.currentPhase === 'starting' || this.currentPhase === 'restoring') this.currentPhase = 'running';
   };

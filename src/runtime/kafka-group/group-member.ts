@@ -59,6 +59,8 @@ export class GroupMember {
 
   /** Called with every generation's assignment, in order (one at a time is the caller's job). */
   onAssignment: (generation: GroupGeneration) => void = () => {};
+  /** Called when the group coordinator answers that a rebalance is under way (this member rejoins). */
+  onRebalance: () => void = () => {};
   /** Called when the client reports a group error it could not recover from. */
   onError: (err: Error) => void = () => {};
 
@@ -92,6 +94,7 @@ export class GroupMember {
         assignment: this.decode(this.consumer.assignments ?? []),
       });
     });
+    this.consumer.on('consumer:group:rebalance', () => this.onRebalance());
     this.consumer.on('error', (err: Error) => this.onError(err));
   }
 

@@ -5,18 +5,25 @@
  * through the `Log`.
  *
  * A container (a {@link Container}, or with `threads` a ThreadedContainer whose threads share this
- * process's Kafka log through its log owner) is fixed for one assignment. On every new assignment:
- * 1. the worker claims old ∪ new tasks in its join metadata, then stops its container if its tasks
- *    change (run returns after a commit, then close): "on a rebalance a task is committed and closed
- *    on its old owner";
+ * process's Kafka log through its log owner) runs a fixed set of tasks; a worker runs one or more.
+ * A member learns of a rebalance from its next heartbeat (every {@link heartbeatIntervalFor} of the
+ * session timeout: at most 200 ms), and on every new assignment:
+ * 1. the worker claims old ∪ new tasks in its join metadata, then stops (commit, then close) only
+ *    the containers that run a task it loses: "on a rebalance a task is committed and closed on its
+ *    old owner". A container whose tasks all stay here keeps running, untouched: its stores stay
+ *    open, its reads in flight, its producer's transactional id claimed (cooperative rebalancing,
+ *    as Kafka Streams does with incremental rebalancing). With `threads` > 1 the worker has one
+ *    container for all its tasks, stopped on every change, so it never runs more threads than asked;
  * 2. it claims exactly the new tasks and, for an exactly-once job, fences every earlier writer of
- *    them (below) and waits until no transaction is open on the checkpoint partition
- *    (wait-stable.ts), then starts a Container with `partitions: <its tasks>`. Restore reuses local stores whose marker is current (host
- *    affinity), so a task that comes back is cheap, and a task with a standby here replays little;
+ *    the tasks it starts (below) and waits until no transaction is open on the checkpoint partition
+ *    (wait-stable.ts), then starts one new Container with `partitions: <the tasks it gained, and the
+ *    other tasks of a container it stopped>`. Restore reuses local stores whose marker is current
+ *    (host affinity), so a task that comes back is cheap, and a task with a standby here replays
+ *    little (the standby closes its stores at the last offset it applied; the container reopens them);
  * 3. if it released tasks, it rejoins so the leader can give them to their new owner (the assignor
  *    never gives a task to a member while another live member claims it);
  * 4. standby tasks (`standbys` per task, run option) tail their changelogs (standby-task.ts).
- * Every path (stop signal, failure) commits-and-closes or closes-without-commit the container,
+ * Every path (stop signal, failure) commits-and-closes or closes-without-commit every container,
  * stops standbys, leaves the group (the others rebalance at once) and releases the data dir lock.
  *
  * Exactly-once across processes — zombie fencing per task (Kafka Streams' EOS-v1 scheme): each
@@ -50,6 +57,7 @@ import { lockJob } from '../job-lock.js';
 import { ensureChangelogTopics, taskCountOf } from '../job-topics.js';
 import type { RestoreProgress } from '../restore.js';
 import type { Logger } from '../task.js';
+import { ContainerSet, type ContainerView } from './container-set.js';
 import { GroupDirectory } from './group-directory.js';
 import { type GroupGeneration, GroupMember } from './group-member.js';
 import { StandbyTask } from './standby-task.js';
@@ -98,7 +106,8 @@ export interface KafkaRunOptions {
     generationId: number;
     active: number[];
     standby: number[];
-    container?: JobContainer;
+    /** This worker's running containers as one (undefined: it runs no task now). */
+    container?: ContainerView;
   }) => void;
 }
 
@@ -106,6 +115,8 @@ export interface KafkaRunResult {
   /** Messages processed by every container this worker ran. */
   processed: number;
   generations: number;
+  /** Containers this worker started: one per assignment that gave it tasks it was not running. */
+  containers: number;
 }
 
 const silent: Logger = { info() {}, warn() {}, error() {} };
@@ -138,28 +149,51 @@ function localState(dataDir: string, job: JobDefinition): number[] {
   return [...found].sort((a, b) => a - b);
 }
 
+/**
+ * The heartbeat interval of a session timeout: a fifth of it, at most {@link MAX_HEARTBEAT_MS}. A
+ * member learns of a rebalance (a member died, one joined) only from the answer to its next
+ * heartbeat, so the interval bounds how long the survivors of a death wait after the broker noticed
+ * it; a heartbeat is one small request to the group coordinator.
+ */
+export function heartbeatIntervalFor(sessionTimeoutMs: number): number {
+  return Math.max(1, Math.min(MAX_HEARTBEAT_MS, Math.floor(sessionTimeoutMs / 5)));
+}
+export const MAX_HEARTBEAT_MS = 200;
+
+/** One container of this worker and the tasks it runs. */
+interface Running {
+  container: JobContainer;
+  tasks: number[];
+  /** Its start and run; settles when it stops. */
+  run: Promise<void>;
+  detach: (() => void) | undefined;
+}
+
 /** Runs this worker's share of `job` until the signal aborts or a task fails. */
 export async function runJobOnKafka(job: JobDefinition, options: KafkaRunOptions): Promise<KafkaRunResult> {
   const { log, dataDir } = options;
   const logger = options.logger ?? silent;
   const workerId = options.workerId ?? String(process.pid);
   const release = lockJob(dataDir, job.name);
-  const result: KafkaRunResult = { processed: 0, generations: 0 };
-  let container: JobContainer | undefined;
-  let running: Promise<void> | undefined;
-  let containerTasks: number[] = [];
+  const result: KafkaRunResult = { processed: 0, generations: 0, containers: 0 };
+  /** The running containers; a rebalance stops only those that lose a task. */
+  const slots: Running[] = [];
+  const view = new ContainerSet();
+  const runningTasks = () => slots.flatMap((s) => s.tasks).sort((a, b) => a - b);
+  // Threads are per container: with more than one, a worker runs one container (all its tasks) and
+  // makes a new one on every change, so it never runs more threads than asked.
+  const incremental = (options.threads ?? job.threads ?? 1) === 1;
   const standbys = new Map<number, StandbyTask>();
   let member: GroupMember | undefined;
   let control: ControlServer | undefined;
-  let detach: (() => void) | undefined;
   let directory: GroupDirectory | undefined;
   const { queries } = options;
   let failure: unknown;
   let wake: (() => void) | undefined;
   let latest: GroupGeneration | undefined;
-  /** The running container returned by itself: a task asked the job to shut down. */
+  /** A running container returned by itself: a task asked the job to shut down. */
   let finished = false;
-  /** The running container's commit was fenced: another worker owns (some of) its tasks now. */
+  /** A running container's commit was fenced: another worker owns (some of) its tasks now. */
   let fenced: { error: FencedError; tasks: number[] } | undefined;
   /** Transactional ids this worker claimed (exactly-once), released when their task stops here. */
   const claimed = new Set<number>();
@@ -174,25 +208,66 @@ export async function runJobOnKafka(job: JobDefinition, options: KafkaRunOptions
   const onAbort = () => wake?.();
   options.signal?.addEventListener('abort', onAbort);
 
-  const stopContainer = async (commit: boolean) => {
-    const c = container;
-    if (!c) return;
-    container = undefined;
+  /** Stops one container: its run returns after a commit (unless `commit` is false), then it closes. */
+  const stopSlot = async (slot: Running, commit: boolean) => {
+    const at = slots.indexOf(slot);
+    if (at < 0) return;
+    slots.splice(at, 1);
+    const c = slot.container;
     c.requestStop();
     try {
-      await running;
+      await slot.run;
     } catch (err) {
       commit = false;
-      if (err instanceof FencedError) fenced ??= { error: err, tasks: containerTasks };
+      if (err instanceof FencedError) fenced ??= { error: err, tasks: slot.tasks };
       else failure ??= err;
     }
     result.processed += c.metrics().processed;
     await c.close({ commit }).catch((err) => {
       if (!(err instanceof FencedError)) failure ??= err;
     });
-    detach?.();
-    detach = undefined;
-    containerTasks = [];
+    slot.detach?.();
+    view.delete(c);
+  };
+  const stopAll = async (commit: boolean) => {
+    for (const slot of [...slots]) await stopSlot(slot, commit);
+  };
+  /** Starts a container for `tasks` (restored and initialised when this returns). */
+  const startSlot = async (tasks: number[]) => {
+    const threads = await resolveThreads(job, {
+      threads: options.threads ?? job.threads,
+      jobModule: options.jobModule,
+      log,
+      partitions: tasks,
+    });
+    const c = createContainer(job, {
+      log,
+      dataDir,
+      logger,
+      partitions: tasks,
+      transactionalId: job.exactlyOnce ? txId : undefined,
+      threads,
+      jobModule: options.jobModule,
+    });
+    if (options.onRestore) c.on('restore', options.onRestore);
+    const slot: Running = { container: c, tasks, run: Promise.resolve(), detach: queries?.attach(c) };
+    slots.push(slot);
+    view.add(c);
+    result.containers++;
+    const started = c.start();
+    slot.run = started.then(() => c.run({ signal: options.signal }));
+    slot.run.then(
+      () => {
+        if (slots.includes(slot) && !options.signal?.aborted) finished = true;
+        wake?.();
+      },
+      (err) => {
+        if (err instanceof FencedError) fenced ??= { error: err, tasks };
+        else failure ??= err;
+        wake?.();
+      },
+    );
+    await started;
   };
 
   try {
@@ -229,7 +304,8 @@ export async function runJobOnKafka(job: JobDefinition, options: KafkaRunOptions
       taskCount,
       standbys: options.standbys ?? 0,
       sessionTimeoutMs: options.sessionTimeoutMs ?? 10_000,
-      heartbeatIntervalMs: options.heartbeatIntervalMs ?? 1000,
+      heartbeatIntervalMs:
+        options.heartbeatIntervalMs ?? heartbeatIntervalFor(options.sessionTimeoutMs ?? 10_000),
       rebalanceTimeoutMs: options.rebalanceTimeoutMs ?? 60_000,
     });
     member = m;
@@ -241,6 +317,7 @@ export async function runJobOnKafka(job: JobDefinition, options: KafkaRunOptions
       wake?.();
     };
     m.onError = (err) => logger.warn(`group: ${err.message}`);
+    m.onRebalance = () => logger.info(`group rebalancing (worker ${workerId})`);
     await m.join();
 
     let applied: GroupGeneration | undefined;
@@ -252,7 +329,7 @@ export async function runJobOnKafka(job: JobDefinition, options: KafkaRunOptions
         logger.warn(
           `tasks [${fenced.tasks.join(',')}] fenced (${fenced.error.message}); stopping them and rejoining`,
         );
-        await stopContainer(false);
+        await stopAll(false);
         fenced = undefined; // (stopping may report the same fencing again)
         if (failure !== undefined) throw failure;
         await releaseIds([]);
@@ -279,58 +356,33 @@ export async function runJobOnKafka(job: JobDefinition, options: KafkaRunOptions
           await s.stop();
         }
       }
-      const released = containerTasks.filter((p) => !active.includes(p));
-      if (!same(containerTasks, active)) {
-        claim([...new Set([...containerTasks, ...active])].sort((a, b) => a - b));
-        await stopContainer(true);
+      const running = runningTasks();
+      const released = running.filter((p) => !active.includes(p));
+      // A container keeps running while all its tasks stay here; one that loses a task stops
+      // (committing) and its other tasks start again with the tasks gained.
+      const changed = !same(running, active);
+      const revoked = slots.filter((s) => (incremental ? s.tasks.some((p) => !active.includes(p)) : changed));
+      const kept = slots.filter((s) => !revoked.includes(s)).flatMap((s) => s.tasks);
+      const start = active.filter((p) => !kept.includes(p));
+      if (changed) {
+        claim([...new Set([...running, ...active])].sort((a, b) => a - b));
+        for (const s of revoked) await stopSlot(s, true);
         if (failure !== undefined) throw failure;
         if (fenced !== undefined) continue;
         await releaseIds(active);
         claim(active);
-        if (active.length > 0) {
+        if (start.length > 0) {
           if (job.exactlyOnce) {
             // claim the tasks' transactional ids: earlier owners' open transactions end, they are fenced
             await Promise.all(
-              active.map(async (p) => {
+              start.map(async (p) => {
                 await log.fenceTransactions(txId(p));
                 claimed.add(p);
               }),
             );
             await waitStable(log, checkpointTopic(job.name), 0, options.signal);
           }
-          const threads = await resolveThreads(job, {
-            threads: options.threads ?? job.threads,
-            jobModule: options.jobModule,
-            log,
-            partitions: active,
-          });
-          const c = createContainer(job, {
-            log,
-            dataDir,
-            logger,
-            partitions: active,
-            transactionalId: job.exactlyOnce ? txId : undefined,
-            threads,
-            jobModule: options.jobModule,
-          });
-          if (options.onRestore) c.on('restore', options.onRestore);
-          detach = queries?.attach(c);
-          container = c;
-          containerTasks = active;
-          await c.start();
-          const run = c.run({ signal: options.signal });
-          running = run;
-          run.then(
-            () => {
-              if (container === c && !options.signal?.aborted) finished = true;
-              wake?.();
-            },
-            (err) => {
-              if (err instanceof FencedError) fenced ??= { error: err, tasks: active };
-              else failure ??= err;
-              wake?.();
-            },
-          );
+          await startSlot(start);
         }
         if (released.length > 0) await m.rejoin();
       }
@@ -340,21 +392,26 @@ export async function runJobOnKafka(job: JobDefinition, options: KafkaRunOptions
         standbys.set(p, s);
         await s.start();
       }
-      claim(containerTasks);
+      claim(runningTasks());
       logger.info(
         `generation ${g.generationId}: tasks [${active.join(',')}], standby [${standby.join(',')}] (worker ${workerId})`,
       );
-      options.onAssignment?.({ generationId: g.generationId, active, standby, container });
+      options.onAssignment?.({
+        generationId: g.generationId,
+        active,
+        standby,
+        container: slots.length > 0 ? view : undefined,
+      });
     }
-    await stopContainer(true);
+    await stopAll(true);
     if (failure !== undefined) throw failure;
     return result;
   } catch (err) {
     if (err instanceof AbortedError && options.signal?.aborted) {
-      await stopContainer(true);
+      await stopAll(true);
       return result;
     }
-    await stopContainer(false);
+    await stopAll(false);
     throw err;
   } finally {
     options.signal?.removeEventListener('abort', onAbort);
