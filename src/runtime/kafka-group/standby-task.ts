@@ -9,10 +9,21 @@
  * Kafka, so only committed records are applied), batches through the store's `restore`. On `stop()`
  * the stores are closed with their marker at the last applied changelog offset, so the container
  * that opens them next sees exactly what they hold. A standby never writes a changelog.
+ *
+ * While tailing, a standby applies a changelog record only once a checkpoint of its task covers it
+ * (it follows the job's checkpoint partition too); the records after the latest checkpoint wait in
+ * memory (`held`, about one commit interval of changes). An at-least-once owner appends its
+ * changelog records before the checkpoint that covers them, so when it dies between the two, the
+ * records after its last checkpoint are not the checkpointed state: a copy that applied them would
+ * be ahead of the checkpoint, and its new owner would have to rebuild it from the whole changelog
+ * (restore.ts). Held back, the copy is at or behind the checkpoint, and the new owner replays only
+ * the tail. Past {@link MAX_HELD} waiting records (no checkpoint for a long time) the oldest are
+ * applied anyway.
  */
 import type { Log } from '../../log/types.js';
+import { decodeCheckpoint } from '../checkpoint.js';
 import type { QueryableBytes, StoreQueries } from '../control/store-queries.js';
-import { changelogTopic, type JobDefinition } from '../job.js';
+import { changelogTopic, checkpointTopic, type JobDefinition } from '../job.js';
 import { openJobStore } from '../job-store.js';
 import { LogChangelogSink } from '../log-changelog-sink.js';
 import { type RestorableStore, restoreStore } from '../restore.js';
@@ -27,18 +38,27 @@ interface Tail {
   sink: LogChangelogSink;
   /** The next changelog offset to read. */
   next: number;
+  /** Records read, not applied yet: no checkpoint covers them so far. */
+  held: { key: Uint8Array; value: Uint8Array | null; offset: number }[];
 }
 
 export interface StandbyMetrics {
   /** Records applied since the standby started (its initial catch-up included). */
   applied: number;
+  /** Records read and held back until a checkpoint covers them. */
+  held: number;
 }
+
+/** Records a standby holds back at most, per store (then it applies the oldest without a checkpoint). */
+export const MAX_HELD = 200_000;
 
 export class StandbyTask {
   private readonly abort = new AbortController();
   private running: Promise<void> | undefined;
   private tails: Tail[] = [];
-  readonly metrics: StandbyMetrics = { applied: 0 };
+  readonly metrics: StandbyMetrics = { applied: 0, held: 0 };
+  /** Store name → the last changelog offset the task's latest checkpoint seen here covers. */
+  private readonly covered = new Map<string, number>();
 
   constructor(
     private readonly job: JobDefinition,
@@ -53,13 +73,16 @@ export class StandbyTask {
   /** Opens the stores, catches them up, and starts tailing in the background. */
   async start(): Promise<void> {
     const p = this.partition;
+    const checkpoints = checkpointTopic(this.job.name);
+    // checkpoints from now on (the catch-up below goes to the changelog's end, as of now)
+    const checkpointsFrom = await this.log.endOffset(checkpoints, 0);
     for (const [name, spec] of Object.entries(this.job.stores)) {
       if (!spec.changelog) continue;
       const topic = changelogTopic(this.job.name, name);
       const end = await this.log.endOffset(topic, p);
       const sink = new LogChangelogSink(this.log, topic, p, end, false);
       const store = await openJobStore<StandbyStore>(this.job, this.dataDir, name, p, sink);
-      const tail: Tail = { name, topic, store, sink, next: end };
+      const tail: Tail = { name, topic, store, sink, next: end, held: [] };
       this.tails.push(tail);
       const result = await restoreStore(store, name, this.log, topic, p, () => {}, { end });
       this.metrics.applied += result.restored;
@@ -67,7 +90,55 @@ export class StandbyTask {
       sink.lastOffset = tail.next - 1;
       this.queries?.addStandby({ name, partition: p, store, sink });
     }
-    this.running = Promise.all(this.tails.map((t) => this.follow(t))).then(() => undefined);
+    this.running = Promise.all([
+      ...this.tails.map((t) => this.follow(t)),
+      this.followCheckpoints(checkpoints, checkpointsFrom),
+    ]).then(() => undefined);
+  }
+
+  /** Applies a tail's held records that a checkpoint covers (and the oldest past {@link MAX_HELD}). */
+  private apply(t: Tail): void {
+    const covered = this.covered.get(t.name) ?? -1;
+    let n = 0;
+    while (n < t.held.length && (t.held[n].offset <= covered || t.held.length - n > MAX_HELD)) n++;
+    if (n === 0) return;
+    const batch = t.held.splice(0, n);
+    t.store.restore(batch);
+    this.metrics.applied += batch.length;
+    this.metrics.held -= batch.length;
+    t.sink.lastOffset = batch[batch.length - 1].offset;
+  }
+
+  /** Follows the job's checkpoint partition for this task's checkpoints (what they cover). */
+  private async followCheckpoints(topic: string, from: number): Promise<void> {
+    const signal = this.abort.signal;
+    const task = Buffer.from(`Partition ${this.partition}`);
+    let next = from;
+    while (!signal.aborted) {
+      try {
+        const more = await this.log.waitForData(topic, 0, next, 5000, signal);
+        if (!more || signal.aborted) continue;
+        const records = await this.log.read(topic, 0, next, { maxRecords: 5000 });
+        if (signal.aborted) return;
+        if (records.length === 0) {
+          next = Math.max(next, await this.log.endOffset(topic, 0));
+          continue;
+        }
+        let seen = false;
+        for (const r of records) {
+          if (r.key === null || r.value === null || !task.equals(r.key)) continue;
+          const cp = decodeCheckpoint(Buffer.from(r.value), `${topic}/0@${r.offset}`);
+          for (const [name, offset] of Object.entries(cp.changelogs)) this.covered.set(name, offset);
+          seen = true;
+        }
+        next = records[records.length - 1].offset + 1;
+        if (seen) for (const t of this.tails) this.apply(t);
+      } catch (err) {
+        if (signal.aborted) return;
+        this.logger.warn(`standby ${this.partition}, checkpoints: ${(err as Error).message}; retrying`);
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
   }
 
   private async follow(t: Tail): Promise<void> {
@@ -84,19 +155,16 @@ export class StandbyTask {
         if (records.length === 0) {
           // only transaction markers or aborted records ahead: skip to the stable end
           const end = await this.log.endOffset(t.topic, this.partition);
-          if (end > t.next) {
-            t.next = end;
-            t.sink.lastOffset = end - 1;
-          }
+          if (end > t.next) t.next = end;
           continue;
         }
-        const batch: { key: Uint8Array; value: Uint8Array | null; offset: number }[] = [];
-        for (const r of records)
-          if (r.key !== null) batch.push({ key: r.key, value: r.value, offset: r.offset });
-        t.store.restore(batch);
-        this.metrics.applied += batch.length;
+        for (const r of records) {
+          if (r.key === null) continue;
+          t.held.push({ key: r.key, value: r.value, offset: r.offset });
+          this.metrics.held++;
+        }
         t.next = records[records.length - 1].offset + 1;
-        t.sink.lastOffset = t.next - 1;
+        this.apply(t);
       } catch (err) {
         if (signal.aborted) return;
         this.logger.warn(`standby ${t.name}/${this.partition}: ${(err as Error).message}; retrying`);
