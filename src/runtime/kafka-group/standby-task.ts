@@ -4,9 +4,12 @@
  * this member the restore only replays the last few records ("replayed"), not the whole changelog.
  *
  * The stores are opened in the very directories the task's container uses
- * (`<dataDir>/stores/<job>/<store>/<p>`), caught up with `restoreStore` (which also decides whether
- * the local copy can be reused), then tailed: `waitForData` on the changelog (read-committed on
- * Kafka, so only committed records are applied), batches through the store's `restore`. On `stop()`
+ * (`<dataDir>/stores/<job>/<store>/<p>`); the local copy is kept when its marker is clean and within
+ * the changelog (else it starts empty), then caught up and tailed in reads of 5000 records:
+ * `waitForData` on the changelog (read-committed on Kafka, so only committed records are applied),
+ * batches through the store's `restore`. The catch-up runs in the background in those small reads,
+ * so a standby that starts on a busy worker (the survivors of a failover get new standbys) never
+ * holds the event loop that the worker's own tasks run on for long. On `stop()`
  * the stores are closed with their marker at the last applied changelog offset, so the container
  * that opens them next sees exactly what they hold. A standby never writes a changelog.
  *
@@ -21,12 +24,12 @@
  * applied anyway.
  */
 import type { Log } from '../../log/types.js';
-import { decodeCheckpoint } from '../checkpoint.js';
+import { CheckpointStore, decodeCheckpoint } from '../checkpoint.js';
 import type { QueryableBytes, StoreQueries } from '../control/store-queries.js';
 import { changelogTopic, checkpointTopic, type JobDefinition } from '../job.js';
 import { openJobStore } from '../job-store.js';
 import { LogChangelogSink } from '../log-changelog-sink.js';
-import { type RestorableStore, restoreStore } from '../restore.js';
+import type { RestorableStore } from '../restore.js';
 import type { Logger } from '../task.js';
 
 type StandbyStore = RestorableStore & { close(): Promise<void>; readonly bytes: QueryableBytes };
@@ -70,24 +73,31 @@ export class StandbyTask {
     private readonly queries?: StoreQueries,
   ) {}
 
-  /** Opens the stores, catches them up, and starts tailing in the background. */
+  /** Opens the stores and starts tailing (catching up first) in the background. */
   async start(): Promise<void> {
     const p = this.partition;
     const checkpoints = checkpointTopic(this.job.name);
-    // checkpoints from now on (the catch-up below goes to the changelog's end, as of now)
+    // the checkpoint partition is followed from here; what the task's latest checkpoint covers now
     const checkpointsFrom = await this.log.endOffset(checkpoints, 0);
+    const current = (await new CheckpointStore(this.log, checkpoints).readAll()).get(`Partition ${p}`);
+    for (const [name, offset] of Object.entries(current?.changelogs ?? {})) this.covered.set(name, offset);
     for (const [name, spec] of Object.entries(this.job.stores)) {
       if (!spec.changelog) continue;
       const topic = changelogTopic(this.job.name, name);
       const end = await this.log.endOffset(topic, p);
+      const earliest = await this.log.earliestOffset(topic, p);
       const sink = new LogChangelogSink(this.log, topic, p, end, false);
       const store = await openJobStore<StandbyStore>(this.job, this.dataDir, name, p, sink);
-      const tail: Tail = { name, topic, store, sink, next: end, held: [] };
-      this.tails.push(tail);
-      const result = await restoreStore(store, name, this.log, topic, p, () => {}, { end });
-      this.metrics.applied += result.restored;
-      tail.next = Math.max(end, (store.changelogPosition()?.offset ?? -1) + 1);
-      sink.lastOffset = tail.next - 1;
+      // the local copy is used when its marker is clean and within the changelog (restore.ts), else
+      // it starts empty; either way the tail below catches it up in reads of 5000 records, so a
+      // standby that starts never holds the event loop for long (the worker's own tasks run on it)
+      const marker = store.changelogPosition();
+      let next = earliest;
+      if (marker?.clean && marker.offset >= earliest - 1 && marker.offset <= end - 1)
+        next = marker.offset + 1;
+      else await store.wipe();
+      sink.lastOffset = next - 1;
+      this.tails.push({ name, topic, store, sink, next, held: [] });
       this.queries?.addStandby({ name, partition: p, store, sink });
     }
     this.running = Promise.all([
