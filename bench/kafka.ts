@@ -8,19 +8,27 @@
  *    same partition through `KafkaLog.read` (the fetch side alone).
  * 2. failover: three `eddy run --backend kafka` workers (separate processes and data dirs) run an
  *    at-least-once counting job over 6 partitions with `--fo-keys` keys of state, under a steady
- *    input trickle; one worker is SIGKILLed. Measured from the SIGKILL: until every task of the dead
- *    worker runs again on a survivor (its `generation` line: restored and running), and until each
- *    of those tasks' output partitions grows again (processing visible). Once without standbys
- *    (the survivors' stale local copies of the lost tasks are deleted first, so the new owner
- *    rebuilds the state from the changelog) and once with `--standbys 1` (the standby copy is
- *    current: reused). Detection takes the group's session timeout (10 s): the
- *    dead member is noticed only then.
+ *    input trickle; one worker is SIGKILLed. Measured from what the broker shows, in two parts:
+ *    - detection, the session-timeout part: from the SIGKILL until the group coordinator drops the
+ *      dead member (DescribeGroups polled every 20 ms: the member gone or the group no longer
+ *      stable). The session (10 s) runs from the member's last heartbeat, so this is 0-1 heartbeat
+ *      interval under 10 s;
+ *    - from the detection until each lost task's output partition grows again (the ends of the
+ *      output partitions polled every 20 ms): the survivors produce again.
+ *    Also printed: when the survivors logged `group rebalancing` and `restored` (their stderr, as
+ *    received here), and each kept task's longest pause in output after the detection (input
+ *    arrives every 0.1 s). Once without standbys (the survivors' stale local copies of the lost
+ *    tasks are deleted first, so the new owner rebuilds the state from the changelog) and once with
+ *    `--standbys 1` (the standby copy is current: reused or its tail replayed).
  *
  * The restore and the read are repeated `--reps` times (default 3; a fresh store each time) and
  * each run's records/s and CPU seconds of this process are printed, then the median. `--brokers
  * HOST:PORT` uses a running broker instead of starting one (the changelog topic is then named after
  * this process and deleted at the end; the failover part, which needs a broker of its own, is
  * skipped), so Eddy and Kafka Streams can be measured on one broker.
+ *
+ * With `EDDY_BENCH_LINES=1` the survivors' stderr lines after the SIGKILL are printed, timed from
+ * the detection.
  *
  * Usage: node --import tsx bench/kafka.ts [--keys N] [--fo-keys N] [--reps N] [--engine lmdb|memory|rocksdb]
  *          [--brokers HOST:PORT] [--skip-restore] [--skip-failover] [--standbys 0|1 (only that failover)]
@@ -380,6 +388,12 @@ async function benchFailover(log: KafkaLog, standbys: number): Promise<void> {
         ? `\n  warning: output of lost tasks [${early.join(',')}] grew between 1 s after the SIGKILL and the detection`
         : ''),
   );
+  if (process.env.EDDY_BENCH_LINES === '1') {
+    // the survivors' stderr from the SIGKILL on, timed from the detection
+    for (let i = 1; i < workers.length; i++)
+      for (const { at, line } of workers[i].lines.slice(mark[i]))
+        say(`    w${i} ${s(at - killedAt - detectedAt).padStart(6)} s  ${line}`);
+  }
   for (const w of workers.slice(1)) w.child.kill('SIGTERM');
   await Promise.all(
     workers
