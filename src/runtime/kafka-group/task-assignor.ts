@@ -17,7 +17,9 @@
  * - deterministic: members are ordered by id, ties are broken by id then task number;
  * - standbys: up to `standbys` replicas per task, each on a member other than its owner (and other
  *   than a member still closing it); standby counts are balanced (within one where the owners allow
- *   it), and within that a standby goes to a member with local state for it, then the least loaded.
+ *   it), and within that the standbys of one member's tasks go to different members where they can
+ *   (when it dies, each survivor takes over a task it has a copy of, instead of one survivor holding
+ *   every copy and room for only some), then to a member with local state, then the least loaded.
  */
 
 /** What a member says about itself when it joins (JSON in the group protocol metadata). */
@@ -148,7 +150,16 @@ export function assignTasks(input: AssignTasksInput): AssignTasksResult {
     return excluded;
   };
   const standbyOf = (id: string) => (assignments.get(id) as TaskAssignment).standby;
-  // Even share of standbys per member; under it first, then local state, then the least loaded.
+  /** Standbys `id` holds of tasks that `t`'s owner runs (t's own excluded). */
+  const sameOwner = (id: string, t: number) => {
+    const o = owner.get(t);
+    let k = 0;
+    if (o !== undefined) for (const u of standbyOf(id)) if (u !== t && owner.get(u) === o) k++;
+    return k;
+  };
+  // Even share of standbys per member; under it first, then spread (the standbys of one owner's
+  // tasks on different members, so that when it dies each survivor can take one over from its
+  // copy: one member holding them all has room for only some), then local state, then the least loaded.
   const cap = Math.ceil((n * standbys) / ids.length);
   for (let t = 0; t < n && standbys > 0; t++) {
     const excluded = excludedFrom(t);
@@ -158,7 +169,12 @@ export function assignTasks(input: AssignTasksInput): AssignTasksResult {
       for (const id of ids) {
         if (excluded.has(id)) continue;
         const count = standbyOf(id).length;
-        const score = [count >= cap ? 1 : 0, (state.get(id) as Set<number>).has(t) ? 0 : 1, count];
+        const score = [
+          count >= cap ? 1 : 0,
+          sameOwner(id, t),
+          (state.get(id) as Set<number>).has(t) ? 0 : 1,
+          count,
+        ];
         if (!bestScore || lexLess(score, bestScore)) {
           best = id;
           bestScore = score;
@@ -169,7 +185,7 @@ export function assignTasks(input: AssignTasksInput): AssignTasksResult {
       standbyOf(best).push(t);
     }
   }
-  balanceStandbys(ids, standbyOf, excludedFrom, state);
+  balanceStandbys(ids, standbyOf, excludedFrom, state, sameOwner);
   for (const a of assignments.values()) {
     a.active.sort(byNumber);
     a.standby.sort(byNumber);
@@ -192,6 +208,7 @@ function balanceStandbys(
   standbyOf: (id: string) => number[],
   excludedFrom: (t: number) => Set<string>,
   state: ReadonlyMap<string, Set<number>>,
+  sameOwner: (id: string, t: number) => number,
 ): void {
   const canTake = (id: string, t: number) => !excludedFrom(t).has(id) && !standbyOf(id).includes(t);
   const move = (from: string, to: string, t: number) => {
@@ -199,9 +216,11 @@ function balanceStandbys(
     list.splice(list.indexOf(t), 1);
     standbyOf(to).push(t);
   };
-  /** A task of `from` that `to` can take, one with local state on `to` first. */
+  /** A task of `from` that `to` can take: spread first (no other standby of its owner's on `to`), then local state on `to`. */
   const movable = (from: string, to: string): number | undefined => {
-    const options = standbyOf(from).filter((t) => canTake(to, t));
+    const all = standbyOf(from).filter((t) => canTake(to, t));
+    const spread = all.filter((t) => sameOwner(to, t) === 0);
+    const options = spread.length > 0 ? spread : all;
     return options.find((t) => (state.get(to) as Set<number>).has(t)) ?? options[0];
   };
   for (let round = 0; round < 1000; round++) {

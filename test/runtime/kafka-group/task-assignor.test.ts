@@ -104,6 +104,47 @@ describe('assignTasks', () => {
     assert.deepEqual(placed, all);
   });
 
+  it('spreads the standbys of one member’s tasks over the others, so each survivor of its death takes one over from a copy', () => {
+    // b has local state for both of a's tasks (earlier generations); by state alone it would hold
+    // both standbys, and with its share full after taking one, the other task would start from nothing
+    const r = assignTasks({
+      members: m({
+        a: { tasks: [0, 1] },
+        b: { tasks: [2, 3], standbyState: [0, 1, 2, 3] },
+        c: { tasks: [4, 5], standbyState: [4, 5] },
+      }),
+      taskCount: 6,
+      standbys: 1,
+    });
+    const holders = (t: number) =>
+      [...r.assignments].filter(([, x]) => x.standby.includes(t)).map(([id]) => id);
+    for (const [id, a] of r.assignments) {
+      const [t, u] = a.active;
+      assert.notDeepEqual(
+        holders(t),
+        holders(u),
+        `${id}'s tasks [${a.active}] have their standbys on one member`,
+      );
+    }
+    // a dies: each survivor gets one of its tasks, and holds that task's standby copy
+    const standbyState = (id: string) => [
+      ...(r.assignments.get(id)?.active ?? []),
+      ...(r.assignments.get(id)?.standby ?? []),
+    ];
+    const after = assignTasks({
+      members: m({
+        b: { tasks: r.assignments.get('b')?.active, standbyState: standbyState('b') },
+        c: { tasks: r.assignments.get('c')?.active, standbyState: standbyState('c') },
+      }),
+      taskCount: 6,
+      standbys: 1,
+    });
+    for (const t of r.assignments.get('a')?.active ?? []) {
+      const [owner] = [...after.assignments].filter(([, x]) => x.active.includes(t)).map(([id]) => id);
+      assert.ok(standbyState(owner).includes(t), `task ${t} went to ${owner}, which has no copy of it`);
+    }
+  });
+
   it('caps standbys at members - 1 and handles no members', () => {
     const r = assignTasks({ members: m({ a: {} }), taskCount: 3, standbys: 2 });
     assert.deepEqual(r.assignments.get('a'), { active: [0, 1, 2], standby: [] });
