@@ -382,7 +382,7 @@ async function benchFailover(log: KafkaLog, standbys: number): Promise<void> {
     `failover, standbys ${standbys}, ${FO_KEYS.toLocaleString('en-US')} keys over ${PARTITIONS} tasks, tasks [${lost.join(',')}] lost:\n` +
       `  detection (session timeout part): the broker dropped the dead member ${s(detectedAt)} s after the SIGKILL (between ${s(detectedAfter)} and ${s(detectedAt)} s; session timeout ${SESSION_TIMEOUT_S} s, counted from its last heartbeat)\n` +
       `  detection -> survivors' first output of the lost tasks: ${s(Math.max(...resumed))} s (per task ${lost.map((p, i) => `${p}: ${s(resumed[i])}`).join(', ')})\n` +
-      `  survivors saw the rebalance ${noticed.length === 0 ? '(no "group rebalancing" line)' : noticed.map(s).join(' and ')} s after detection (their stderr); restored ${s(restoredAt - detectedAt)} s after detection (${[...restores.values()].map((r) => r.line.replace(/^restored /, '')).join('; ')})\n` +
+      `  survivors saw the rebalance ${noticed.length === 0 ? '(their stderr has no "group rebalancing" line)' : `${noticed.map(s).join(' and ')} s after detection (their stderr)`}; restored ${s(restoredAt - detectedAt)} s after detection (${[...restores.values()].map((r) => r.line.replace(/^restored /, '')).join('; ')})\n` +
       `  kept tasks' longest output pause after detection: ${kept.map((p) => `${p}: ${s(pause(p))}`).join(', ')} s (input every 0.1 s)` +
       (early.length > 0
         ? `\n  warning: output of lost tasks [${early.join(',')}] grew between 1 s after the SIGKILL and the detection`
