@@ -38,6 +38,7 @@ export const KNOWN_ENV: Readonly<Record<string, string>> = {
   EDDY_BENCH_NAME: 'set by bench/runtime.ts: the name of the scenario job',
   EDDY_BENCH_ENGINE: "set by bench/runtime.ts: the scenario job's store engine",
   EDDY_BENCH_EXACTLY_ONCE: 'set by bench/runtime.ts: 1 when the scenario job is exactly-once',
+  EDDY_BENCH_LINES: "bench/kafka.ts: 1 prints the failover survivors' stderr lines, timed from the detection",
   EDDY_HTTP_TOKEN: 'the bearer token of --http write endpoints (eddy run, eddy demo)',
   EDDY_HTTP_PORT_OFFSET: "set by the supervisor: a worker's --http port is PORT + its slot",
   EDDY_SCREENSHOT_DIR: 'where the dashboard test saves its screenshot',
