@@ -251,7 +251,7 @@ export class Container extends EventEmitter {
               topic,
               p,
               (progress: RestoreProgress) => this.emit('restore', progress),
-              { upTo: covered, end },
+              { upTo: covered, end, markerMustBeCommitted: job.exactlyOnce },
             );
             this.counters.restoredRecords += result.restored;
           });

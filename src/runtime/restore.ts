@@ -59,6 +59,24 @@ export interface RestoreResult extends RestoreProgress {
 }
 
 /**
+ * Whether the changelog shows a record at `offset` (a committed one: reads skip aborted
+ * transactions). -1 (the empty state) always is; a record removed by compaction or retention is
+ * not (the caller then rebuilds: slower, never wrong).
+ */
+async function committedAt(
+  log: Log,
+  topic: string,
+  partition: number,
+  offset: number,
+  earliest: number,
+): Promise<boolean> {
+  if (offset < 0) return true;
+  if (offset < earliest) return false;
+  const records = await log.read(topic, partition, offset, { maxRecords: 1 });
+  return records.length > 0 && records[0].offset === offset;
+}
+
+/**
  * Restores `store` from partition `partition` of changelog `topic`. `upTo` is the last changelog
  * offset the task's checkpoint covers (-1: none, the state is empty); undefined restores up to the
  * changelog's end and trims nothing (standby replicas). `end` is the changelog's end offset when
@@ -71,7 +89,18 @@ export async function restoreStore(
   topic: string,
   partition: number,
   onProgress: (p: RestoreProgress) => void,
-  bounds: { readonly upTo?: number; readonly end?: number } = {},
+  bounds: {
+    readonly upTo?: number;
+    readonly end?: number;
+    /**
+     * Exactly-once: a clean marker behind the checkpoint is trusted only if the changelog still
+     * shows the record it names. A store commits its marker inside the commit's transaction,
+     * before that transaction commits; if the transaction was aborted (the process died or was
+     * fenced) while another owner committed past it (Kafka keeps aborted offsets), the marker
+     * names an aborted record, and replaying the tail on top of it would count the aborted writes.
+     */
+    readonly markerMustBeCommitted?: boolean;
+  } = {},
 ): Promise<RestoreResult> {
   const started = performance.now();
   const { upTo } = bounds;
@@ -84,7 +113,13 @@ export async function restoreStore(
   if (marker?.clean && marker.offset === target) {
     mode = 'reused';
     from = target + 1;
-  } else if (marker?.clean && marker.offset < target && marker.offset >= earliest - 1) {
+  } else if (
+    marker?.clean &&
+    marker.offset < target &&
+    marker.offset >= earliest - 1 &&
+    (bounds.markerMustBeCommitted !== true ||
+      (await committedAt(log, topic, partition, marker.offset, earliest)))
+  ) {
     mode = 'replayed';
     from = marker.offset + 1;
   } else {

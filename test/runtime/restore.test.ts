@@ -116,3 +116,53 @@ describe('restore of a memory store with snapshot files', () => {
     assert.equal(second.store.get('k999'), 1);
   });
 });
+
+describe('restore of an exactly-once store whose marker names an aborted record', () => {
+  /**
+   * A store "clean at 1999" (its snapshot), then another owner's 500 records (2000..2499); `hide`
+   * makes the record at 1999 invisible, as Kafka shows an aborted transaction's records to a
+   * read_committed reader: not at all (the store committed its marker inside a transaction that
+   * never committed).
+   */
+  async function restoreWith(t: { after(fn: () => unknown): void }, hide: boolean, mustBeCommitted: boolean) {
+    const root = tempDir(t);
+    const log = await openEmbeddedLog({ dir: join(root, 'log'), fsync: 'os' });
+    t.after(() => log.close());
+    await log.createTopic(TOPIC, { partitions: 1 });
+    const dir = join(root, 'store');
+    const first = await open(log, dir);
+    await writeRound(first.store, 2000, 1);
+    await snapshotWritten(first.store);
+    const more = [];
+    for (let i = 0; i < 500; i++) more.push({ key: Buffer.from(`k${i}`), value: Buffer.from('7') });
+    await log.append(TOPIC, 0, more);
+    const view: Log = !hide
+      ? log
+      : Object.create(log, {
+          read: {
+            value: async (topic: string, p: number, offset: number, options?: { maxRecords?: number }) =>
+              (await log.read(topic, p, offset, options)).filter((r) => r.offset !== 1999),
+          },
+        });
+    const again = await open(log, dir);
+    t.after(() => again.store.close());
+    assert.deepEqual(again.store.changelogPosition(), { offset: 1999, clean: true });
+    const result = await restoreStore(again.store, 'counts', view, TOPIC, 0, () => {}, {
+      upTo: 2499,
+      markerMustBeCommitted: mustBeCommitted,
+    });
+    return { mode: result.mode, store: again.store };
+  }
+
+  it('rebuilds instead of replaying the tail on top of the aborted writes', async (t) => {
+    const { mode, store } = await restoreWith(t, true, true);
+    assert.equal(mode, 'rebuilt');
+    assert.equal(store.get('k0'), 7, 'what the changelog shows');
+    assert.equal(store.get('k1999'), undefined, 'the aborted record is not in the state');
+  });
+
+  it("replays the tail when the marker's record is there, and without the check", async (t) => {
+    assert.equal((await restoreWith(t, false, true)).mode, 'replayed');
+    assert.equal((await restoreWith(t, true, false)).mode, 'replayed');
+  });
+});
