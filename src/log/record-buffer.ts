@@ -22,6 +22,7 @@
  */
 
 import { asBuffer } from '../util/bytes.js';
+import { EddyError } from '../util/errors.js';
 import {
   BATCH_HEADER_SIZE,
   decodeRecords,
@@ -84,7 +85,8 @@ export class RecordBuffer {
    * shared pool, so it can be transferred) and empties this buffer, which allocates anew.
    */
   detach(): EncodedRecords {
-    if (this.objects !== undefined) throw new Error('RecordBuffer.detach: the records are objects');
+    if (this.objects !== undefined)
+      throw new EddyError('EDDY_INTERNAL', 'RecordBuffer.detach: the records are objects, not encoded');
     const e: EncodedRecords = {
       buffer: this.buf.buffer as ArrayBuffer,
       length: this.pos,
@@ -158,7 +160,8 @@ export class RecordBuffer {
    * header and CRC written: a view of this buffer, valid until the next `add` or `reset`.
    */
   seal(baseOffset: number, now: number, attributes: number): Buffer {
-    if (this.objects !== undefined) throw new Error('RecordBuffer.seal: the records are objects');
+    if (this.objects !== undefined)
+      throw new EddyError('EDDY_INTERNAL', 'RecordBuffer.seal: the records are objects, not encoded');
     const total = this.pos;
     writeBatchHeader(this.buf, total, baseOffset, attributes, this.n - 1, this.n, now, now);
     writeBatchCrc(this.buf, total);

@@ -1,9 +1,10 @@
 /**
  * The `MessageCollector` of a container: encodes each message with its output's serdes, routes it
  * (explicit partition, else Kafka's murmur2 over the encoded key, else round-robin), and buffers it
- * per partition (a `RecordBuffer`: encoded at `send` on the embedded log) until it is flushed: by the container's linger (at-least-once: when the loop runs out
- * of input, or `lingerMs` after the oldest buffered message) or by the next commit — inside the
- * commit's log transaction when the job is exactly-once. The buffer is bounded: past `maxBuffered`
+ * per partition (a `RecordBuffer`: encoded at `send` on the embedded log) until it is flushed: by
+ * the container's linger (at-least-once: when the loop runs out of input, or `lingerMs` after the
+ * oldest buffered message) or by the next commit — inside the commit's log transaction when the job
+ * is exactly-once. The buffer is bounded: past `maxBuffered`
  * messages the collector asks for an early commit, so a burst never grows memory without limit.
  */
 import { appendBuffered, RecordBuffer } from '../log/record-buffer.js';
