@@ -29,7 +29,7 @@
  *   buffered are dropped (at-least-once outputs that already lingered out stay: they belong to
  *   messages before the failure, and come again when those are replayed).
  */
-import { EventEmitter } from 'node:events';
+import { EventEmitter, setMaxListeners } from 'node:events';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Log, LogRecord, LogTransaction, TransactionOptions } from '../log/types.js';
@@ -377,6 +377,8 @@ export class Container extends EventEmitter {
     let nextWindow = windowMs === undefined ? Number.POSITIVE_INFINITY : performance.now() + windowMs;
     const waiters = new Map<InputCursor, Promise<boolean>>();
     const abort = new AbortController();
+    // one waitForData per input partition listens on it at once (Node warns past 10 listeners)
+    setMaxListeners(Math.max(10, this.cursors.length + 2), abort.signal);
     const onAbort = () => this.requestStop();
     options.signal?.addEventListener('abort', onAbort);
     try {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { openEmbeddedLog } from '../../src/log/embedded/embedded-log.js';
 import { MemoryLog } from '../../src/log/memory/memory-log.js';
 import type { Log, LogRecord } from '../../src/log/types.js';
 import { CheckpointStore } from '../../src/runtime/checkpoint.js';
@@ -554,5 +555,31 @@ describe('commits', () => {
     await container.close();
     assert.deepEqual(await checkpoints(), [2, 4], 'the commit at stop covers the rest');
     await log.close();
+  });
+});
+
+describe('many input partitions', () => {
+  it('waits on 12 idle partitions without a MaxListenersExceededWarning', async (t) => {
+    const root = tempDir(t);
+    const log = await openEmbeddedLog({ dir: join(root, 'log'), fsync: 'os' });
+    await log.createTopic('wide', { partitions: 12 });
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on('warning', onWarning);
+    const job = defineJob({ name: 'wide', inputs: ['wide'], task: () => ({ process() {} }) });
+    const container = new Container(job, { log, dataDir: join(root, 'data') });
+    const stop = new AbortController();
+    const running = container.run({ signal: stop.signal });
+    await new Promise((r) => setTimeout(r, 1500)); // every cursor at the end, waiting for data, past a wait's timeout
+    stop.abort();
+    await running;
+    await container.close();
+    await log.close();
+    await new Promise((r) => setImmediate(r)); // warnings are emitted on the next tick
+    process.off('warning', onWarning);
+    assert.deepEqual(
+      warnings.filter((w) => w.name === 'MaxListenersExceededWarning').map((w) => w.message),
+      [],
+    );
   });
 });
