@@ -32,6 +32,7 @@
 import { EventEmitter, setMaxListeners } from 'node:events';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { KafkaLog } from '../log/kafka/kafka-log.js';
 import type { Log, LogRecord, LogTransaction, TransactionOptions } from '../log/types.js';
 import type { StoreLatency, StoreMetrics } from '../store/metered-store.js';
 import type { KeyValueStore } from '../store/types.js';
@@ -42,11 +43,18 @@ import { changelogTopic, checkpointTopic, deadLetterTopic, type JobDefinition } 
 import { jobStateDir } from './job-lock.js';
 import { openJobStore } from './job-store.js';
 import { prepareJobTopics } from './job-topics.js';
+import { waitStable } from './kafka-group/wait-stable.js';
 import { LogChangelogSink } from './log-changelog-sink.js';
 import { OutputCollector } from './output-collector.js';
 import { type RestorableStore, type RestoreProgress, restoreStore, runRestores } from './restore.js';
 import type { Logger, TaskCoordinator } from './task.js';
 import { type TaskInput, TaskInstance } from './task-instance.js';
+
+/** The Kafka log under `log` (itself, or the log a `SharedLog` wraps), if it is one. */
+function kafkaLogOf(log: Log): KafkaLog | undefined {
+  const inner = (log as { inner?: Log }).inner ?? log;
+  return typeof (inner as Partial<KafkaLog>).highWatermark === 'function' ? (inner as KafkaLog) : undefined;
+}
 
 export interface ContainerOptions {
   log: Log;
@@ -207,6 +215,10 @@ export class Container extends EventEmitter {
       });
     this.emit('partitions', taskCount);
     this.checkpoints = new CheckpointStore(log, checkpointTopic(job.name), job.replicationFactor);
+    // Kafka, exactly-once: the last writer's last commit may be decided with its markers not yet
+    // written; read-committed reads would then miss its checkpoint and resume from an older one.
+    const kafka = kafkaLogOf(log);
+    if (job.exactlyOnce && kafka !== undefined) await waitStable(kafka, checkpointTopic(job.name), 0);
     const saved = await this.checkpoints.readAll();
 
     const coordinator: TaskCoordinator = {

@@ -6,7 +6,9 @@
  * key's outputs are exactly 1..n for its n messages.
  */
 import assert from 'node:assert/strict';
+import type { KafkaLog } from '../../src/log/kafka/kafka-log.js';
 import type { Log } from '../../src/log/types.js';
+import { waitStable } from '../../src/runtime/kafka-group/wait-stable.js';
 import { partitionForKey } from '../../src/util/murmur2.js';
 
 /** Where a key's messages go: murmur2 of the key, or partition `keyIndex % partitions`. */
@@ -54,7 +56,13 @@ export async function produceCounts(log: Log, o: ProduceCounts): Promise<void> {
 export async function outputsByKey(log: Log, topic: string): Promise<Map<string, string[]>> {
   const out = new Map<string, string[]>();
   const info = await log.describeTopic(topic);
-  for (const part of info.partitions) {
+  // A commit resolves once its outcome is decided; its markers follow a few ms later. Read once
+  // every transaction open now has ended, or the last commit's records are not visible yet.
+  if (typeof (log as Partial<KafkaLog>).highWatermark === 'function') {
+    for (const part of info.partitions) await waitStable(log as KafkaLog, topic, part.partition);
+  }
+  const stable = await log.describeTopic(topic);
+  for (const part of stable.partitions) {
     let offset = part.earliestOffset;
     while (offset < part.endOffset) {
       const records = await log.read(topic, part.partition, offset, {
