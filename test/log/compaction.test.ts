@@ -213,8 +213,10 @@ describe('compaction', () => {
       60_000 - ((await log.endOffset('c', 0)) - part.listSegments().at(-1)!.baseOffset),
     );
     assert.equal(result.recordsKept, 20_000);
-    // In-process, decoding and rewriting 60k records keeps the loop busy nearly all the pass long.
-    assert.ok(elu.utilization < 0.5, `event loop utilization during the pass: ${elu.utilization.toFixed(2)}`);
+    // In-process, decoding and rewriting 60k records keeps the loop busy nearly all the pass long
+    // (> 0.9); on the thread the loop only hands requests over and takes the answers, which a loaded
+    // CI machine on Node 24 stretched to 0.61–0.65 of the pass, so the bound sits between the two.
+    assert.ok(elu.utilization < 0.8, `event loop utilization during the pass: ${elu.utilization.toFixed(2)}`);
   });
 
   test('an aborted pass stops on the compaction thread and leaves the partition as it was', async (t) => {
