@@ -444,7 +444,7 @@ export class Container extends EventEmitter {
           nextWindow = now + (windowMs as number);
         }
         // at-least-once: outputs go out when the loop runs dry or after lingerMs, not at the commit
-        if (lingerMs !== undefined) await this.lingerOutputs(now, !worked, lingerMs);
+        if (lingerMs !== undefined) this.lingerOutputs(now, !worked, lingerMs);
         if (this.commitRequested || now >= nextCommit) {
           await this.beginCommit();
           nextCommit = performance.now() + commitMs;
@@ -477,18 +477,26 @@ export class Container extends EventEmitter {
   }
 
   /**
-   * At-least-once: appends the buffered outputs of every task whose oldest output has waited
-   * `lingerMs`, or of every task when the loop is `idle`. The next commit makes them durable before
-   * it writes the checkpoint that covers their inputs, so a crash can only repeat them, never lose
-   * them.
+   * At-least-once: starts appending the buffered outputs of every task whose oldest output has
+   * waited `lingerMs`, or of every task when the loop is `idle`. The appends run in the background
+   * (one per task at a time: see `OutputCollector.flushInBackground`), so the loop does not wait for
+   * the log's acknowledgement (a Kafka round trip); one that ends wakes the loop, one that fails
+   * fails it. The next commit waits for them before it writes the checkpoint that covers their
+   * inputs, so a crash can only repeat outputs, never lose them.
    */
-  private async lingerOutputs(now: number, idle: boolean, lingerMs: number): Promise<void> {
-    let pending: Promise<void>[] | undefined;
+  private lingerOutputs(now: number, idle: boolean, lingerMs: number): void {
     for (const c of this.collectors.values()) {
-      if (c.pending > 0 && (idle || c.waitedMs(now) >= lingerMs)) (pending ??= []).push(c.flush());
+      if (c.pending > 0 && !c.flushing && (idle || c.waitedMs(now) >= lingerMs)) {
+        c.flushInBackground(this.onLingered, this.onLingerFailed);
+      }
     }
-    if (pending) await Promise.all(pending);
   }
+
+  private readonly onLingered = (): void => this.notify();
+  private readonly onLingerFailed = (err: unknown): void => {
+    this.failure ??= err;
+    this.notify();
+  };
 
   /** Wakes the run loop, or makes its next sleep return at once. */
   private notify(): void {
@@ -629,6 +637,8 @@ export class Container extends EventEmitter {
       else await this.settleCommit().catch(() => undefined);
     }
     if (!commit) for (const c of this.collectors.values()) c.discard();
+    // a linger append still in flight ends before the stores close (and the caller closes the log)
+    for (const c of this.collectors.values()) await c.settled();
     for (const task of this.tasks) {
       try {
         await task.close();

@@ -3,9 +3,10 @@
  * (explicit partition, else Kafka's murmur2 over the encoded key, else round-robin), and buffers it
  * per partition (a `RecordBuffer`: encoded at `send` on the embedded log) until it is flushed: by
  * the container's linger (at-least-once: when the loop runs out of input, or `lingerMs` after the
- * oldest buffered message) or by the next commit — inside the commit's log transaction when the job
- * is exactly-once. The buffer is bounded: past `maxBuffered`
- * messages the collector asks for an early commit, so a burst never grows memory without limit.
+ * oldest buffered message; in the background, one append at a time, while the loop goes on) or by
+ * the next commit — inside the commit's log transaction when the job is exactly-once. The buffer is
+ * bounded: past `maxBuffered` messages the collector asks for an early commit, so a burst never
+ * grows memory without limit.
  */
 import { appendBuffered, RecordBuffer } from '../log/record-buffer.js';
 import type { AppendRecord, Log, LogTransaction } from '../log/types.js';
@@ -75,6 +76,10 @@ export class OutputCollector implements TaskOutputs {
   /** `performance.now()` when the oldest buffered message was sent (meaningful while `pending > 0`). */
   private firstAt = 0;
   roundRobin = 0;
+  /** The background append in flight (`flushInBackground`). */
+  private inflight: Promise<void> | undefined;
+  /** The failure of a background append: the collector takes no more appends. */
+  private failed: { error: unknown } | undefined;
   /** Messages sent since the container started. */
   sent = 0;
 
@@ -141,8 +146,50 @@ export class OutputCollector implements TaskOutputs {
     return this.topics.get(topic)?.spec.partitions;
   }
 
-  /** Appends every buffered message (in `txn` when given). */
+  /**
+   * Appends every buffered message (in `txn` when given), after the background append in flight
+   * if any; rejects with that append's failure too, so no commit covers a lost output.
+   */
   async flush(txn?: LogTransaction): Promise<void> {
+    if (this.inflight !== undefined) await this.inflight;
+    if (this.failed !== undefined) throw this.failed.error;
+    await this.appendAll(txn);
+  }
+
+  /**
+   * At-least-once linger: starts appending every buffered message and returns at once, so the run
+   * loop goes on processing while the log (a Kafka broker) acknowledges. At most one runs at a
+   * time (messages sent meanwhile wait in the buffers for the next, which keeps each partition's
+   * order); none starts while one runs. `onDone` is called when it ended well, `onError` with its
+   * failure (which the next `flush` rethrows too).
+   */
+  flushInBackground(onDone: () => void, onError: (err: unknown) => void): void {
+    if (this.inflight !== undefined || this.buffered === 0 || this.failed !== undefined) return;
+    const inflight: Promise<void> = this.appendAll(undefined).then(
+      () => {
+        this.inflight = undefined;
+        onDone();
+      },
+      (error: unknown) => {
+        this.inflight = undefined;
+        this.failed = { error };
+        onError(error);
+      },
+    );
+    this.inflight = inflight;
+  }
+
+  /** True while a `flushInBackground` append runs. */
+  get flushing(): boolean {
+    return this.inflight !== undefined;
+  }
+
+  /** Resolves once no background append runs (its outcome is `flush`'s and `onError`'s). */
+  async settled(): Promise<void> {
+    if (this.inflight !== undefined) await this.inflight;
+  }
+
+  private async appendAll(txn: LogTransaction | undefined): Promise<void> {
     if (this.buffered === 0) return;
     const pending: Promise<unknown>[] = [];
     for (const { spec, buffers, spares } of this.topics.values()) {

@@ -558,6 +558,82 @@ describe('commits', () => {
   });
 });
 
+describe('at-least-once linger appends', () => {
+  it('run in the background: the loop goes on while one waits, the commit waits for it, a failed one fails the run', async (t) => {
+    const log = new MemoryLog();
+    await log.createTopic('in', { partitions: 1 });
+    await log.createTopic('out', { partitions: 1 });
+    // appends to `out` wait until the test opens the gate (a broker slow to acknowledge)
+    let open!: () => void;
+    let gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    let outAppends = 0;
+    let failNext = false;
+    const append = log.append.bind(log);
+    log.append = async (topic, partition, records) => {
+      if (topic === 'out') {
+        outAppends++;
+        await gate;
+        if (failNext) throw new Error('broker gone');
+      }
+      return append(topic, partition, records);
+    };
+    const job = defineJob({
+      name: 'linger',
+      inputs: ['in'],
+      outputs: ['out'],
+      commitMs: 600_000,
+      lingerMs: 1,
+      task: () => ({
+        process(msg, out, coord) {
+          out.send({ topic: 'out', key: msg.key, value: msg.value });
+          if (msg.key === 'commit') coord.commit();
+        },
+      }),
+    });
+    const container = new Container(job, { log, dataDir: tempDir(t) });
+    const stop = new AbortController();
+    const running = container.run({ signal: stop.signal });
+    const checkpoints = async () => (await readAll(log, checkpointTopic('linger'))).length;
+    await produce(log, 'in', [['a', 1]]);
+    assert.ok(await until(async () => outAppends === 1, 10_000), 'the linger append started');
+    await produce(log, 'in', [
+      ['b', 1],
+      ['c', 1],
+    ]);
+    assert.ok(
+      await until(async () => container.metrics().processed === 3, 10_000),
+      'messages are processed while the append waits',
+    );
+    assert.equal(outAppends, 1, 'one linger append at a time');
+    await produce(log, 'in', [['commit', 0]]);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(await checkpoints(), 0, 'the commit waits for the append in flight');
+    open();
+    assert.ok(await until(async () => (await checkpoints()) === 1, 10_000), 'then the checkpoint lands');
+    assert.deepEqual(
+      (await readAll(log, 'out')).map((r) => r.key?.toString()),
+      ['a', 'b', 'c', 'commit'],
+      'outputs in order',
+    );
+    // a linger append that fails fails the run, with nothing checkpointed past it
+    gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    failNext = true;
+    const appendsBefore = outAppends;
+    await produce(log, 'in', [['d', 1]]);
+    assert.ok(await until(async () => outAppends > appendsBefore, 10_000), 'the next linger append started');
+    open();
+    await assert.rejects(running, /broker gone/);
+    await container.close({ commit: false });
+    assert.equal(await checkpoints(), 1, 'no checkpoint after the failed append');
+    stop.abort();
+    await log.close();
+  });
+});
+
 describe('many input partitions', () => {
   it('waits on 12 idle partitions without a MaxListenersExceededWarning', async (t) => {
     const root = tempDir(t);
