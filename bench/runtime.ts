@@ -22,8 +22,11 @@
  * batches); `--threads 1,2` runs each scenario with each count in the same run and prints each
  * one's ratio to the first. The jobs are modules (bench/jobs/scenario-job.ts) so that worker threads
  * can load them; every count runs through `runJob`, timed from the job's start (`onStarted`: threads
- * loaded, stores opened, tasks initialised; the start is printed apart, as `start`) until it returns
- * (every message processed and committed, the stores closed).
+ * loaded, stores opened, tasks initialised; the start is printed apart, as `start`) until its final
+ * commit (every message processed and committed: Kafka Streams' harness likewise stops when the
+ * committed input offset reaches the end); the close after it (tasks and stores closed, a memory
+ * store's last snapshot written) is printed apart, as `close`. CPU and the loop's busy share are
+ * over the same span.
  *
  * `--ceiling` measures the log owner instead: trivial tasks (no-op: the input only moves to the
  * threads; pass-through: message passing, the input moves in and the output back) on 1..N threads
@@ -38,10 +41,12 @@
  * `--exactly-once` runs the job with `exactlyOnce: true` (outputs, changelog and checkpoint in one
  * transaction per commit; still `commitMs: 1000`, as Kafka Streams' side is run with).
  */
+
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { EventLoopUtilization } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { JobMonitor } from '../src/http/job-monitor.js';
 import { startHttpServer } from '../src/http/server.js';
@@ -93,6 +98,8 @@ export interface RuntimeBenchResult {
   mainBusy?: number;
   /** Seconds from the call to the job's start (threads loaded, stores opened), not in `seconds`. */
   startSeconds?: number;
+  /** Seconds from the final commit until the job returned (tasks and stores closed: a memory store's last snapshot), not in `seconds`. */
+  closeSeconds?: number;
 }
 
 const jobModule = new URL('./jobs/scenario-job.ts', import.meta.url);
@@ -213,6 +220,7 @@ export async function runScenario(
     let cpu = process.cpuUsage();
     let elu = performance.eventLoopUtilization();
     let started = spawned;
+    let committed: { at: number; cpu: NodeJS.CpuUsage; elu: EventLoopUtilization } | undefined;
     const options = {
       log,
       dataDir: dir,
@@ -225,15 +233,27 @@ export async function runScenario(
         cpu = process.cpuUsage();
         elu = performance.eventLoopUtilization();
         started = performance.now();
+        // and stops at the last commit (every message processed and committed), as Kafka Streams'
+        // harness stops when the committed offset reaches the end; the close is printed apart
+        container.on('commit', () => {
+          committed = {
+            at: performance.now(),
+            cpu: process.cpuUsage(cpu),
+            elu: performance.eventLoopUtilization(elu),
+          };
+        });
         http?.monitor.onStarted(container);
       },
     } satisfies RunJobOptions;
     try {
       const metrics = await runJob(job, options);
-      const seconds = (performance.now() - started) / 1000;
-      const used = process.cpuUsage(cpu);
-      const mainBusy = performance.eventLoopUtilization(elu).utilization;
+      const returned = performance.now();
+      if (committed === undefined) throw new Error(`${name}: the job returned without a commit`);
+      const seconds = (committed.at - started) / 1000;
+      const used = committed.cpu;
+      const mainBusy = committed.elu.utilization;
       const startSeconds = (started - spawned) / 1000;
+      const closeSeconds = (returned - committed.at) / 1000;
       const processed = metrics.processed;
       const rssBytes = process.memoryUsage().rss;
       const perCpuSecond = (processed / (used.user + used.system)) * 1e6;
@@ -248,6 +268,7 @@ export async function runScenario(
         cores: (used.user + used.system) / 1e6 / seconds,
         mainBusy,
         startSeconds,
+        closeSeconds,
       };
     } finally {
       await http?.close();
@@ -342,7 +363,7 @@ export async function runRuntimeBench(
     const cpu =
       r.cores === undefined
         ? ''
-        : `  cpu ${r.cores.toFixed(2)} cores, main loop ${Math.round((r.mainBusy ?? 0) * 100)}% busy, start ${r.startSeconds?.toFixed(1)} s`;
+        : `  cpu ${r.cores.toFixed(2)} cores, main loop ${Math.round((r.mainBusy ?? 0) * 100)}% busy, start ${r.startSeconds?.toFixed(1)} s, close ${r.closeSeconds?.toFixed(1)} s`;
     say(
       `  ${label.padEnd(15)}${threads} ${fmt(r.perSecond).padStart(10)} msgs/s${ratio}  (${r.messages.toLocaleString('en-US')} in ${r.seconds.toFixed(2)} s)${r.rssBytes === undefined ? '' : `  rss ${Math.round(r.rssBytes / 2 ** 20)} MiB`}${r.perCpuSecond === undefined ? '' : `  ${fmt(r.perCpuSecond)} per CPU-s`}${cpu}`,
     );
