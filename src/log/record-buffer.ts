@@ -31,16 +31,39 @@ import {
   writeBatchHeader,
   writeRecord,
 } from './embedded/record-batch.js';
+import { RecordReader } from './kafka/record-batch.js';
+import {
+  KAFKA_BATCH_HEADER_SIZE,
+  recordSize as kafkaRecordSize,
+  MAX_BATCH_BYTES,
+  writeBatchHeader as writeKafkaBatchHeader,
+  writeRecord as writeKafkaRecord,
+} from './kafka/record-writer.js';
 import { checkRecordSizes, headerBytes, recordTooLarge } from './record-size.js';
 import type { AppendRecord, AppendResult, LogRecord, RecordHeaders } from './types.js';
 
 const INITIAL_BYTES = 64 * 1024;
+
+/** The batch layout a `RecordBuffer` encodes into: the target log's (`Log.bufferFormat`). */
+export type RecordFormat = 'embedded' | 'kafka';
 
 export interface RecordBufferOptions {
   /** Encode records at `add` (the target log has `appendBuffer`); else keep them as objects. */
   readonly encode: boolean;
   /** Objects mode: copy keys and values at `add` (the caller may reuse its bytes). */
   readonly copy: boolean;
+  /** The layout to encode into (default `embedded`; `kafka` for the Kafka log). */
+  readonly format?: RecordFormat;
+}
+
+/**
+ * One Kafka v2 record batch of a `RecordBuffer` (`kafkaBatches`): `bytes` is the whole batch, a
+ * view of the buffer, its header written but for the producer fields and CRC, which the produce
+ * request writes (`writeProducerFields`); `count` records.
+ */
+export interface KafkaBatch {
+  readonly bytes: Buffer;
+  readonly count: number;
 }
 
 /**
@@ -65,8 +88,20 @@ export class RecordBuffer {
   private objects: AppendRecord[] | undefined;
   /** `records()` handed out views of `buf`: `reset` must not reuse it (whoever took them may keep them). */
   private lent = false;
+  /** The layout encoded into. */
+  readonly format: RecordFormat;
+  /**
+   * Kafka format: the records are batches of at most MAX_BATCH_BYTES, each behind its own reserved
+   * header; `batchAt` is where the last one starts and `batchFirst` its first record's index;
+   * `closed` holds the earlier batches' ends and record counts, in pairs.
+   */
+  private batchAt = 0;
+  private batchFirst = 0;
+  private closed: number[] = [];
 
   constructor(private readonly options: RecordBufferOptions) {
+    this.format = options.format ?? 'embedded';
+    if (this.format === 'kafka') this.pos = KAFKA_BATCH_HEADER_SIZE;
     if (!options.encode) this.objects = [];
   }
 
@@ -85,8 +120,8 @@ export class RecordBuffer {
    * shared pool, so it can be transferred) and empties this buffer, which allocates anew.
    */
   detach(): EncodedRecords {
-    if (this.objects !== undefined)
-      throw new EddyError('EDDY_INTERNAL', 'RecordBuffer.detach: the records are objects, not encoded');
+    if (this.objects !== undefined || this.format !== 'embedded')
+      throw new EddyError('EDDY_INTERNAL', 'RecordBuffer.detach: the records are not in the embedded layout');
     const e: EncodedRecords = {
       buffer: this.buf.buffer as ArrayBuffer,
       length: this.pos,
@@ -117,9 +152,12 @@ export class RecordBuffer {
       return;
     }
     const n = this.n;
-    const size = recordSize(n, 0, key, value, headers);
-    if (this.pos + size > this.buf.length) this.grow(this.pos + size);
-    this.pos = writeRecord(this.buf, this.pos, n, 0, key, value, headers);
+    if (this.format === 'kafka') this.addKafka(key, value, headers);
+    else {
+      const size = recordSize(n, 0, key, value, headers);
+      if (this.pos + size > this.buf.length) this.grow(this.pos + size);
+      this.pos = writeRecord(this.buf, this.pos, n, 0, key, value, headers);
+    }
     let bytes = (key === null ? 0 : key.length) + (value === null ? 0 : value.length);
     if (headers !== undefined) bytes += headerBytes(headers);
     if (bytes > this.largest) {
@@ -127,6 +165,54 @@ export class RecordBuffer {
       this.largestAt = n;
     }
     this.n = n + 1;
+  }
+
+  /** Kafka format: one record into the last batch, or a new one when it would pass MAX_BATCH_BYTES. */
+  private addKafka(
+    key: Uint8Array | null,
+    value: Uint8Array | null,
+    headers: RecordHeaders | undefined,
+  ): void {
+    let delta = this.n - this.batchFirst;
+    let size = kafkaRecordSize(delta, 0, key, value, headers);
+    if (delta > 0 && this.pos - this.batchAt + size > MAX_BATCH_BYTES) {
+      this.closed.push(this.pos, delta);
+      this.batchAt = this.pos;
+      this.batchFirst = this.n;
+      this.pos += KAFKA_BATCH_HEADER_SIZE;
+      delta = 0;
+      size = kafkaRecordSize(0, 0, key, value, headers);
+    }
+    if (this.pos + size > this.buf.length) this.grow(this.pos + size);
+    this.pos = writeKafkaRecord(this.buf, this.pos, delta, 0, key, value, headers);
+  }
+
+  /**
+   * Kafka format, encoded: the batches (one per MAX_BATCH_BYTES of records), their headers written
+   * for timestamp `now` (every record's: none was given), all but the producer fields and the CRC.
+   * Views of this buffer, valid until the next `add` or `reset`.
+   */
+  kafkaBatches(now: number): KafkaBatch[] {
+    if (this.objects !== undefined || this.format !== 'kafka')
+      throw new EddyError(
+        'EDDY_INTERNAL',
+        'RecordBuffer.kafkaBatches: the records are not in the Kafka layout',
+      );
+    const out: KafkaBatch[] = [];
+    if (this.n === 0) return out;
+    let start = 0;
+    const closed = this.closed;
+    for (let i = 0; i < closed.length; i += 2) {
+      out.push(this.kafkaBatch(start, closed[i], closed[i + 1], now));
+      start = closed[i];
+    }
+    out.push(this.kafkaBatch(start, this.pos, this.n - this.batchFirst, now));
+    return out;
+  }
+
+  private kafkaBatch(start: number, end: number, count: number, now: number): KafkaBatch {
+    writeKafkaBatchHeader(this.buf, start, end - start, count, now, now);
+    return { bytes: this.buf.subarray(start, end), count };
   }
 
   /** Adds an `AppendRecord` (dead letters, records built elsewhere). */
@@ -160,8 +246,8 @@ export class RecordBuffer {
    * header and CRC written: a view of this buffer, valid until the next `add` or `reset`.
    */
   seal(baseOffset: number, now: number, attributes: number): Buffer {
-    if (this.objects !== undefined)
-      throw new EddyError('EDDY_INTERNAL', 'RecordBuffer.seal: the records are objects, not encoded');
+    if (this.objects !== undefined || this.format !== 'embedded')
+      throw new EddyError('EDDY_INTERNAL', 'RecordBuffer.seal: the records are not in the embedded layout');
     const total = this.pos;
     writeBatchHeader(this.buf, total, baseOffset, attributes, this.n - 1, this.n, now, now);
     writeBatchCrc(this.buf, total);
@@ -174,11 +260,19 @@ export class RecordBuffer {
       this.buf = Buffer.allocUnsafe(0);
       this.lent = false;
     }
-    this.pos = BATCH_HEADER_SIZE;
-    this.n = 0;
+    this.restart();
     this.largest = 0;
     this.largestAt = 0;
     this.objects = this.options.encode ? undefined : [];
+  }
+
+  /** Positions for the first record (the buffer's bytes are kept). */
+  private restart(): void {
+    this.pos = this.format === 'kafka' ? KAFKA_BATCH_HEADER_SIZE : BATCH_HEADER_SIZE;
+    this.n = 0;
+    this.batchAt = 0;
+    this.batchFirst = 0;
+    this.closed = [];
   }
 
   private addObject(
@@ -194,8 +288,7 @@ export class RecordBuffer {
       objects = this.decode();
       this.objects = objects;
       this.buf = Buffer.allocUnsafe(0);
-      this.pos = BATCH_HEADER_SIZE;
-      this.n = 0;
+      this.restart();
     }
     const copy = this.options.copy || !this.options.encode;
     const k = key === null ? null : copy ? Buffer.from(key) : asBuffer(key);
@@ -207,6 +300,7 @@ export class RecordBuffer {
   }
 
   private decode(): AppendRecord[] {
+    if (this.format === 'kafka') return this.decodeKafka();
     const out: LogRecord[] = [];
     if (this.n === 0) return out;
     writeBatchHeader(this.buf, this.pos, 0, 0, this.n - 1, this.n, 0, 0);
@@ -224,6 +318,33 @@ export class RecordBuffer {
     for (let i = 0; i < out.length; i++) {
       const r = out[i];
       records[i] = { key: r.key, value: r.value, headers: r.headers };
+    }
+    return records;
+  }
+
+  /** Kafka format: the records back as objects (views of this buffer), batch by batch. */
+  private decodeKafka(): AppendRecord[] {
+    const records: AppendRecord[] = new Array(this.n);
+    if (this.n === 0) return records;
+    this.lent = true;
+    const r = new RecordReader(this.buf, KAFKA_BATCH_HEADER_SIZE);
+    const closed = this.closed;
+    let c = 0;
+    for (let i = 0; i < this.n; i++) {
+      if (c < closed.length && r.pos === closed[c]) {
+        r.pos += KAFKA_BATCH_HEADER_SIZE; // the next batch's header
+        c += 2;
+      }
+      r.varint(); // length
+      r.pos++; // attributes
+      r.varint(); // timestamp delta
+      r.varint(); // offset delta
+      const key = r.bytes();
+      const value = r.bytes();
+      const headerCount = r.varint();
+      const record: AppendRecord = { key, value };
+      if (headerCount > 0) record.headers = r.headers(headerCount);
+      records[i] = record;
     }
     return records;
   }

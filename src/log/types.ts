@@ -21,7 +21,7 @@
  * - `close()` is idempotent; after it every call rejects with `LogClosedError`.
  */
 
-import type { RecordBuffer } from './record-buffer.js';
+import type { RecordBuffer, RecordFormat } from './record-buffer.js';
 
 /** Record headers: name to bytes. (Kafka allows a name twice; the last one wins here.) */
 export type RecordHeaders = Readonly<Record<string, Buffer>>;
@@ -240,6 +240,11 @@ export interface Log {
    * `append`. The buffer must not change until the promise settles.
    */
   appendBuffer?(topic: string, partition: number, records: RecordBuffer): Promise<AppendResult>;
+  /**
+   * The layout `appendBuffer` takes (`RecordBuffer`'s `format`): `kafka` for the Kafka log, else
+   * (undefined) the embedded log's. Writers make their buffers with it.
+   */
+  readonly bufferFormat?: RecordFormat;
 
   /**
    * Reads records at offsets >= `offset`, in offset order, within the budget of `options`.

@@ -36,7 +36,7 @@ export class LogChangelogSink implements ChangelogSink {
 
   private newBuffer(): RecordBuffer {
     // the logged layer never changes the bytes it sends: no copy in objects mode
-    return new RecordBuffer({ encode: this.encode, copy: false });
+    return new RecordBuffer({ encode: this.encode, copy: false, format: this.log.bufferFormat });
   }
 
   private abandoned = false;

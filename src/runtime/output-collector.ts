@@ -119,7 +119,9 @@ export class OutputCollector implements TaskOutputs {
   private buffer(state: OutputState, partition: number): RecordBuffer {
     let b = state.buffers[partition];
     if (b === undefined) {
-      b = state.spares[partition] ?? new RecordBuffer({ encode: this.encode, copy: true });
+      b =
+        state.spares[partition] ??
+        new RecordBuffer({ encode: this.encode, copy: true, format: this.log.bufferFormat });
       state.spares[partition] = undefined;
       state.buffers[partition] = b;
     }

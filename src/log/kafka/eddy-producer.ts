@@ -8,6 +8,18 @@
  * `kGetApi` (how its clients find the API implementation for a negotiated version): Produce v11, the
  * version Kafka 3.x/4.x brokers negotiate with this client, gets the same request with Eddy's
  * batches; any other version, and compressed batches, use the client's own code unchanged.
+ *
+ * Pre-encoded batches (`RecordBuffer`'s Kafka format, `KafkaLog.appendBuffer`): records encoded
+ * into the v2 layout when they were sent, whole batches at the append. Each batch travels through
+ * the client's `send` as one synthetic message (`preEncodedMessage`) whose key is a marker the
+ * client's identity serializers pass through; the Produce request writes that partition's batch
+ * as it is, with the producer id, epoch, base sequence (from the client's own sequence map) and
+ * transactional bit of this attempt, and its CRC. So the client keeps doing what it does per send
+ * (idempotence, retries with the same sequence, metadata, a transaction's partitions) and nothing
+ * per record. The client advances a partition's sequence by its message count (1) once a send
+ * succeeded; the response of the attempt that succeeded adds the batch's other `count - 1` (a
+ * failed attempt adds nothing: the retry reuses the sequence). Eddy never has two appends to one
+ * partition in flight (`KafkaLog` serialises them), so the next batch's sequence is known.
  */
 import {
   type API,
@@ -17,13 +29,17 @@ import {
   groupByProperty,
   kGetApi,
   type MessageRecord,
+  type MessageToProduce,
   type NumericMap,
   ProduceAcks,
   Producer,
   produceV11,
   Writer,
 } from '@platformatic/kafka';
+import { EddyError } from '../../util/errors.js';
+import type { KafkaBatch } from '../record-buffer.js';
 import { encodeRecordBatch, type OutgoingRecord } from './record-batch.js';
+import { writeProducerFields } from './record-writer.js';
 
 const PRODUCE_API_KEY = 0;
 const PRODUCE_VERSION = 11;
@@ -37,6 +53,24 @@ interface ProduceOptions {
 }
 
 type OutgoingMessage = OutgoingRecord & { topic: string; partition?: number };
+
+/** The pre-encoded batch of each synthetic message, by the message's key (its marker). */
+const preEncoded = new WeakMap<Buffer, KafkaBatch>();
+
+/**
+ * The client's message that stands for the pre-encoded `batch` (see above); hand it to the
+ * producer's `send` alone, for an uncompressed `EddyProducer`.
+ */
+export function preEncodedMessage(topic: string, partition: number, batch: KafkaBatch): MessageToProduce {
+  const key = Buffer.alloc(0);
+  preEncoded.set(key, batch);
+  return { topic, partition, key };
+}
+
+function batchOf(messages: OutgoingMessage[]): KafkaBatch | undefined {
+  const key = messages[0].key;
+  return messages.length === 1 && key !== null && key !== undefined ? preEncoded.get(key) : undefined;
+}
 
 /** Produce v11's request (the client's layout) with Eddy's batches. */
 export function createProduceRequest(
@@ -60,7 +94,23 @@ export function createProduceRequest(
       w.appendString(topic).appendArray(groupByProperty(messages, 'partition'), (w, [p, messages]) => {
         const partition = p as number;
         let records: Buffer | Writer;
-        if (compressed) {
+        const batch = batchOf(messages);
+        if (batch !== undefined) {
+          if (compressed)
+            throw new EddyError(
+              'EDDY_INTERNAL',
+              'a pre-encoded batch cannot go through a compressing producer',
+            );
+          records = batch.bytes;
+          writeProducerFields(
+            records,
+            0,
+            options.producerId ?? -1n,
+            options.producerEpoch ?? 0,
+            options.sequences?.getWithDefault(`${topic}:${partition}`, 0) ?? 0,
+            options.transactionalId !== undefined && options.transactionalId !== null,
+          );
+        } else if (compressed) {
           records = createRecordsBatch(messages as unknown as MessageRecord[], options as never);
         } else {
           records = encodeRecordBatch(messages, {
@@ -86,6 +136,19 @@ type ProduceArgs = [number, number, OutgoingMessage[], ProduceOptions];
 function produceApi(connection: Connection, ...args: [...ProduceArgs, Callback<unknown>]): void {
   const callback = args.pop() as Callback<unknown>;
   const [acks, timeout, topicData, options] = args as unknown as ProduceArgs;
+  // the sequences a successful response moves past the one the client counts per message
+  let extra: Map<string, number> | undefined;
+  const sequences = options.sequences;
+  if (sequences !== undefined) {
+    for (const message of topicData) {
+      const batch =
+        message.key === null || message.key === undefined ? undefined : preEncoded.get(message.key);
+      if (batch === undefined || batch.count === 1) continue;
+      extra ??= new Map();
+      const key = `${message.topic}:${message.partition ?? 0}`;
+      extra.set(key, (extra.get(key) ?? 0) + batch.count - 1);
+    }
+  }
   connection.send(
     PRODUCE_API_KEY,
     PRODUCE_VERSION,
@@ -93,7 +156,13 @@ function produceApi(connection: Connection, ...args: [...ProduceArgs, Callback<u
     produceV11.parseResponse,
     true,
     true,
-    callback,
+    extra === undefined
+      ? callback
+      : (error: Error | null, response: unknown) => {
+          if (error === null && sequences !== undefined && extra !== undefined)
+            for (const [key, n] of extra) sequences.postIncrement(key, n, 0);
+          callback(error, response);
+        },
   );
 }
 

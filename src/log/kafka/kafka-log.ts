@@ -25,6 +25,7 @@
  */
 import { ProduceAcks, type Producer, type ProducerOptions } from '@platformatic/kafka';
 import { type EddyError, FencedError, InvalidArgumentError, LogClosedError } from '../../util/errors.js';
+import type { RecordBuffer } from '../record-buffer.js';
 import { checkTopicMatch, checkTopicName, resolveTopicConfig } from '../topic-config.js';
 import type {
   AppendRecord,
@@ -45,7 +46,7 @@ import { EddyProducer } from './eddy-producer.js';
 import { toEddyError } from './kafka-errors.js';
 import { type KafkaLogOptions, type ResolvedKafkaLogOptions, resolveKafkaLogOptions } from './options.js';
 import { PartitionReader } from './partition-reader.js';
-import { sendGroups, toMessageGroups } from './produce.js';
+import { sendBatches, sendGroups, toMessageGroups } from './produce.js';
 import { SerialQueue } from './serial-queue.js';
 import { KafkaTransaction, type TopicPartition, type Transaction } from './transaction.js';
 
@@ -76,6 +77,8 @@ export async function openKafkaLog(options: KafkaLogOptions): Promise<KafkaLog> 
 export class KafkaLog implements Log {
   readonly backend = 'kafka' as const;
   readonly supports: LogSupports = { truncate: false, transactions: true, persistent: true };
+  /** `appendBuffer` takes `RecordBuffer`s in Kafka's v2 record layout. */
+  readonly bufferFormat = 'kafka' as const;
   /** Topic administration and metadata (also for tests and diagnostics). */
   readonly admin: TopicAdmin;
   private readonly reader: PartitionReader;
@@ -201,13 +204,7 @@ export class KafkaLog implements Log {
       const end = await this.endOffset(topic, partition);
       return { baseOffset: end, nextOffset: end };
     }
-    for (const w of this.writers.values()) {
-      if (w.transaction?.touches(topic, partition)) {
-        throw new InvalidArgumentError(
-          `${topic}/${partition} is part of the open transaction; append through the transaction or after it ends`,
-        );
-      }
-    }
+    this.checkNotInTransaction(topic, partition);
     const groups = toMessageGroups(topic, partition, records);
     return this.queue.run(`${topic}\u0000${partition}`, async () => {
       this.checkOpen();
@@ -217,6 +214,42 @@ export class KafkaLog implements Log {
         throw toEddyError(err, `appending ${records.length} records to ${topic}/${partition}`);
       }
     });
+  }
+
+  /**
+   * `append` of a `RecordBuffer` whose records were encoded in Kafka's v2 layout when they were
+   * added (`format: 'kafka'`): each of its batches goes out as it is, only its header's producer
+   * fields and CRC written at the request (see `eddy-producer.ts`). Records of another layout or
+   * objects go through `append`.
+   */
+  async appendBuffer(topic: string, partition: number, records: RecordBuffer): Promise<AppendResult> {
+    if (!records.encoded || records.format !== 'kafka')
+      return this.append(topic, partition, records.records());
+    await this.checkPartition(topic, partition);
+    if (records.count === 0) {
+      const end = await this.endOffset(topic, partition);
+      return { baseOffset: end, nextOffset: end };
+    }
+    this.checkNotInTransaction(topic, partition);
+    const batches = records.kafkaBatches(Date.now());
+    return this.queue.run(`${topic}\u0000${partition}`, async () => {
+      this.checkOpen();
+      try {
+        return await sendBatches(batches, topic, partition, (messages) => this.producer.send({ messages }));
+      } catch (err) {
+        throw toEddyError(err, `appending ${records.count} records to ${topic}/${partition}`);
+      }
+    });
+  }
+
+  private checkNotInTransaction(topic: string, partition: number): void {
+    for (const w of this.writers.values()) {
+      if (w.transaction?.touches(topic, partition)) {
+        throw new InvalidArgumentError(
+          `${topic}/${partition} is part of the open transaction; append through the transaction or after it ends`,
+        );
+      }
+    }
   }
 
   async read(
@@ -315,6 +348,7 @@ export class KafkaLog implements Log {
       checkPartition: (topic, partition) => this.checkPartition(topic, partition),
       addPartitions: (t, partitions) => this.addPartitions(w.producer, t, partitions),
       appendIn: (t, topic, partition, records) => this.appendIn(t, topic, partition, records),
+      appendBufferIn: (t, topic, partition, records) => this.appendBufferIn(t, topic, partition, records),
       ended: (error) => {
         if (w.transaction === transaction) w.transaction = undefined;
         if (error !== undefined) this.writerFailed(w, error);
@@ -431,6 +465,26 @@ export class KafkaLog implements Log {
         throw toEddyError(
           err,
           `appending ${records.length} records to ${topic}/${partition} in a transaction`,
+        );
+      }
+    });
+  }
+
+  /** `appendIn` of a `RecordBuffer` in the Kafka layout (see `appendBuffer`). */
+  private appendBufferIn(
+    tx: Transaction,
+    topic: string,
+    partition: number,
+    records: RecordBuffer,
+  ): Promise<AppendResult> {
+    const batches = records.kafkaBatches(Date.now());
+    return this.queue.run(`tx\u0000${topic}\u0000${partition}`, async () => {
+      try {
+        return await sendBatches(batches, topic, partition, (messages) => tx.send({ messages }));
+      } catch (err) {
+        throw toEddyError(
+          err,
+          `appending ${records.count} records to ${topic}/${partition} in a transaction`,
         );
       }
     });

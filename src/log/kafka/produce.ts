@@ -5,7 +5,10 @@
  */
 import type { MessageToProduce, ProduceResult } from '@platformatic/kafka';
 import { InvalidArgumentError, KafkaError } from '../../util/errors.js';
+import type { KafkaBatch } from '../record-buffer.js';
 import type { AppendRecord, AppendResult } from '../types.js';
+import { preEncodedMessage } from './eddy-producer.js';
+import { MAX_BATCH_BYTES } from './record-writer.js';
 
 /** The messages of one append to `topic`/`partition`; `InvalidArgumentError` for a malformed record. */
 export function toMessages(
@@ -58,12 +61,8 @@ function toBuffer(b: Uint8Array): Buffer {
  */
 const MAX_TIMESTAMP_SPREAD = 2n ** 31n - 1n;
 
-/**
- * The largest produce batch, in bytes of keys, values and headers (plus a per-record allowance). The
- * broker refuses a batch over `message.max.bytes` (about 1 MB by default) with MESSAGE_TOO_LARGE,
- * and the client sends one append as one batch: a larger append goes out as several.
- */
-const MAX_BATCH_BYTES = 512 * 1024;
+// MAX_BATCH_BYTES (record-writer.ts): the client sends one append as one batch, so a larger append
+// goes out as several, counted in keys, values and headers plus a per-record allowance.
 const RECORD_OVERHEAD = 24;
 
 function sizeOf(m: MessageToProduce): number {
@@ -120,6 +119,32 @@ export async function sendGroups(
   let nextOffset = -1;
   for (const group of groups) {
     const r = toAppendResult(await send(group), topic, partition, group.length);
+    if (baseOffset < 0) baseOffset = r.baseOffset;
+    nextOffset = r.nextOffset;
+  }
+  return { baseOffset, nextOffset };
+}
+
+/**
+ * Sends pre-encoded batches (`RecordBuffer.kafkaBatches`) one after the other, each as one message
+ * of the client's that `EddyProducer` writes as the batch (see `preEncodedMessage`); the offsets of
+ * all of them.
+ */
+export async function sendBatches(
+  batches: readonly KafkaBatch[],
+  topic: string,
+  partition: number,
+  send: (messages: MessageToProduce[]) => Promise<ProduceResult>,
+): Promise<AppendResult> {
+  let baseOffset = -1;
+  let nextOffset = -1;
+  for (const batch of batches) {
+    const r = toAppendResult(
+      await send([preEncodedMessage(topic, partition, batch)]),
+      topic,
+      partition,
+      batch.count,
+    );
     if (baseOffset < 0) baseOffset = r.baseOffset;
     nextOffset = r.nextOffset;
   }

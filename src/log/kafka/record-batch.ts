@@ -24,9 +24,21 @@ import { compressionsAlgorithmsByBitmask } from '@platformatic/kafka';
 import { crc32c } from '../../util/crc32c.js';
 import { CorruptLogError, KafkaError } from '../../util/errors.js';
 import type { RecordHeaders } from '../types.js';
+import {
+  bytesSize,
+  KAFKA_BATCH_HEADER_SIZE,
+  KAFKA_BATCH_OVERHEAD,
+  recordStartSize,
+  varintSize,
+  writeBatchHeader,
+  writeBytes,
+  writeProducerFields,
+  writeRecordStart,
+  writeVarint,
+} from './record-writer.js';
 
-export const BATCH_OVERHEAD = 12; // baseOffset + batchLength
-export const BATCH_HEADER_SIZE = 61;
+export const BATCH_OVERHEAD = KAFKA_BATCH_OVERHEAD;
+export const BATCH_HEADER_SIZE = KAFKA_BATCH_HEADER_SIZE;
 export const ATTR_COMPRESSION = 0x07;
 export const ATTR_TRANSACTIONAL = 0x10;
 export const ATTR_CONTROL = 0x20;
@@ -155,37 +167,6 @@ export interface BatchOptions {
   partitionLeaderEpoch?: number;
 }
 
-function varintSize(n: number): number {
-  let u = n >= 0 ? n * 2 : -n * 2 - 1;
-  let size = 1;
-  while (u >= 0x80) {
-    u = Math.floor(u / 0x80);
-    size++;
-  }
-  return size;
-}
-
-function writeVarint(buf: Buffer, pos: number, n: number): number {
-  let u = n >= 0 ? n * 2 : -n * 2 - 1;
-  while (u >= 0x80) {
-    buf[pos++] = (u & 0x7f) | 0x80;
-    u = Math.floor(u / 0x80);
-  }
-  buf[pos++] = u;
-  return pos;
-}
-
-function bytesSize(b: Buffer | null | undefined): number {
-  return b === null || b === undefined ? 1 : varintSize(b.length) + b.length;
-}
-
-function writeBytes(buf: Buffer, pos: number, b: Buffer | null | undefined): number {
-  if (b === null || b === undefined) return writeVarint(buf, pos, -1);
-  pos = writeVarint(buf, pos, b.length);
-  b.copy(buf, pos);
-  return pos + b.length;
-}
-
 /**
  * One uncompressed v2 record batch of `records`, in one buffer sized up front: the bytes Kafka's
  * client (`createRecordsBatch`) writes, without its buffer list, per-record writers and copies.
@@ -203,7 +184,7 @@ export function encodeRecordBatch(records: OutgoingRecord[], options: BatchOptio
     const ts = r.timestamp ?? now;
     r.timestamp = ts;
     if (ts > max) max = ts;
-    let size = 1 + varintSize(Number(ts - first)) + varintSize(i) + bytesSize(r.key) + bytesSize(r.value);
+    let size = recordStartSize(i, Number(ts - first), r.key, r.value);
     const headers = r.headers;
     size += varintSize(headers === undefined ? 0 : headers.size);
     if (headers !== undefined) for (const [k, v] of headers) size += bytesSize(k) + bytesSize(v);
@@ -211,27 +192,19 @@ export function encodeRecordBatch(records: OutgoingRecord[], options: BatchOptio
     total += varintSize(size) + size;
   }
   const buf = Buffer.allocUnsafe(total);
-  buf.writeBigInt64BE(0n, 0);
-  buf.writeInt32BE(total - BATCH_OVERHEAD, 8);
-  buf.writeInt32BE(options.partitionLeaderEpoch ?? 0, 12);
-  buf[16] = 2;
-  buf.writeInt16BE(options.transactional ? ATTR_TRANSACTIONAL : 0, 21);
-  buf.writeInt32BE(records.length - 1, 23);
-  buf.writeBigInt64BE(first, 27);
-  buf.writeBigInt64BE(max, 35);
-  buf.writeBigInt64BE(options.producerId ?? -1n, 43);
-  buf.writeInt16BE(options.producerEpoch ?? 0, 51);
-  buf.writeInt32BE(options.firstSequence ?? 0, 53);
-  buf.writeInt32BE(records.length, 57);
+  writeBatchHeader(
+    buf,
+    0,
+    total,
+    records.length,
+    Number(first),
+    Number(max),
+    options.partitionLeaderEpoch ?? 0,
+  );
   let pos = BATCH_HEADER_SIZE;
   for (let i = 0; i < records.length; i++) {
     const r = records[i];
-    pos = writeVarint(buf, pos, sizes[i]);
-    buf[pos++] = 0; // attributes
-    pos = writeVarint(buf, pos, Number((r.timestamp as bigint) - first));
-    pos = writeVarint(buf, pos, i);
-    pos = writeBytes(buf, pos, r.key);
-    pos = writeBytes(buf, pos, r.value);
+    pos = writeRecordStart(buf, pos, sizes[i], i, Number((r.timestamp as bigint) - first), r.key, r.value);
     const headers = r.headers;
     pos = writeVarint(buf, pos, headers === undefined ? 0 : headers.size);
     if (headers !== undefined) {
@@ -241,6 +214,13 @@ export function encodeRecordBatch(records: OutgoingRecord[], options: BatchOptio
       }
     }
   }
-  buf.writeUInt32BE(crc32c(buf.subarray(21)), 17);
+  writeProducerFields(
+    buf,
+    0,
+    options.producerId ?? -1n,
+    options.producerEpoch ?? 0,
+    options.firstSequence ?? 0,
+    options.transactional === true,
+  );
   return buf;
 }

@@ -35,6 +35,7 @@
  */
 import type { Producer } from '@platformatic/kafka';
 import { EddyError, InvalidArgumentError } from '../../util/errors.js';
+import type { RecordBuffer } from '../record-buffer.js';
 import type { AppendRecord, AppendResult, LogTransaction } from '../types.js';
 import { toEddyError } from './kafka-errors.js';
 
@@ -59,6 +60,13 @@ export interface TransactionHost {
     topic: string,
     partition: number,
     records: readonly AppendRecord[],
+  ): Promise<AppendResult>;
+  /** `appendIn` of a non-empty `RecordBuffer` in the Kafka layout (`KafkaLog.appendBuffer`). */
+  appendBufferIn(
+    tx: Transaction,
+    topic: string,
+    partition: number,
+    records: RecordBuffer,
   ): Promise<AppendResult>;
   /**
    * Called once when the transaction is over; with the error when its commit or abort failed, or
@@ -98,14 +106,34 @@ export class KafkaTransaction implements LogTransaction {
     return !this.over && this.partitions.has(`${topic}\u0000${partition}`);
   }
 
-  async append(topic: string, partition: number, records: readonly AppendRecord[]): Promise<AppendResult> {
+  append(topic: string, partition: number, records: readonly AppendRecord[]): Promise<AppendResult> {
+    return this.run(topic, partition, records.length, () =>
+      this.host.appendIn(this.tx, topic, partition, records),
+    );
+  }
+
+  /** `append` of a `RecordBuffer`: in the Kafka layout, its batches as they are (see `KafkaLog`). */
+  appendBuffer(topic: string, partition: number, records: RecordBuffer): Promise<AppendResult> {
+    if (!records.encoded || records.format !== 'kafka' || records.count === 0)
+      return this.append(topic, partition, records.records());
+    return this.run(topic, partition, records.count, () =>
+      this.host.appendBufferIn(this.tx, topic, partition, records),
+    );
+  }
+
+  private async run(
+    topic: string,
+    partition: number,
+    count: number,
+    send: () => Promise<AppendResult>,
+  ): Promise<AppendResult> {
     this.checkActive(`appending to ${topic}/${partition}`);
     this.partitions.add(`${topic}\u0000${partition}`);
     const op = (async () => {
       await this.host.checkPartition(topic, partition);
       try {
-        if (records.length > 0) await this.join(topic, partition);
-        return await this.host.appendIn(this.tx, topic, partition, records);
+        if (count > 0) await this.join(topic, partition);
+        return await send();
       } catch (err) {
         if (!(err instanceof InvalidArgumentError) && err instanceof EddyError) this.failed ??= err;
         throw err;

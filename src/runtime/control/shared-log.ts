@@ -32,6 +32,7 @@ import type {
 export class SharedLog implements Log {
   readonly backend: Log['backend'];
   readonly supports: Log['supports'];
+  readonly bufferFormat: Log['bufferFormat'];
   /** Resolves when the current transaction (if any) has ended. */
   private turn: Promise<void> = Promise.resolve();
   /** The partitions (`topic\0partition`) the open transaction wrote; undefined when none is open. */
@@ -40,6 +41,7 @@ export class SharedLog implements Log {
   constructor(readonly inner: Log) {
     this.backend = inner.backend;
     this.supports = inner.supports;
+    this.bufferFormat = inner.bufferFormat;
     if (inner.truncate)
       this.truncate = (t, p, o) => (inner.truncate as NonNullable<Log['truncate']>)(t, p, o);
     if (!inner.beginTransaction) this.beginTransaction = undefined;

@@ -7,7 +7,9 @@ import { describe, test } from 'node:test';
 import { createRecordsBatch, type MessageRecord, NumericMap, produceV11 } from '@platformatic/kafka';
 import { createProduceRequest } from '../../../src/log/kafka/eddy-producer.js';
 import { encodeRecordBatch } from '../../../src/log/kafka/record-batch.js';
+import { writeProducerFields } from '../../../src/log/kafka/record-writer.js';
 import { VisibleRecords } from '../../../src/log/kafka/visible-records.js';
+import { RecordBuffer } from '../../../src/log/record-buffer.js';
 import type { LogRecord } from '../../../src/log/types.js';
 
 function messages(topic = 't', partition = 0) {
@@ -101,5 +103,98 @@ describe("Eddy's Kafka record-batch encoder", () => {
     const theirs = produceV11.createRequest(-1, 30_000, topicData() as never, options as never).buffer;
     const ours = createProduceRequest(-1, 30_000, topicData(), options).buffer;
     assert.deepEqual(ours, theirs);
+  });
+});
+
+describe("RecordBuffer's Kafka format (records encoded at add, whole batches at the append)", () => {
+  const T = 1_700_000_000_000;
+  const records = [
+    { key: Buffer.from('a'), value: Buffer.from('one') },
+    { key: null, value: Buffer.alloc(300, 7) },
+    { key: Buffer.from('c'), value: null, headers: { 'trace-ü': Buffer.from('t'), e: Buffer.alloc(0) } },
+  ];
+
+  test('writes the bytes encodeRecordBatch writes for the same records', () => {
+    const buf = new RecordBuffer({ encode: true, copy: false, format: 'kafka' });
+    for (const r of records) buf.add(r.key, r.value, r.headers);
+    const batches = buf.kafkaBatches(T);
+    assert.equal(batches.length, 1);
+    assert.equal(batches[0].count, 3);
+    writeProducerFields(batches[0].bytes, 0, 42n, 3, 17, true);
+    const theirs = encodeRecordBatch(
+      records.map((r) => ({
+        key: r.key,
+        value: r.value,
+        timestamp: BigInt(T),
+        headers: new Map(Object.entries(r.headers ?? {}).map(([k, v]) => [Buffer.from(k), v])),
+      })),
+      { producerId: 42n, producerEpoch: 3, firstSequence: 17, transactional: true },
+    );
+    assert.deepEqual(batches[0].bytes, theirs);
+  });
+
+  test('starts a new batch before one passes 512 KiB; each decodes with its own offsets', () => {
+    const buf = new RecordBuffer({ encode: true, copy: false, format: 'kafka' });
+    const value = Buffer.alloc(1000, 1);
+    for (let i = 0; i < 1500; i++) buf.add(Buffer.from(`k${i}`), value);
+    const batches = buf.kafkaBatches(T);
+    assert.equal(batches.length, 3);
+    let offset = 0;
+    for (const batch of batches) {
+      assert.ok(batch.bytes.length <= 512 * 1024, `batch of ${batch.bytes.length} bytes`);
+      writeProducerFields(batch.bytes, 0, -1n, 0, 0, false);
+      const copy = Buffer.from(batch.bytes);
+      copy.writeBigInt64BE(BigInt(offset), 0);
+      const view = new VisibleRecords(
+        {
+          partitionIndex: 0,
+          errorCode: 0,
+          highWatermark: 2000,
+          lastStableOffset: 2000,
+          logStartOffset: 0,
+          abortedTransactions: [],
+          records: copy,
+        },
+        offset,
+        't/0',
+      );
+      const out: LogRecord[] = [];
+      view.take(out, 10_000, Number.MAX_SAFE_INTEGER, true);
+      assert.equal(out.length, batch.count);
+      for (const r of out) {
+        assert.equal(r.key?.toString(), `k${r.offset}`);
+        assert.equal(r.timestamp, T);
+      }
+      offset += batch.count;
+    }
+    assert.equal(offset, 1500);
+  });
+
+  test('a record with its own timestamp turns it into objects, keeping every batch before it', () => {
+    const buf = new RecordBuffer({ encode: true, copy: false, format: 'kafka' });
+    const value = Buffer.alloc(1000, 2);
+    for (let i = 0; i < 600; i++)
+      buf.add(Buffer.from(`k${i}`), i === 5 ? null : value, i === 7 ? records[2].headers : undefined);
+    buf.add(Buffer.from('late'), Buffer.from('v'), undefined, T - 5);
+    assert.equal(buf.encoded, false);
+    const got = buf.records();
+    assert.equal(got.length, 601);
+    for (let i = 0; i < 600; i++) assert.equal(got[i].key?.toString(), `k${i}`);
+    assert.equal(got[5].value, null);
+    assert.equal(got[7].headers?.['trace-ü'].toString(), 't');
+    assert.equal(got[600].timestamp, T - 5);
+    assert.throws(() => buf.kafkaBatches(T), /not in the Kafka layout/);
+  });
+
+  test('names the record over the size limit, and refuses the embedded layout calls', () => {
+    const buf = new RecordBuffer({ encode: true, copy: false, format: 'kafka' });
+    buf.add(Buffer.from('a'), Buffer.alloc(10));
+    buf.add(Buffer.from('b'), Buffer.alloc(100));
+    assert.throws(
+      () => buf.checkSizes('t', 0, 50),
+      /record 1 of 2 of the append for topic "t" partition 0 is 101 bytes/,
+    );
+    assert.throws(() => buf.seal(0, T, 0), /not in the embedded layout/);
+    assert.throws(() => buf.detach(), /not in the embedded layout/);
   });
 });
