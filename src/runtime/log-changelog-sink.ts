@@ -5,6 +5,11 @@
  * inside the current log transaction when the job is exactly-once — and resolves with the offset of
  * the last record. Two buffers take turns, so records sent while an append is in flight go to the
  * other one and a buffer's memory is reused from commit to commit.
+ * At-least-once, a buffer that reaches `BACKGROUND_RECORDS` records is appended at once, in the
+ * background (one append in flight at a time), as Kafka Streams hands changelog records to its
+ * producer as they are written: the commit then appends only the rest, and waits for that one
+ * first. Records past the checkpoint are what a crash between a changelog append and its checkpoint
+ * leaves anyway, which restore handles (it restores to the checkpoint and re-logs the keys after it).
  * An exactly-once sink refuses to append outside a transaction: its store's engine then stays marked
  * "not clean", and restore rebuilds it from the committed changelog.
  */
@@ -13,12 +18,18 @@ import type { Log, LogTransaction } from '../log/types.js';
 import type { ChangelogRecord, ChangelogSink } from '../store/types.js';
 import { JobError } from '../util/errors.js';
 
+/** At-least-once: records after which a buffer is appended without waiting for the commit. */
+export const BACKGROUND_RECORDS = 5000;
+
 export class LogChangelogSink implements ChangelogSink {
   private pending: RecordBuffer;
   /** The other buffer, empty, while `pending` fills (undefined while its append is in flight). */
   private spare: RecordBuffer | undefined;
   private readonly encode: boolean;
   private txn: LogTransaction | undefined;
+  /** The background append in flight (at-least-once), and the failure of one (the next flush throws it). */
+  private inflight: Promise<void> | undefined;
+  private failed: { error: unknown } | undefined;
   /** Offset of the last record appended (-1 when the changelog is empty). */
   lastOffset: number;
 
@@ -56,13 +67,36 @@ export class LogChangelogSink implements ChangelogSink {
   }
 
   send(records: readonly ChangelogRecord[]): void {
-    const pending = this.pending;
-    for (let i = 0; i < records.length; i++) pending.add(records[i].key, records[i].value);
+    for (let i = 0; i < records.length; i++) this.sendOne(records[i].key, records[i].value);
   }
 
   /** One record (no array, no record object). */
   sendOne(key: Uint8Array, value: Uint8Array | null): void {
-    this.pending.add(key, value);
+    const pending = this.pending;
+    pending.add(key, value);
+    if (pending.count >= BACKGROUND_RECORDS && !this.exactlyOnce && this.inflight === undefined) {
+      this.appendInBackground();
+    }
+  }
+
+  /** Starts appending the pending buffer; the loop goes on (see the file's comment). */
+  private appendInBackground(): void {
+    if (this.abandoned || this.failed !== undefined) return;
+    const batch = this.pending;
+    this.pending = this.spare ?? this.newBuffer();
+    this.spare = undefined;
+    this.inflight = appendBuffered(this.log, this.topic, this.partition, batch).then(
+      (result) => {
+        this.lastOffset = result.nextOffset - 1;
+        batch.reset();
+        this.spare = batch;
+        this.inflight = undefined;
+      },
+      (error: unknown) => {
+        this.failed = { error };
+        this.inflight = undefined;
+      },
+    );
   }
 
   get pendingCount(): number {
@@ -73,6 +107,8 @@ export class LogChangelogSink implements ChangelogSink {
     if (this.abandoned) {
       throw new JobError(`changelog ${this.topic}/${this.partition} was abandoned after a failure`);
     }
+    if (this.inflight !== undefined) await this.inflight;
+    if (this.failed !== undefined) throw this.failed.error;
     if (this.pending.count > 0) {
       if (this.exactlyOnce && !this.txn) {
         // exactly-once: changelog records travel only inside a commit's transaction
