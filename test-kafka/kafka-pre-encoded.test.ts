@@ -9,6 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { kGetApi, NetworkError } from '@platformatic/kafka';
 import { type KafkaLog, openKafkaLog, RecordBuffer } from '../src/log/index.js';
 import type { AppendRecord, LogRecord } from '../src/log/types.js';
 import { startBroker } from './helpers/broker.js';
@@ -172,5 +173,73 @@ describe('pre-encoded Kafka batches (RecordBuffer format kafka, appendBuffer) on
       plain.baseOffset,
     );
     assert.deepEqual(shape(got.slice(0, records.length), a.baseOffset), want);
+  });
+
+  it('reports a record over max.message.bytes as the plain path does, and the partition goes on', async () => {
+    await log.createTopic('pe-big', { partitions: 1 });
+    const huge = kafkaBuffer([{ key: b('big'), value: Buffer.alloc(2 << 20) }]);
+    await assert.rejects(log.appendBuffer('pe-big', 0, huge), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'EDDY_KAFKA');
+      assert.match(err.message, /appending 1 records to pe-big\/0 failed: .*MESSAGE_TOO_LARGE/);
+      return true;
+    });
+    // the refused batch took no sequence: the next ones (pre-encoded and plain) are in order
+    assert.deepEqual(await log.appendBuffer('pe-big', 0, kafkaBuffer(sample(30))), {
+      baseOffset: 0,
+      nextOffset: 30,
+    });
+    assert.deepEqual(await log.append('pe-big', 0, sample(2)), { baseOffset: 30, nextOffset: 32 });
+  });
+
+  it('retries a batch whose response was lost with the same sequence: the broker keeps it once', async () => {
+    await log.createTopic('pe-retry', { partitions: 1 });
+    // the next Produce request reaches the broker, but its response is replaced by a network error
+    // (a response lost on the wire): the client retries, and the broker sees the batch twice
+    type Api = (connection: unknown, ...args: unknown[]) => void;
+    type GetApi = (name: string, callback: (error: Error | null, api: Api) => void) => void;
+    const producer = (log as unknown as { producer: Record<symbol, GetApi> }).producer;
+    const getApi = producer[kGetApi].bind(producer);
+    let armed = false;
+    let lost = 0;
+    producer[kGetApi] = (name, callback) =>
+      getApi(name, (error, api) => {
+        if (error !== null || name !== 'Produce') return callback(error, api);
+        callback(null, (connection, ...args) => {
+          if (!armed) return api(connection, ...args);
+          armed = false;
+          lost++;
+          const c = connection as { send: (...a: unknown[]) => void };
+          const lossy = Object.create(c) as typeof c;
+          lossy.send = (...a: unknown[]) => {
+            const done = a[a.length - 1] as (e: Error | null, r?: unknown) => void;
+            c.send(...a.slice(0, -1), (e: Error | null) =>
+              done(e ?? new NetworkError('the test dropped this response'), undefined),
+            );
+          };
+          api(lossy, ...args);
+        });
+      });
+    try {
+      await log.append('pe-retry', 0, sample(3)); // a plain append first: the producer is initialised
+      const records = sample(40);
+      armed = true;
+      const r = await log.appendBuffer('pe-retry', 0, kafkaBuffer(records));
+      assert.equal(lost, 1, 'one response was lost');
+      assert.deepEqual(r, { baseOffset: 3, nextOffset: 43 });
+      // and the sequence goes on from the batch's end, once (a plain append then a pre-encoded one)
+      assert.deepEqual(await log.append('pe-retry', 0, sample(2)), { baseOffset: 43, nextOffset: 45 });
+      assert.deepEqual(await log.appendBuffer('pe-retry', 0, kafkaBuffer(sample(5))), {
+        baseOffset: 45,
+        nextOffset: 50,
+      });
+      const got = await readAll(log, 'pe-retry', 0, 50);
+      assert.equal(got.length, 50, 'no record twice');
+      assert.deepEqual(
+        got.slice(3, 43).map((x) => x.key),
+        records.map((x) => x.key ?? null),
+      );
+    } finally {
+      producer[kGetApi] = getApi;
+    }
   });
 });
