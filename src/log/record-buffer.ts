@@ -110,6 +110,11 @@ export class RecordBuffer {
     return this.objects === undefined ? this.n : this.objects.length;
   }
 
+  /** Encoded mode: the bytes written so far (records and batch headers); 0 in objects mode. */
+  get byteLength(): number {
+    return this.objects === undefined ? this.pos : 0;
+  }
+
   /** True while the records are encoded (`seal` gives the batch); false once they are objects. */
   get encoded(): boolean {
     return this.objects === undefined;

@@ -5,7 +5,8 @@
  * inside the current log transaction when the job is exactly-once — and resolves with the offset of
  * the last record. Two buffers take turns, so records sent while an append is in flight go to the
  * other one and a buffer's memory is reused from commit to commit.
- * At-least-once, a buffer that reaches `BACKGROUND_RECORDS` records is appended at once, in the
+ * At-least-once, a buffer that reaches `BACKGROUND_BYTES` of encoded records (just under one Kafka
+ * produce batch), or `BACKGROUND_RECORDS` records kept as objects, is appended at once, in the
  * background (one append in flight at a time), as Kafka Streams hands changelog records to its
  * producer as they are written: the commit then appends only the rest, and waits for that one
  * first. Records past the checkpoint are what a crash between a changelog append and its checkpoint
@@ -18,7 +19,9 @@ import type { Log, LogTransaction } from '../log/types.js';
 import type { ChangelogRecord, ChangelogSink } from '../store/types.js';
 import { JobError } from '../util/errors.js';
 
-/** At-least-once: records after which a buffer is appended without waiting for the commit. */
+/** At-least-once: encoded bytes after which a buffer is appended without waiting for the commit. */
+export const BACKGROUND_BYTES = 480 * 1024;
+/** The same for a buffer of record objects (a log without `appendBuffer`). */
 export const BACKGROUND_RECORDS = 5000;
 
 export class LogChangelogSink implements ChangelogSink {
@@ -74,7 +77,11 @@ export class LogChangelogSink implements ChangelogSink {
   sendOne(key: Uint8Array, value: Uint8Array | null): void {
     const pending = this.pending;
     pending.add(key, value);
-    if (pending.count >= BACKGROUND_RECORDS && !this.exactlyOnce && this.inflight === undefined) {
+    if (
+      (pending.byteLength >= BACKGROUND_BYTES || pending.count >= BACKGROUND_RECORDS) &&
+      !this.exactlyOnce &&
+      this.inflight === undefined
+    ) {
       this.appendInBackground();
     }
   }

@@ -1,8 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { openEmbeddedLog } from '../../src/log/embedded/embedded-log.js';
 import { MemoryLog } from '../../src/log/memory/memory-log.js';
 import type { LogTransaction } from '../../src/log/types.js';
-import { BACKGROUND_RECORDS, LogChangelogSink } from '../../src/runtime/log-changelog-sink.js';
+import {
+  BACKGROUND_BYTES,
+  BACKGROUND_RECORDS,
+  LogChangelogSink,
+} from '../../src/runtime/log-changelog-sink.js';
+import { tempDir } from '../helpers/tmp.js';
 
 const b = (s: string) => Buffer.from(s);
 
@@ -27,6 +33,20 @@ describe('LogChangelogSink', () => {
       Array.from({ length: BACKGROUND_RECORDS + 10 }, (_, i) => `k${i}`),
       'every record, in order',
     );
+    await log.close();
+  });
+
+  it(`encoding (the embedded log), appends once ${BACKGROUND_BYTES} bytes are pending, however few the records`, async (t) => {
+    const log = await openEmbeddedLog({ dir: tempDir(t), fsync: 'os' });
+    await log.createTopic('c', { partitions: 1, cleanup: 'compact' });
+    const sink = new LogChangelogSink(log, 'c', 0, 0);
+    const value = Buffer.alloc(4096, 1);
+    const enough = Math.ceil(BACKGROUND_BYTES / value.length);
+    for (let i = 0; i < enough + 3; i++) sink.sendOne(b(`k${i}`), value);
+    assert.ok(enough < BACKGROUND_RECORDS);
+    assert.equal(sink.pendingCount, 3, 'a full buffer left without a flush');
+    assert.equal(await sink.flush(), enough + 2);
+    assert.equal(await log.endOffset('c', 0), enough + 3);
     await log.close();
   });
 
