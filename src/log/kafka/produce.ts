@@ -109,20 +109,18 @@ export function toMessageGroups(
 }
 
 /** Sends the groups one after the other; the offsets of all of them. */
-export async function sendGroups(
+export function sendGroups(
   groups: readonly MessageToProduce[][],
   topic: string,
   partition: number,
   send: (messages: MessageToProduce[]) => Promise<ProduceResult>,
 ): Promise<AppendResult> {
-  let baseOffset = -1;
-  let nextOffset = -1;
-  for (const group of groups) {
-    const r = toAppendResult(await send(group), topic, partition, group.length);
-    if (baseOffset < 0) baseOffset = r.baseOffset;
-    nextOffset = r.nextOffset;
-  }
-  return { baseOffset, nextOffset };
+  return sendInTurn(
+    groups.map((messages) => ({ messages, count: messages.length })),
+    topic,
+    partition,
+    send,
+  );
 }
 
 /**
@@ -130,21 +128,31 @@ export async function sendGroups(
  * of the client's that `EddyProducer` writes as the batch (see `preEncodedMessage`); the offsets of
  * all of them.
  */
-export async function sendBatches(
+export function sendBatches(
   batches: readonly KafkaBatch[],
+  topic: string,
+  partition: number,
+  send: (messages: MessageToProduce[]) => Promise<ProduceResult>,
+): Promise<AppendResult> {
+  return sendInTurn(
+    batches.map((batch) => ({ messages: [preEncodedMessage(topic, partition, batch)], count: batch.count })),
+    topic,
+    partition,
+    send,
+  );
+}
+
+/** Sends each part's messages, one part after the other; the offsets of its `count` records, of all. */
+async function sendInTurn(
+  parts: readonly { messages: MessageToProduce[]; count: number }[],
   topic: string,
   partition: number,
   send: (messages: MessageToProduce[]) => Promise<ProduceResult>,
 ): Promise<AppendResult> {
   let baseOffset = -1;
   let nextOffset = -1;
-  for (const batch of batches) {
-    const r = toAppendResult(
-      await send([preEncodedMessage(topic, partition, batch)]),
-      topic,
-      partition,
-      batch.count,
-    );
+  for (const part of parts) {
+    const r = toAppendResult(await send(part.messages), topic, partition, part.count);
     if (baseOffset < 0) baseOffset = r.baseOffset;
     nextOffset = r.nextOffset;
   }
