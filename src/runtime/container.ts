@@ -94,6 +94,39 @@ export interface ContainerMetrics {
   task: Record<string, number>;
 }
 
+/**
+ * Adds `x`'s counts into `m` (messages, tasks, restored records; store and task counters merged),
+ * for a view over several containers or threads. `commits`, `lastCommitMs` and `restoreMs` are the
+ * caller's: summed or the largest depends on whether the parts ran side by side.
+ */
+export function addMetrics(m: ContainerMetrics, x: ContainerMetrics): void {
+  m.processed += x.processed;
+  m.skipped += x.skipped;
+  m.deadLettered += x.deadLettered;
+  m.sent += x.sent;
+  m.tasks += x.tasks;
+  m.restoredRecords += x.restoredRecords;
+  Object.assign(m.stores, x.stores);
+  for (const [name, value] of Object.entries(x.task)) m.task[name] = (m.task[name] ?? 0) + value;
+}
+
+/** Metrics with every count 0 (`commits` and `lastCommitMs` as given). */
+export function emptyMetrics(commits = 0, lastCommitMs = 0): ContainerMetrics {
+  return {
+    processed: 0,
+    skipped: 0,
+    deadLettered: 0,
+    sent: 0,
+    commits,
+    lastCommitMs,
+    tasks: 0,
+    restoredRecords: 0,
+    restoreMs: 0,
+    stores: {},
+    task: {},
+  };
+}
+
 interface InputCursor extends TaskInput {
   task: TaskInstance;
   buffer: LogRecord[];
@@ -660,19 +693,10 @@ export class Container extends EventEmitter {
   }
 
   metrics(): ContainerMetrics {
-    const m: ContainerMetrics = {
-      processed: 0,
-      skipped: 0,
-      deadLettered: 0,
-      sent: 0,
-      commits: this.counters.commits,
-      lastCommitMs: this.counters.lastCommitMs,
-      tasks: this.tasks.length,
-      restoredRecords: this.counters.restoredRecords,
-      restoreMs: this.counters.restoreMs,
-      stores: {},
-      task: {},
-    };
+    const m = emptyMetrics(this.counters.commits, this.counters.lastCommitMs);
+    m.tasks = this.tasks.length;
+    m.restoredRecords = this.counters.restoredRecords;
+    m.restoreMs = this.counters.restoreMs;
     for (const c of this.collectors.values()) m.sent += c.sent;
     for (const t of this.tasks) {
       m.processed += t.counters.processed;

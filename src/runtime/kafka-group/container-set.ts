@@ -9,7 +9,13 @@
  * running now.
  */
 import { LatencyHistogram } from '../../util/latency-histogram.js';
-import type { ContainerMetrics, StoreView, TaskView } from '../container.js';
+import {
+  addMetrics,
+  type ContainerMetrics,
+  emptyMetrics,
+  type StoreView,
+  type TaskView,
+} from '../container.js';
 import type { JobContainer } from '../job-container.js';
 
 /** What monitoring reads of a worker's running containers. */
@@ -47,30 +53,11 @@ export class ContainerSet implements ContainerView {
 
   /** The running containers' counters summed; commits counted over the worker's life. */
   metrics(): ContainerMetrics {
-    const m: ContainerMetrics = {
-      processed: 0,
-      skipped: 0,
-      deadLettered: 0,
-      sent: 0,
-      commits: this.commits,
-      lastCommitMs: this.lastCommitMs,
-      tasks: 0,
-      restoredRecords: 0,
-      restoreMs: 0,
-      stores: {},
-      task: {},
-    };
+    const m = emptyMetrics(this.commits, this.lastCommitMs);
     for (const c of this.members.keys()) {
       const x = c.metrics();
-      m.processed += x.processed;
-      m.skipped += x.skipped;
-      m.deadLettered += x.deadLettered;
-      m.sent += x.sent;
-      m.tasks += x.tasks;
-      m.restoredRecords += x.restoredRecords;
-      m.restoreMs += x.restoreMs;
-      Object.assign(m.stores, x.stores);
-      for (const [name, value] of Object.entries(x.task)) m.task[name] = (m.task[name] ?? 0) + value;
+      addMetrics(m, x);
+      m.restoreMs += x.restoreMs; // the containers restored one after another
     }
     return m;
   }

@@ -32,7 +32,14 @@ import type { Log } from '../../log/types.js';
 import type { StoreLatency, StoreMetrics } from '../../store/metered-store.js';
 import { JobError, ThreadFailedError } from '../../util/errors.js';
 import { LatencyHistogram } from '../../util/latency-histogram.js';
-import type { ContainerMetrics, ContainerOptions, StoreView, TaskView } from '../container.js';
+import {
+  addMetrics,
+  type ContainerMetrics,
+  type ContainerOptions,
+  emptyMetrics,
+  type StoreView,
+  type TaskView,
+} from '../container.js';
 import type { JobDefinition } from '../job.js';
 import { prepareJobTopics } from '../job-topics.js';
 import type { Logger } from '../task.js';
@@ -372,33 +379,15 @@ export class ThreadedContainer extends EventEmitter {
   }
 
   metrics(): ContainerMetrics {
-    const m: ContainerMetrics = {
-      processed: 0,
-      skipped: 0,
-      deadLettered: 0,
-      sent: 0,
-      commits: 0,
-      lastCommitMs: 0,
-      tasks: 0,
-      restoredRecords: 0,
-      restoreMs: 0,
-      stores: {},
-      task: {},
-    };
+    const m = emptyMetrics();
     for (const t of this.threads) {
       const s = t.snapshot?.metrics;
       if (s === undefined) continue;
-      m.processed += s.processed;
-      m.skipped += s.skipped;
-      m.deadLettered += s.deadLettered;
-      m.sent += s.sent;
+      addMetrics(m, s);
+      // the threads commit and restore side by side
       m.commits += s.commits;
       m.lastCommitMs = Math.max(m.lastCommitMs, s.lastCommitMs);
-      m.tasks += s.tasks;
-      m.restoredRecords += s.restoredRecords;
       m.restoreMs = Math.max(m.restoreMs, s.restoreMs);
-      Object.assign(m.stores, s.stores);
-      for (const [name, v] of Object.entries(s.task)) m.task[name] = (m.task[name] ?? 0) + v;
     }
     return m;
   }
