@@ -33,6 +33,15 @@ async function open(
   return { store, sink };
 }
 
+/** An embedded log with the changelog topic (closed after the test), and a store directory. */
+async function changelogAndDir(t: { after(fn: () => unknown): void }): Promise<{ log: Log; dir: string }> {
+  const root = tempDir(t);
+  const log = await openEmbeddedLog({ dir: join(root, 'log'), fsync: 'os' });
+  t.after(() => log.close());
+  await log.createTopic(TOPIC, { partitions: 1 });
+  return { log, dir: join(root, 'store') };
+}
+
 /** Writes `n` keys (values `round`) and commits. */
 async function writeRound(store: Store<string, number>, n: number, round: number): Promise<void> {
   for (let i = 0; i < n; i++) store.put(`k${i}`, round);
@@ -49,11 +58,7 @@ async function snapshotWritten(store: Store<string, number>): Promise<void> {
 
 describe('restore of a memory store with snapshot files', () => {
   it('after a crash, the snapshot is loaded and only the changelog after it is replayed', async (t) => {
-    const root = tempDir(t);
-    const log = await openEmbeddedLog({ dir: join(root, 'log'), fsync: 'os' });
-    t.after(() => log.close());
-    await log.createTopic(TOPIC, { partitions: 1 });
-    const dir = join(root, 'store');
+    const { log, dir } = await changelogAndDir(t);
     const first = await open(log, dir);
     await writeRound(first.store, 2000, 1); // changelog offsets 0..1999
     await snapshotWritten(first.store); // the snapshot holds the state at offset 1999
@@ -76,11 +81,7 @@ describe('restore of a memory store with snapshot files', () => {
   });
 
   it('a clean close writes a last snapshot: the reopened store is current, nothing is read', async (t) => {
-    const root = tempDir(t);
-    const log = await openEmbeddedLog({ dir: join(root, 'log'), fsync: 'os' });
-    t.after(() => log.close());
-    await log.createTopic(TOPIC, { partitions: 1 });
-    const dir = join(root, 'store');
+    const { log, dir } = await changelogAndDir(t);
     const first = await open(log, dir);
     await writeRound(first.store, 1000, 1);
     await writeRound(first.store, 300, 2);
@@ -95,11 +96,7 @@ describe('restore of a memory store with snapshot files', () => {
   });
 
   it('a damaged snapshot is ignored: the store is rebuilt from the whole changelog', async (t) => {
-    const root = tempDir(t);
-    const log = await openEmbeddedLog({ dir: join(root, 'log'), fsync: 'os' });
-    t.after(() => log.close());
-    await log.createTopic(TOPIC, { partitions: 1 });
-    const dir = join(root, 'store');
+    const { log, dir } = await changelogAndDir(t);
     const first = await open(log, dir);
     await writeRound(first.store, 1000, 1);
     await first.store.close();
@@ -125,11 +122,7 @@ describe('restore of an exactly-once store whose marker names an aborted record'
    * never committed).
    */
   async function restoreWith(t: { after(fn: () => unknown): void }, hide: boolean, mustBeCommitted: boolean) {
-    const root = tempDir(t);
-    const log = await openEmbeddedLog({ dir: join(root, 'log'), fsync: 'os' });
-    t.after(() => log.close());
-    await log.createTopic(TOPIC, { partitions: 1 });
-    const dir = join(root, 'store');
+    const { log, dir } = await changelogAndDir(t);
     const first = await open(log, dir);
     await writeRound(first.store, 2000, 1);
     await snapshotWritten(first.store);
