@@ -26,6 +26,7 @@ import { EddyError } from '../util/errors.js';
 import {
   BATCH_HEADER_SIZE,
   decodeRecords,
+  recordBodySize,
   recordSize,
   writeBatchCrc,
   writeBatchHeader,
@@ -34,7 +35,8 @@ import {
 import { RecordReader } from './kafka/record-batch.js';
 import {
   KAFKA_BATCH_HEADER_SIZE,
-  recordSize as kafkaRecordSize,
+  recordBodySize as kafkaRecordBodySize,
+  varintSize as kafkaVarintSize,
   MAX_BATCH_BYTES,
   writeBatchHeader as writeKafkaBatchHeader,
   writeRecord as writeKafkaRecord,
@@ -159,9 +161,10 @@ export class RecordBuffer {
     const n = this.n;
     if (this.format === 'kafka') this.addKafka(key, value, headers);
     else {
-      const size = recordSize(n, 0, key, value, headers);
+      const body = recordBodySize(n, 0, key, value, headers);
+      const size = recordSize(body);
       if (this.pos + size > this.buf.length) this.grow(this.pos + size);
-      this.pos = writeRecord(this.buf, this.pos, n, 0, key, value, headers);
+      this.pos = writeRecord(this.buf, this.pos, body, n, 0, key, value, headers);
     }
     let bytes = (key === null ? 0 : key.length) + (value === null ? 0 : value.length);
     if (headers !== undefined) bytes += headerBytes(headers);
@@ -179,17 +182,18 @@ export class RecordBuffer {
     headers: RecordHeaders | undefined,
   ): void {
     let delta = this.n - this.batchFirst;
-    let size = kafkaRecordSize(delta, 0, key, value, headers);
-    if (delta > 0 && this.pos - this.batchAt + size > MAX_BATCH_BYTES) {
+    let body = kafkaRecordBodySize(delta, 0, key, value, headers);
+    if (delta > 0 && this.pos - this.batchAt + kafkaVarintSize(body) + body > MAX_BATCH_BYTES) {
       this.closed.push(this.pos, delta);
       this.batchAt = this.pos;
       this.batchFirst = this.n;
       this.pos += KAFKA_BATCH_HEADER_SIZE;
       delta = 0;
-      size = kafkaRecordSize(0, 0, key, value, headers);
+      body = kafkaRecordBodySize(0, 0, key, value, headers);
     }
+    const size = kafkaVarintSize(body) + body;
     if (this.pos + size > this.buf.length) this.grow(this.pos + size);
-    this.pos = writeKafkaRecord(this.buf, this.pos, delta, 0, key, value, headers);
+    this.pos = writeKafkaRecord(this.buf, this.pos, body, delta, 0, key, value, headers);
   }
 
   /**

@@ -129,20 +129,15 @@ function headersSize(headers: RecordHeaders): number {
 }
 
 /**
- * The bytes `writeRecord` takes for one record (its body and the body's length varint), at most:
- * the varint of the body's length is counted at its largest.
+ * The bytes one record takes: its body (`recordBodySize`) and the body's length varint. Callers
+ * that then write the record compute the body once and pass it to `writeRecord`.
  */
-export function recordSize(
-  delta: number,
-  tsDelta: number,
-  key: Uint8Array | null,
-  value: Uint8Array | null,
-  headers: RecordHeaders | undefined,
-): number {
-  return bodySize(delta, tsDelta, key, value, headers) + 8;
+export function recordSize(body: number): number {
+  return varintSize(body) + body;
 }
 
-function bodySize(
+/** What one record's length varint counts: everything of the record after it. */
+export function recordBodySize(
   delta: number,
   tsDelta: number,
   key: Uint8Array | null,
@@ -159,12 +154,14 @@ function bodySize(
 }
 
 /**
- * Writes one record at `pos` (the caller made room: `recordSize`) in the batch layout above; returns
- * the position after it. The one encoder of a record, used by `encodeBatch` and `RecordBuffer`.
+ * Writes one record at `pos` in the batch layout above, `body` its `recordBodySize` (the caller
+ * made room: `recordSize(body)`); returns the position after it. The one encoder of a record, used
+ * by `encodeBatch` and `RecordBuffer`.
  */
 export function writeRecord(
   buf: Buffer,
   pos: number,
+  body: number,
   delta: number,
   tsDelta: number,
   key: Uint8Array | null,
@@ -172,7 +169,7 @@ export function writeRecord(
   headers: RecordHeaders | undefined,
 ): number {
   const noHeaders = headers === undefined || headers === EMPTY_HEADERS || isEmpty(headers);
-  pos = writeVarint(buf, pos, bodySize(delta, tsDelta, key, value, noHeaders ? undefined : headers));
+  pos = writeVarint(buf, pos, body);
   pos = writeVarint(buf, pos, delta);
   pos = writeVarint(buf, pos, tsDelta);
   if (key === null) buf[pos++] = 0;
@@ -280,9 +277,10 @@ export function encodeBatch(
     const headers = r.headers;
     const delta = keepOffsets ? (r.offset as number) - baseOffset : i;
     const tsDelta = (r.timestamp ?? now) - minTs;
-    const size = recordSize(delta, tsDelta, key, value, headers);
+    const body = recordBodySize(delta, tsDelta, key, value, headers);
+    const size = recordSize(body);
     if (pos + size > buf.length) buf = growScratch(pos + size, pos);
-    pos = writeRecord(buf, pos, delta, tsDelta, key, value, headers);
+    pos = writeRecord(buf, pos, body, delta, tsDelta, key, value, headers);
   }
   const lastOffsetDelta = keepOffsets ? (options.lastOffset ?? baseOffset + n - 1) - baseOffset : n - 1;
   const total = pos;

@@ -126,29 +126,34 @@ export function writeHeaders(buf: Buffer, pos: number, headers: RecordHeaders | 
   return pos;
 }
 
-/** The bytes `writeRecord` takes for one record of Eddy's (its length varint included). */
-export function recordSize(
+/**
+ * The body of one record of Eddy's: what its length varint counts, headers included. The record
+ * takes `varintSize(body) + body` bytes; `writeRecord` writes it from this figure.
+ */
+export function recordBodySize(
   offsetDelta: number,
   timestampDelta: number,
   key: Uint8Array | null,
   value: Uint8Array | null,
   headers: RecordHeaders | undefined,
 ): number {
-  const body = recordStartSize(offsetDelta, timestampDelta, key, value) + headersSize(headers);
-  return varintSize(body) + body;
+  return recordStartSize(offsetDelta, timestampDelta, key, value) + headersSize(headers);
 }
 
-/** Writes one record of Eddy's at `pos` (room made: `recordSize`); the position after it. */
+/**
+ * Writes one record of Eddy's at `pos`, `body` its `recordBodySize` (computed once by the caller,
+ * which sized the room with it); the position after it.
+ */
 export function writeRecord(
   buf: Buffer,
   pos: number,
+  body: number,
   offsetDelta: number,
   timestampDelta: number,
   key: Uint8Array | null,
   value: Uint8Array | null,
   headers: RecordHeaders | undefined,
 ): number {
-  const body = recordStartSize(offsetDelta, timestampDelta, key, value) + headersSize(headers);
   pos = writeRecordStart(buf, pos, body, offsetDelta, timestampDelta, key, value);
   return writeHeaders(buf, pos, headers);
 }
