@@ -46,7 +46,7 @@ import { EddyProducer } from './eddy-producer.js';
 import { toEddyError } from './kafka-errors.js';
 import { type KafkaLogOptions, type ResolvedKafkaLogOptions, resolveKafkaLogOptions } from './options.js';
 import { PartitionReader } from './partition-reader.js';
-import { sendBatches, sendGroups, toMessageGroups } from './produce.js';
+import { batchParts, groupParts, type ProducePart, sendInTurn, toMessageGroups } from './produce.js';
 import { SerialQueue } from './serial-queue.js';
 import { KafkaTransaction, type TopicPartition, type Transaction } from './transaction.js';
 
@@ -205,15 +205,8 @@ export class KafkaLog implements Log {
       return { baseOffset: end, nextOffset: end };
     }
     this.checkNotInTransaction(topic, partition);
-    const groups = toMessageGroups(topic, partition, records);
-    return this.queue.run(`${topic}\u0000${partition}`, async () => {
-      this.checkOpen();
-      try {
-        return await sendGroups(groups, topic, partition, (messages) => this.producer.send({ messages }));
-      } catch (err) {
-        throw toEddyError(err, `appending ${records.length} records to ${topic}/${partition}`);
-      }
-    });
+    const parts = groupParts(toMessageGroups(topic, partition, records));
+    return this.sendQueued(undefined, topic, partition, records.length, parts);
   }
 
   /**
@@ -231,13 +224,33 @@ export class KafkaLog implements Log {
       return { baseOffset: end, nextOffset: end };
     }
     this.checkNotInTransaction(topic, partition);
-    const batches = records.kafkaBatches(Date.now());
-    return this.queue.run(`${topic}\u0000${partition}`, async () => {
-      this.checkOpen();
+    const parts = batchParts(topic, partition, records.kafkaBatches(Date.now()));
+    return this.sendQueued(undefined, topic, partition, records.count, parts);
+  }
+
+  /**
+   * Sends `parts` (`count` records) to `topic`/`partition` one after the other, by the log's
+   * producer or in `tx`, behind the appends to that partition already queued.
+   */
+  private sendQueued(
+    tx: Transaction | undefined,
+    topic: string,
+    partition: number,
+    count: number,
+    parts: readonly ProducePart[],
+  ): Promise<AppendResult> {
+    const key = tx === undefined ? `${topic}\u0000${partition}` : `tx\u0000${topic}\u0000${partition}`;
+    return this.queue.run(key, async () => {
+      if (tx === undefined) this.checkOpen();
       try {
-        return await sendBatches(batches, topic, partition, (messages) => this.producer.send({ messages }));
+        return await sendInTurn(parts, topic, partition, (messages) =>
+          tx === undefined ? this.producer.send({ messages }) : tx.send({ messages }),
+        );
       } catch (err) {
-        throw toEddyError(err, `appending ${records.count} records to ${topic}/${partition}`);
+        throw toEddyError(
+          err,
+          `appending ${count} records to ${topic}/${partition}${tx === undefined ? '' : ' in a transaction'}`,
+        );
       }
     });
   }
@@ -457,17 +470,8 @@ export class KafkaLog implements Log {
   ): Promise<AppendResult> {
     if (records.length === 0)
       return this.endOffset(topic, partition).then((end) => ({ baseOffset: end, nextOffset: end }));
-    const groups = toMessageGroups(topic, partition, records);
-    return this.queue.run(`tx\u0000${topic}\u0000${partition}`, async () => {
-      try {
-        return await sendGroups(groups, topic, partition, (messages) => tx.send({ messages }));
-      } catch (err) {
-        throw toEddyError(
-          err,
-          `appending ${records.length} records to ${topic}/${partition} in a transaction`,
-        );
-      }
-    });
+    const parts = groupParts(toMessageGroups(topic, partition, records));
+    return this.sendQueued(tx, topic, partition, records.length, parts);
   }
 
   /** `appendIn` of a `RecordBuffer` in the Kafka layout (see `appendBuffer`). */
@@ -477,17 +481,8 @@ export class KafkaLog implements Log {
     partition: number,
     records: RecordBuffer,
   ): Promise<AppendResult> {
-    const batches = records.kafkaBatches(Date.now());
-    return this.queue.run(`tx\u0000${topic}\u0000${partition}`, async () => {
-      try {
-        return await sendBatches(batches, topic, partition, (messages) => tx.send({ messages }));
-      } catch (err) {
-        throw toEddyError(
-          err,
-          `appending ${records.count} records to ${topic}/${partition} in a transaction`,
-        );
-      }
-    });
+    const parts = batchParts(topic, partition, records.kafkaBatches(Date.now()));
+    return this.sendQueued(tx, topic, partition, records.count, parts);
   }
 
   async flush(): Promise<void> {

@@ -108,43 +108,31 @@ export function toMessageGroups(
   return groups;
 }
 
-/** Sends the groups one after the other; the offsets of all of them. */
-export function sendGroups(
-  groups: readonly MessageToProduce[][],
-  topic: string,
-  partition: number,
-  send: (messages: MessageToProduce[]) => Promise<ProduceResult>,
-): Promise<AppendResult> {
-  return sendInTurn(
-    groups.map((messages) => ({ messages, count: messages.length })),
-    topic,
-    partition,
-    send,
-  );
+/** What one produce request sends: the client's messages, standing for `count` records. */
+export interface ProducePart {
+  readonly messages: MessageToProduce[];
+  readonly count: number;
+}
+
+/** The groups of `toMessageGroups` as produce parts. */
+export function groupParts(groups: readonly MessageToProduce[][]): ProducePart[] {
+  return groups.map((messages) => ({ messages, count: messages.length }));
 }
 
 /**
- * Sends pre-encoded batches (`RecordBuffer.kafkaBatches`) one after the other, each as one message
- * of the client's that `EddyProducer` writes as the batch (see `preEncodedMessage`); the offsets of
- * all of them.
+ * Pre-encoded batches (`RecordBuffer.kafkaBatches`) as produce parts: each one message of the
+ * client's that `EddyProducer` writes as the batch (see `preEncodedMessage`).
  */
-export function sendBatches(
-  batches: readonly KafkaBatch[],
-  topic: string,
-  partition: number,
-  send: (messages: MessageToProduce[]) => Promise<ProduceResult>,
-): Promise<AppendResult> {
-  return sendInTurn(
-    batches.map((batch) => ({ messages: [preEncodedMessage(topic, partition, batch)], count: batch.count })),
-    topic,
-    partition,
-    send,
-  );
+export function batchParts(topic: string, partition: number, batches: readonly KafkaBatch[]): ProducePart[] {
+  return batches.map((batch) => ({
+    messages: [preEncodedMessage(topic, partition, batch)],
+    count: batch.count,
+  }));
 }
 
-/** Sends each part's messages, one part after the other; the offsets of its `count` records, of all. */
-async function sendInTurn(
-  parts: readonly { messages: MessageToProduce[]; count: number }[],
+/** Sends each part, one after the other; the offsets of all their records. */
+export async function sendInTurn(
+  parts: readonly ProducePart[],
   topic: string,
   partition: number,
   send: (messages: MessageToProduce[]) => Promise<ProduceResult>,
