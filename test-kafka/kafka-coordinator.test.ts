@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type KafkaLog, openKafkaLog } from '../src/log/kafka/kafka-log.js';
-import { deadLetterTopic } from '../src/runtime/job.js';
+import { changelogTopic, deadLetterTopic } from '../src/runtime/job.js';
 import { countOutputs } from './fixtures/count-job.js';
 import { type Broker, startBroker } from './helpers/broker.js';
 import { spawnEddy, waitUntil } from './helpers/eddy-process.js';
@@ -173,6 +173,11 @@ describe('kafka coordinator: many worker processes', { timeout: 600_000 }, () =>
       .filter(Boolean)
       .map(Number);
     assert.ok(tasks0.length > 0, lastGen(workers[0], 'sb-0'));
+    // the changelog each of its tasks had written: what a rebuild of it would read (no compaction
+    // yet: the broker's segments are far from full)
+    const written = new Map<number, number>();
+    for (const p of tasks0)
+      written.set(p, await log.endOffset(changelogTopic(`kcount${suffix}`, 'counts'), p));
     const mark = workers.map((w) => w.lines.length);
     workers[0].child.kill('SIGKILL');
     await produce(input, 60_000, 600);
@@ -192,8 +197,13 @@ describe('kafka coordinator: many worker processes', { timeout: 600_000 }, () =>
       const m = /: (\w+) (\d+) records/.exec(line);
       assert.ok(m, line);
       assert.notEqual(m[1], 'rebuilt', line);
-      // a full rebuild would read every key of the partition (~KEYS / PARTITIONS live records, more before compaction)
-      assert.ok(Number(m[2]) < 60, line);
+      // the replay started from the standby's copy, not from an older one (CI once saw 501 of 672
+      // records replayed: the task went to a survivor with a directory from an earlier generation,
+      // until claims named live standbys) nor near the start of the changelog. The copy is usually
+      // current, but it follows the changelog and the checkpoints with a lag of its reads (a kill
+      // right after a commit can leave it a commit behind), so the bound is a share, not "few"
+      const total = written.get(p) ?? 0;
+      assert.ok(Number(m[2]) < total / 4, `${line} (the changelog held ${total} records)`);
     }
     // the survivors only gained tasks: their own kept running through the rebalance (the same
     // containers, stores open), so the only restores they logged are of the dead worker's tasks

@@ -74,7 +74,13 @@ function runJob(
   exactlyOnce: boolean,
   { engine, threads }: Run,
   killAfterMs?: number,
-): Promise<{ code: number | null; killed: boolean; stderr: string }> {
+): Promise<{
+  code: number | null;
+  killed: boolean;
+  stderr: string;
+  /** From the kill's clock start to the job's "started N tasks" (its restores), if it got there. */
+  startedAfterMs?: number;
+}> {
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
@@ -104,27 +110,35 @@ function runJob(
     children.add(child);
     let killed = false;
     let timer: NodeJS.Timeout | undefined;
+    let armedAt: number | undefined;
+    let startedAfterMs: number | undefined;
     const arm = () => {
       if (killAfterMs === undefined || timer !== undefined) return;
+      armedAt = performance.now();
       timer = setTimeout(() => {
         killed = true;
         child.kill('SIGKILL');
       }, killAfterMs);
     };
-    // With threads the clock starts once the job has started: each worker thread first loads the
-    // sources through tsx, seconds on a loaded machine, and kills landing there would test nothing
-    // but startup. One event loop: from the spawn, as always.
-    if (threads === 1) arm();
+    // The clock starts once the job file is loaded (one event loop: its first line, before the
+    // log opens and the stores restore, so kills land in restores too) or, with threads, once the
+    // tasks have started (each worker thread loads the sources through tsx again). Loading Node,
+    // tsx and the sources takes seconds on a loaded machine: on CI, kills timed from the spawn
+    // landed there run after run, and those test nothing but startup.
+    const armed = threads === 1 ? /eddy run: job/ : /started \d+ tasks on \d+ threads/;
     let stderr = '';
     child.stderr?.on('data', (d) => {
       stderr += d;
-      if (threads > 1 && /started \d+ tasks on \d+ threads/.test(stderr)) arm();
+      if (armed.test(stderr)) arm();
+      if (armedAt !== undefined && startedAfterMs === undefined && /started \d+ tasks/.test(stderr)) {
+        startedAfterMs = performance.now() - armedAt;
+      }
     });
     child.on('error', reject);
     child.on('exit', (code) => {
       if (timer) clearTimeout(timer);
       children.delete(child);
-      resolve({ code, killed, stderr });
+      resolve({ code, killed, stderr, startedAfterMs });
     });
   });
 }
@@ -207,18 +221,34 @@ async function crashAndRecover(t: { after(fn: () => void): void }, exactlyOnce: 
   const rnd = prng(SEED + (exactlyOnce ? 1 : 0));
   let kills = 0;
   let finishedEarly = 0;
-  // The kill delay adapts so that the kills spread over the whole input: each run should get
-  // about 1/(KILLS+1) of it done before its kill (startup and restore take part of each run). With
-  // threads the clock starts only once the job has started (see runJob), so it starts shorter: on a
-  // quiet machine 1.5 s after the start was enough for the first run to process the whole input.
-  let delay = run.threads > 1 ? 200 : 1500;
+  // The kill delay adapts so that the kills spread over the whole input: each run should commit
+  // its share of what is left before its kill. The clock starts once the job file is loaded, with
+  // threads once the tasks started (see runJob), so it starts short: on a quiet machine the memory
+  // engine's first run committed 369k messages in 1.9 s, and with threads 1.5 s after the start
+  // was enough for the first run to process the whole input. Then each delay is the last run's
+  // restore time plus the share at the processing rate measured after its restore: restores vary
+  // (a reused store, a replayed tail, a rebuild), and a delay scaled by progress alone overshot
+  // after a long rebuild (on LMDB the input ran out with 8 of 20 kills to go).
+  let delay = run.threads > 1 ? 200 : 1000;
+  /** Committed messages and ms of processing (after the restores) of the killed runs so far. */
+  let processedMsgs = 0;
+  let processingMs = 0;
   let done = 0;
   /** Restores that started from local state (a snapshot file on memory) rather than from scratch. */
   let local = 0;
+  /** One line per run (its kill, its progress, how its stores restored), for failure messages. */
+  const history: string[] = [];
+  /** How each store partition restored: the last progress line of each. */
+  const modes = (stderr: string) => {
+    const last = new Map<string, string>();
+    for (const m of stderr.matchAll(/restoring (\S+?):? .*?(reused|\((replayed|rebuilt)\))/g))
+      last.set(m[1], m[3] ?? 'reused');
+    return [...last.values()].join(',');
+  };
   for (let i = 0; i < KILLS; i++) {
     const killAt = Math.floor(delay * (0.7 + 0.6 * rnd()));
     const result = await runJob(dataDir, exactlyOnce, run, killAt);
-    if (i > 0) local += (result.stderr.match(/reused|\(replayed\)/g) ?? []).length;
+    if (i > 0) local += (modes(result.stderr).match(/reused|replayed/g) ?? []).length;
     if (result.killed) kills++;
     else {
       assert.equal(result.code, 0, `run ${i} exited with ${result.code} (seed ${SEED}):\n${result.stderr}`);
@@ -228,19 +258,34 @@ async function crashAndRecover(t: { after(fn: () => void): void }, exactlyOnce: 
     const target = (MESSAGES - now) / (KILLS - i);
     const progressed = now - done;
     done = now;
+    const started = result.startedAfterMs;
+    history.push(
+      `run ${i}: ${result.killed ? `killed at ${killAt} ms` : 'finished'}${started === undefined ? ' (in its restores)' : `, started after ${Math.round(started)} ms`}, +${progressed} committed, restores: ${modes(result.stderr) || 'none'}`,
+    );
+    if (result.killed && started !== undefined) {
+      processedMsgs += progressed;
+      processingMs += Math.max(0, killAt - started);
+    }
+    // the rate over every run so far (one run's is noisy: commits every 200 ms, warm-up); killed
+    // in its restores: the next needs longer for them
+    const restoreMs = started ?? killAt * 1.5;
+    const next = processedMsgs === 0 ? delay * 2 : restoreMs + target / (processedMsgs / processingMs);
     delay = Math.max(
       // memory: a run should live long enough to write a snapshot file (every 500 ms) for the next
-      // (not every run must: one restart from local state is enough, and the delay grows when kills
-      // land before any progress); 1500 ms let a fast run finish 200k messages before its kill
-      engine === 'memory' ? 800 : 200,
-      Math.min(20_000, delay * Math.min(2, Math.max(0.5, target / Math.max(progressed, 1)))),
+      // (not every run must: one restart from local state is enough); LMDB: long enough to commit
+      engine === 'memory' ? 800 : restoreMs + 300,
+      Math.min(20_000, next),
     );
   }
   const last = await runJob(dataDir, exactlyOnce, run);
   assert.equal(last.code, 0, `final run failed (seed ${SEED}):\n${last.stderr}`);
-  local += (last.stderr.match(/reused|\(replayed\)/g) ?? []).length;
+  local += (modes(last.stderr).match(/reused|replayed/g) ?? []).length;
   // every restart after the first run found some local state: LMDB's files, or memory's snapshots
-  assert.ok(local > 0, `seed ${SEED}: no restart reused or replayed local state (${engine})`);
+  history.push(`final run: restores: ${modes(last.stderr) || 'none'}`);
+  assert.ok(
+    local > 0,
+    `seed ${SEED}: no restart reused or replayed local state (${engine}):\n${history.join('\n')}`,
+  );
 
   const counts = await readCounts(dataDir, engine);
   assert.equal(counts.size, KEYS, `seed ${SEED}: expected ${KEYS} keys`);
@@ -260,7 +305,7 @@ async function crashAndRecover(t: { after(fn: () => void): void }, exactlyOnce: 
   } else {
     assert.ok(milestones.length >= MESSAGES / 10);
   }
-  return { kills, finishedEarly, overCounted: high };
+  return { kills, finishedEarly, overCounted: high, history };
 }
 
 for (const run of [
@@ -276,6 +321,7 @@ for (const run of [
       timeout: 15 * 60_000,
     }, async (t) => {
       const r = await crashAndRecover(t, true, run);
+      for (const line of r.history) t.diagnostic(line);
       t.diagnostic(
         `seed ${SEED}: ${r.kills} kills landed, ${r.finishedEarly} runs finished before their kill`,
       );
@@ -286,6 +332,7 @@ for (const run of [
       timeout: 15 * 60_000,
     }, async (t) => {
       const r = await crashAndRecover(t, false, run);
+      for (const line of r.history) t.diagnostic(line);
       t.diagnostic(`seed ${SEED}: ${r.kills} kills landed, ${r.overCounted} keys over-counted (allowed)`);
     });
   });

@@ -310,7 +310,12 @@ export async function runJobOnKafka(job: JobDefinition, options: KafkaRunOptions
     });
     member = m;
     const claim = (tasks: number[]) =>
-      m.setClaims({ tasks, standbyState: localState(dataDir, job), endpoint: options.endpoint });
+      m.setClaims({
+        tasks,
+        standbyState: localState(dataDir, job),
+        standbys: [...standbys.keys()].sort((a, b) => a - b),
+        endpoint: options.endpoint,
+      });
     claim([]);
     m.onAssignment = (g) => {
       latest = g;

@@ -7,8 +7,10 @@
  * (`tasks`: its open container's tasks, possibly still closing) and the tasks it has local state for
  * (`standbyState`: store directories on its disk, standbys included). The result is
  * - balanced: active task counts differ by at most one between members;
- * - sticky: a member keeps the tasks it runs up to its share; free tasks go first to a member with
- *   local state for them (host affinity: a standby becomes the new owner), then to the least loaded;
+ * - sticky: a member keeps the tasks it runs up to its share; free tasks go first to a member that
+ *   keeps a standby of them right now (its copy follows the changelog: a few records to replay),
+ *   then to one with other local state for them (a directory from an earlier ownership or standby:
+ *   host affinity, but its copy may be far behind), then to the least loaded;
  * - safe to hand over: a task that a live member still runs is never given to another member in the
  *   same generation. When balance moves it, it is revoked (assigned to nobody): its owner commits
  *   and closes it, then rejoins with metadata that no longer claims it, and the next generation
@@ -28,6 +30,11 @@ export interface MemberClaims {
   tasks: number[];
   /** Tasks this member holds local store state for (standby or earlier ownership). */
   standbyState: number[];
+  /**
+   * Tasks this member keeps a standby of right now (tailing their changelogs): its most current
+   * copies, preferred over other local state when a task is free. Absent (an older member): none.
+   */
+  standbys?: number[];
   /**
    * Where this member answers interactive queries (its `--http` base URL, e.g.
    * `http://10.0.0.5:8080`), and its worker id: other members read them from the group's
@@ -70,11 +77,16 @@ export function assignTasks(input: AssignTasksInput): AssignTasksResult {
   const valid = (t: number) => Number.isInteger(t) && t >= 0 && t < n;
   const claims = new Map<string, number[]>();
   const state = new Map<string, Set<number>>();
+  const live = new Map<string, Set<number>>();
   for (const id of ids) {
     const c = input.members.get(id) as MemberClaims;
     claims.set(id, [...new Set((c.tasks ?? []).filter(valid))].sort(byNumber));
     state.set(id, new Set((c.standbyState ?? []).filter(valid)));
+    live.set(id, new Set((c.standbys ?? []).filter(valid)));
   }
+  /** How current `id`'s copy of t is: 0 a live standby, 1 other local state, 2 none. */
+  const copyOf = (id: string, t: number): number =>
+    (live.get(id) as Set<number>).has(t) ? 0 : (state.get(id) as Set<number>).has(t) ? 1 : 2;
 
   // Shares: base each, one more for `extra` members; the extra slots go to members that claim most.
   const base = Math.floor(n / ids.length);
@@ -118,13 +130,13 @@ export function assignTasks(input: AssignTasksInput): AssignTasksResult {
       revoked.push(t);
       continue;
     }
-    // A free task: to a member under its share, local state first, then the least loaded.
+    // A free task: to a member under its share, the most current copy first, then the least loaded.
     let best: string | undefined;
     let bestScore: [number, number] | undefined;
     for (const id of ids) {
       const mine = assignments.get(id) as TaskAssignment;
       if (mine.active.length >= (quota.get(id) as number)) continue;
-      const score: [number, number] = [(state.get(id) as Set<number>).has(t) ? 0 : 1, mine.active.length];
+      const score: [number, number] = [copyOf(id, t), mine.active.length];
       if (!bestScore || score[0] < bestScore[0] || (score[0] === bestScore[0] && score[1] < bestScore[1])) {
         best = id;
         bestScore = score;
@@ -169,12 +181,7 @@ export function assignTasks(input: AssignTasksInput): AssignTasksResult {
       for (const id of ids) {
         if (excluded.has(id)) continue;
         const count = standbyOf(id).length;
-        const score = [
-          count >= cap ? 1 : 0,
-          sameOwner(id, t),
-          (state.get(id) as Set<number>).has(t) ? 0 : 1,
-          count,
-        ];
+        const score = [count >= cap ? 1 : 0, sameOwner(id, t), copyOf(id, t), count];
         if (!bestScore || lexLess(score, bestScore)) {
           best = id;
           bestScore = score;
@@ -251,7 +258,12 @@ function balanceStandbys(
 /** Encodes a member's claims as join metadata. */
 export function encodeClaims(claims: MemberClaims): Buffer {
   return Buffer.from(
-    JSON.stringify({ tasks: claims.tasks, standbyState: claims.standbyState, endpoint: claims.endpoint }),
+    JSON.stringify({
+      tasks: claims.tasks,
+      standbyState: claims.standbyState,
+      standbys: claims.standbys,
+      endpoint: claims.endpoint,
+    }),
     'utf8',
   );
 }
@@ -266,9 +278,11 @@ export function decodeClaims(metadata: Buffer | string | undefined | null): Memb
       typeof e?.url === 'string' && typeof e?.worker === 'string'
         ? { url: e.url, worker: e.worker }
         : undefined;
+    const standbys = nums(parsed?.standbys);
     return {
       tasks: nums(parsed?.tasks),
       standbyState: nums(parsed?.standbyState),
+      ...(standbys.length === 0 ? {} : { standbys }),
       ...(endpoint === undefined ? {} : { endpoint }),
     };
   } catch {

@@ -13,7 +13,7 @@ const m = (entries: Record<string, Partial<MemberClaims>>) =>
   new Map(
     Object.entries(entries).map(([id, c]) => [
       id,
-      { tasks: c.tasks ?? [], standbyState: c.standbyState ?? [] },
+      { tasks: c.tasks ?? [], standbyState: c.standbyState ?? [], standbys: c.standbys },
     ]),
   );
 
@@ -66,6 +66,22 @@ describe('assignTasks', () => {
       [4, 5].slice(0, r.assignments.get('c')?.active.length),
     );
     assert.ok(r.assignments.get('c')?.active.includes(4));
+  });
+
+  it('gives a free task to the member with a live standby of it, not to one with an older copy', () => {
+    // a died; b and c both have directories for its tasks 0 and 2 (from earlier generations), but
+    // only c keeps a standby of 0 and only b one of 2: their copies are current, the others may be
+    // far behind (CI saw a task replay 501 of 672 changelog records from such a copy)
+    const r = assignTasks({
+      members: m({
+        b: { tasks: [1, 4], standbyState: [0, 1, 2, 4], standbys: [2] },
+        c: { tasks: [3, 5], standbyState: [0, 2, 3, 5], standbys: [0] },
+      }),
+      taskCount: 6,
+      standbys: 1,
+    });
+    assert.deepEqual(r.assignments.get('b')?.active, [1, 2, 4]);
+    assert.deepEqual(r.assignments.get('c')?.active, [0, 3, 5]);
   });
 
   it('places standbys on other members, preferring local state', () => {
@@ -185,6 +201,11 @@ describe('claims metadata', () => {
     assert.deepEqual(decodeClaims(encodeClaims({ tasks: [1, 2], standbyState: [3] })), {
       tasks: [1, 2],
       standbyState: [3],
+    });
+    assert.deepEqual(decodeClaims(encodeClaims({ tasks: [], standbyState: [3], standbys: [3] })), {
+      tasks: [],
+      standbyState: [3],
+      standbys: [3],
     });
     assert.deepEqual(decodeClaims(Buffer.from('not json')), { tasks: [], standbyState: [] });
     assert.deepEqual(decodeClaims(undefined), { tasks: [], standbyState: [] });
