@@ -67,6 +67,23 @@ export function preEncodedMessage(topic: string, partition: number, batch: Kafka
   return { topic, partition, key };
 }
 
+/**
+ * Kafka's sequence numbers wrap to 0 past 2^31 - 1 (the broker's `incrementSequence`), while the
+ * client's map counts on: a partition's base sequence is the map's count modulo 2^31, or the
+ * 2,147,483,648th record of one producer session to a partition would not fit its field.
+ */
+const SEQUENCE_SPACE = 2 ** 31;
+
+function firstSequence(options: ProduceOptions, topic: string, partition: number): number {
+  return (options.sequences?.getWithDefault(`${topic}:${partition}`, 0) ?? 0) % SEQUENCE_SPACE;
+}
+
+/** The client's map as `createRecordsBatch` reads it, with Kafka's wrap. */
+function wrapped(sequences: NumericMap | undefined): Pick<NumericMap, 'getWithDefault'> | undefined {
+  if (sequences === undefined) return undefined;
+  return { getWithDefault: (key, fallback) => sequences.getWithDefault(key, fallback) % SEQUENCE_SPACE };
+}
+
 function batchOf(messages: OutgoingMessage[]): KafkaBatch | undefined {
   const key = messages[0].key;
   return messages.length === 1 && key !== null && key !== undefined ? preEncoded.get(key) : undefined;
@@ -107,16 +124,22 @@ export function createProduceRequest(
             0,
             options.producerId ?? -1n,
             options.producerEpoch ?? 0,
-            options.sequences?.getWithDefault(`${topic}:${partition}`, 0) ?? 0,
+            firstSequence(options, topic, partition),
             options.transactionalId !== undefined && options.transactionalId !== null,
           );
         } else if (compressed) {
-          records = createRecordsBatch(messages as unknown as MessageRecord[], options as never);
+          records = createRecordsBatch(
+            messages as unknown as MessageRecord[],
+            {
+              ...options,
+              sequences: wrapped(options.sequences),
+            } as never,
+          );
         } else {
           records = encodeRecordBatch(messages, {
             producerId: options.producerId,
             producerEpoch: options.producerEpoch,
-            firstSequence: options.sequences?.getWithDefault(`${topic}:${partition}`, 0) ?? 0,
+            firstSequence: firstSequence(options, topic, partition),
             transactional: options.transactionalId !== undefined && options.transactionalId !== null,
           });
         }

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { createRecordsBatch, type MessageRecord, NumericMap, produceV11 } from '@platformatic/kafka';
-import { createProduceRequest } from '../../../src/log/kafka/eddy-producer.js';
+import { createProduceRequest, preEncodedMessage } from '../../../src/log/kafka/eddy-producer.js';
 import { encodeRecordBatch } from '../../../src/log/kafka/record-batch.js';
 import { writeProducerFields } from '../../../src/log/kafka/record-writer.js';
 import { VisibleRecords } from '../../../src/log/kafka/visible-records.js';
@@ -103,6 +103,38 @@ describe("Eddy's Kafka record-batch encoder", () => {
     const theirs = produceV11.createRequest(-1, 30_000, topicData() as never, options as never).buffer;
     const ours = createProduceRequest(-1, 30_000, topicData(), options).buffer;
     assert.deepEqual(ours, theirs);
+  });
+
+  test('base sequences wrap to 0 past 2^31 - 1, as Kafka counts them, in every kind of batch', () => {
+    // the client's map counts on (past what its own writer can write: it would throw)
+    const counted = new NumericMap();
+    counted.set('t:1', 2 ** 31 + 17);
+    const sequences = new NumericMap();
+    sequences.set('t:1', 17);
+    for (const compression of ['none', 'gzip']) {
+      const options = { producerId: 5n, producerEpoch: 2, transactionalId: 'tx', compression };
+      const theirs = produceV11.createRequest(
+        -1,
+        30_000,
+        messages('t', 1) as never,
+        {
+          ...options,
+          sequences,
+        } as never,
+      ).buffer;
+      const ours = createProduceRequest(-1, 30_000, messages('t', 1), { ...options, sequences: counted });
+      assert.deepEqual(ours.buffer, theirs, compression);
+    }
+    // a pre-encoded batch
+    const buf = new RecordBuffer({ encode: true, copy: false, format: 'kafka' });
+    buf.add(Buffer.from('a'), Buffer.from('one'));
+    const [batch] = buf.kafkaBatches(1_700_000_000_000);
+    createProduceRequest(-1, 30_000, [preEncodedMessage('t', 1, batch) as never], {
+      producerId: 5n,
+      producerEpoch: 2,
+      sequences: counted,
+    });
+    assert.equal(batch.bytes.readInt32BE(53), 17);
   });
 });
 
