@@ -175,12 +175,15 @@ describe('pre-encoded Kafka batches (RecordBuffer format kafka, appendBuffer) on
     assert.deepEqual(shape(got.slice(0, records.length), a.baseOffset), want);
   });
 
-  it('reports a record over max.message.bytes as the plain path does, and the partition goes on', async () => {
+  it('names a record over max.message.bytes (EDDY_RECORD_TOO_LARGE), and the partition goes on', async () => {
     await log.createTopic('pe-big', { partitions: 1 });
     const huge = kafkaBuffer([{ key: b('big'), value: Buffer.alloc(2 << 20) }]);
     await assert.rejects(log.appendBuffer('pe-big', 0, huge), (err: Error & { code?: string }) => {
-      assert.equal(err.code, 'EDDY_KAFKA');
-      assert.match(err.message, /appending 1 records to pe-big\/0 failed: .*MESSAGE_TOO_LARGE/);
+      assert.equal(err.code, 'EDDY_RECORD_TOO_LARGE');
+      assert.match(
+        err.message,
+        /^the record for topic "pe-big" partition 0 is 2097155 bytes \(key, value and headers\): the broker refused its batch as too large \(MESSAGE_TOO_LARGE\)/,
+      );
       return true;
     });
     // the refused batch took no sequence: the next ones (pre-encoded and plain) are in order

@@ -41,7 +41,7 @@ import {
   writeBatchHeader as writeKafkaBatchHeader,
   writeRecord as writeKafkaRecord,
 } from './kafka/record-writer.js';
-import { checkRecordSizes, headerBytes, recordTooLarge } from './record-size.js';
+import { checkRecordSizes, headerBytes, largestRecord, recordTooLarge } from './record-size.js';
 import type { AppendRecord, AppendResult, LogRecord, RecordHeaders } from './types.js';
 
 const INITIAL_BYTES = 64 * 1024;
@@ -236,6 +236,12 @@ export class RecordBuffer {
   records(): AppendRecord[] {
     if (this.objects !== undefined) return this.objects;
     return this.decode();
+  }
+
+  /** The largest record (key, value and headers) and its index: what an error about sizes names. */
+  largestRecord(): { bytes: number; index: number } {
+    if (this.objects !== undefined) return largestRecord(this.objects);
+    return { bytes: this.largest, index: this.largestAt };
   }
 
   /** Throws `RecordTooLargeError` when a record is over `limit` (nothing is appended then). */

@@ -52,3 +52,17 @@ export function checkRecordSizes(
     }
   }
 }
+
+/** The largest record of `records` (key, value and headers) and its index. */
+export function largestRecord(records: readonly AppendRecord[]): { bytes: number; index: number } {
+  let bytes = 0;
+  let index = 0;
+  for (let i = 0; i < records.length; i++) {
+    const size = recordBytes(records[i]);
+    if (size > bytes) {
+      bytes = size;
+      index = i;
+    }
+  }
+  return { bytes, index };
+}

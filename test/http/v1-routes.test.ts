@@ -71,6 +71,7 @@ async function startJob(
   };
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: the answers are free-form JSON, each test reads its own fields
 async function json(app: Hono, path: string, init?: RequestInit): Promise<{ status: number; body: any }> {
   const res = await app.request(path, init);
   assert.match(res.headers.get('content-type') ?? '', /application\/json/);

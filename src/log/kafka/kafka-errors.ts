@@ -5,7 +5,7 @@
  * original error as `cause`. Eddy errors pass through unchanged. A fencing answer
  * (`PRODUCER_FENCED`, `INVALID_PRODUCER_EPOCH`) becomes a `FencedError` (`EDDY_FENCED`).
  */
-import { EddyError, FencedError, KafkaError } from '../../util/errors.js';
+import { EddyError, FencedError, KafkaError, RecordTooLargeError } from '../../util/errors.js';
 
 interface ClientError {
   message?: string;
@@ -51,6 +51,28 @@ export function isRetriable(err: unknown, depth = 0): boolean {
   if (Array.isArray(e.errors) && e.errors.length > 0)
     return e.errors.every((inner) => isRetriable(inner, depth + 1));
   return false;
+}
+
+/**
+ * The broker's refusal of a batch as too large (MESSAGE_TOO_LARGE, RECORD_LIST_TOO_LARGE) as a
+ * `RecordTooLargeError` naming the append's largest record; undefined for any other error.
+ */
+export function tooLargeError(
+  err: unknown,
+  topic: string,
+  partition: number,
+  count: number,
+  largest: { bytes: number; index: number },
+): RecordTooLargeError | undefined {
+  const ids = protocolIds(err);
+  const id = ids.find((i) => i === 'MESSAGE_TOO_LARGE' || i === 'RECORD_LIST_TOO_LARGE');
+  if (id === undefined) return undefined;
+  const which =
+    count === 1 ? 'the record' : `record ${largest.index} of ${count} of the append, the largest,`;
+  return new RecordTooLargeError(
+    `${which} for topic "${topic}" partition ${partition} is ${largest.bytes} bytes (key, value and headers): the broker refused its batch as too large (${id}), so nothing was written. Make the record smaller, or raise the topic's max.message.bytes (and the broker's message.max.bytes)`,
+    { cause: err },
+  );
 }
 
 /**

@@ -26,6 +26,7 @@
 import { ProduceAcks, type Producer, type ProducerOptions } from '@platformatic/kafka';
 import { type EddyError, FencedError, InvalidArgumentError, LogClosedError } from '../../util/errors.js';
 import type { RecordBuffer } from '../record-buffer.js';
+import { largestRecord } from '../record-size.js';
 import { checkTopicMatch, checkTopicName, resolveTopicConfig } from '../topic-config.js';
 import type {
   AppendRecord,
@@ -43,7 +44,7 @@ import type {
 import { TopicAdmin } from './admin.js';
 import { connectFailure } from './connection.js';
 import { EddyProducer } from './eddy-producer.js';
-import { toEddyError } from './kafka-errors.js';
+import { toEddyError, tooLargeError } from './kafka-errors.js';
 import { type KafkaLogOptions, type ResolvedKafkaLogOptions, resolveKafkaLogOptions } from './options.js';
 import { PartitionReader } from './partition-reader.js';
 import { batchParts, groupParts, type ProducePart, sendInTurn, toMessageGroups } from './produce.js';
@@ -206,7 +207,7 @@ export class KafkaLog implements Log {
     }
     this.checkNotInTransaction(topic, partition);
     const parts = groupParts(toMessageGroups(topic, partition, records));
-    return this.sendQueued(undefined, topic, partition, records.length, parts);
+    return this.sendQueued(undefined, topic, partition, records.length, parts, () => largestRecord(records));
   }
 
   /**
@@ -225,7 +226,7 @@ export class KafkaLog implements Log {
     }
     this.checkNotInTransaction(topic, partition);
     const parts = batchParts(topic, partition, records.kafkaBatches(Date.now()));
-    return this.sendQueued(undefined, topic, partition, records.count, parts);
+    return this.sendQueued(undefined, topic, partition, records.count, parts, () => records.largestRecord());
   }
 
   /**
@@ -238,6 +239,8 @@ export class KafkaLog implements Log {
     partition: number,
     count: number,
     parts: readonly ProducePart[],
+    /** The append's largest record, for the error when the broker refuses a batch as too large. */
+    largest: () => { bytes: number; index: number },
   ): Promise<AppendResult> {
     const key = tx === undefined ? `${topic}\u0000${partition}` : `tx\u0000${topic}\u0000${partition}`;
     return this.queue.run(key, async () => {
@@ -247,9 +250,12 @@ export class KafkaLog implements Log {
           tx === undefined ? this.producer.send({ messages }) : tx.send({ messages }),
         );
       } catch (err) {
-        throw toEddyError(
-          err,
-          `appending ${count} records to ${topic}/${partition}${tx === undefined ? '' : ' in a transaction'}`,
+        throw (
+          tooLargeError(err, topic, partition, count, largest()) ??
+          toEddyError(
+            err,
+            `appending ${count} records to ${topic}/${partition}${tx === undefined ? '' : ' in a transaction'}`,
+          )
         );
       }
     });
@@ -471,7 +477,7 @@ export class KafkaLog implements Log {
     if (records.length === 0)
       return this.endOffset(topic, partition).then((end) => ({ baseOffset: end, nextOffset: end }));
     const parts = groupParts(toMessageGroups(topic, partition, records));
-    return this.sendQueued(tx, topic, partition, records.length, parts);
+    return this.sendQueued(tx, topic, partition, records.length, parts, () => largestRecord(records));
   }
 
   /** `appendIn` of a `RecordBuffer` in the Kafka layout (see `appendBuffer`). */
@@ -482,7 +488,7 @@ export class KafkaLog implements Log {
     records: RecordBuffer,
   ): Promise<AppendResult> {
     const parts = batchParts(topic, partition, records.kafkaBatches(Date.now()));
-    return this.sendQueued(tx, topic, partition, records.count, parts);
+    return this.sendQueued(tx, topic, partition, records.count, parts, () => records.largestRecord());
   }
 
   async flush(): Promise<void> {
