@@ -28,7 +28,7 @@ import type { AppendRecord, AppendResult, LogRecord } from '../types.js';
 import { WaitList } from '../wait-list.js';
 import type { FilePool } from './file-pool.js';
 import { StaleFileError } from './file-pool.js';
-import { fsyncDir, readJsonIfExists, unlinkIfExists, writeFileAtomic } from './fs-util.js';
+import { fsyncDir, fsyncDirAsync, readJsonIfExists, unlinkIfExists, writeFileAtomic } from './fs-util.js';
 import { encodeBatch, type ReadBudget } from './record-batch.js';
 import {
   corruptBatchError,
@@ -438,12 +438,20 @@ export class Partition {
 
   /** Makes every append so far durable: fdatasync of touched segments, fsync of the directory. */
   async sync(): Promise<void> {
-    const dirty = this.segments.filter((s) => s.needsSync);
+    const syncs = this.segments.filter((s) => s.needsSync).map((s) => s.sync());
     if (this.dirDirty) {
+      // off the event loop, beside the segments' fdatasyncs: on ext4 a directory's fsync waits for
+      // the journal commit, which writes the data of the files in it first — it held the loop
+      // 7-15 ms (109 ms under strace) at commits after a segment roll
       this.dirDirty = false;
-      fsyncDir(this.dir);
+      syncs.push(
+        fsyncDirAsync(this.dir).catch((err: unknown) => {
+          this.dirDirty = true;
+          throw err;
+        }),
+      );
     }
-    await Promise.all(dirty.map((s) => s.sync()));
+    await Promise.all(syncs);
   }
 
   // ---- The cleaner's API (compaction and retention; see the file header). ----
