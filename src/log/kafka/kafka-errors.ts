@@ -55,18 +55,20 @@ export function isRetriable(err: unknown, depth = 0): boolean {
 
 /**
  * The broker's refusal of a batch as too large (MESSAGE_TOO_LARGE, RECORD_LIST_TOO_LARGE) as a
- * `RecordTooLargeError` naming the append's largest record; undefined for any other error.
+ * `RecordTooLargeError` naming the append's largest record (`largestOf`, asked only then); undefined
+ * for any other error.
  */
 export function tooLargeError(
   err: unknown,
   topic: string,
   partition: number,
   count: number,
-  largest: { bytes: number; index: number },
+  largestOf: () => { bytes: number; index: number },
 ): RecordTooLargeError | undefined {
   const ids = protocolIds(err);
   const id = ids.find((i) => i === 'MESSAGE_TOO_LARGE' || i === 'RECORD_LIST_TOO_LARGE');
   if (id === undefined) return undefined;
+  const largest = largestOf();
   const which =
     count === 1 ? 'the record' : `record ${largest.index} of ${count} of the append, the largest,`;
   return new RecordTooLargeError(

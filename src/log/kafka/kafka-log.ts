@@ -207,7 +207,7 @@ export class KafkaLog implements Log {
     }
     this.checkNotInTransaction(topic, partition);
     const parts = groupParts(toMessageGroups(topic, partition, records));
-    return this.sendQueued(undefined, topic, partition, records.length, parts, () => largestRecord(records));
+    return this.sendQueued(undefined, topic, partition, parts, records);
   }
 
   /**
@@ -226,22 +226,23 @@ export class KafkaLog implements Log {
     }
     this.checkNotInTransaction(topic, partition);
     const parts = batchParts(topic, partition, records.kafkaBatches(Date.now()));
-    return this.sendQueued(undefined, topic, partition, records.count, parts, () => records.largestRecord());
+    return this.sendQueued(undefined, topic, partition, parts, records);
   }
 
   /**
-   * Sends `parts` (`count` records) to `topic`/`partition` one after the other, by the log's
-   * producer or in `tx`, behind the appends to that partition already queued.
+   * Sends `parts` (the produce requests of `records`) to `topic`/`partition` one after the other, by
+   * the log's producer or in `tx`, behind the appends to that partition already queued. `records`
+   * names the append in errors (its count; its largest record when the broker refuses a batch as
+   * too large).
    */
   private sendQueued(
     tx: Transaction | undefined,
     topic: string,
     partition: number,
-    count: number,
     parts: readonly ProducePart[],
-    /** The append's largest record, for the error when the broker refuses a batch as too large. */
-    largest: () => { bytes: number; index: number },
+    records: readonly AppendRecord[] | RecordBuffer,
   ): Promise<AppendResult> {
+    const count = Array.isArray(records) ? records.length : (records as RecordBuffer).count;
     const key = tx === undefined ? `${topic}\u0000${partition}` : `tx\u0000${topic}\u0000${partition}`;
     return this.queue.run(key, async () => {
       if (tx === undefined) this.checkOpen();
@@ -251,7 +252,9 @@ export class KafkaLog implements Log {
         );
       } catch (err) {
         throw (
-          tooLargeError(err, topic, partition, count, largest()) ??
+          tooLargeError(err, topic, partition, count, () =>
+            Array.isArray(records) ? largestRecord(records) : (records as RecordBuffer).largestRecord(),
+          ) ??
           toEddyError(
             err,
             `appending ${count} records to ${topic}/${partition}${tx === undefined ? '' : ' in a transaction'}`,
@@ -477,7 +480,7 @@ export class KafkaLog implements Log {
     if (records.length === 0)
       return this.endOffset(topic, partition).then((end) => ({ baseOffset: end, nextOffset: end }));
     const parts = groupParts(toMessageGroups(topic, partition, records));
-    return this.sendQueued(tx, topic, partition, records.length, parts, () => largestRecord(records));
+    return this.sendQueued(tx, topic, partition, parts, records);
   }
 
   /** `appendIn` of a `RecordBuffer` in the Kafka layout (see `appendBuffer`). */
@@ -488,7 +491,7 @@ export class KafkaLog implements Log {
     records: RecordBuffer,
   ): Promise<AppendResult> {
     const parts = batchParts(topic, partition, records.kafkaBatches(Date.now()));
-    return this.sendQueued(tx, topic, partition, records.count, parts, () => records.largestRecord());
+    return this.sendQueued(tx, topic, partition, parts, records);
   }
 
   async flush(): Promise<void> {
