@@ -142,7 +142,7 @@ interface InputCursor extends TaskInput {
 
 type JobStore = KeyValueStore<unknown, unknown> &
   RestorableStore & {
-    commit(): Promise<number | undefined>;
+    commit(options?: { durable?: Promise<boolean> }): Promise<number | undefined>;
     metrics(): object;
     latency(): StoreLatency;
     close(): Promise<void>;
@@ -619,10 +619,16 @@ export class Container extends EventEmitter {
       for (const s of stores) s.sink?.useTransaction(txn);
     }
     let checkpoints: Checkpoint[];
+    // settles once this commit is over (true: durable): local copies of the stores taken at this
+    // commit point (memory snapshot files) are published only then, never ahead of a checkpoint
+    let settle: (durable: boolean) => void = () => {};
+    const durable = new Promise<boolean>((resolve) => {
+      settle = resolve;
+    });
     try {
       const changelogOffsets = new Map<TaskInstance, Record<string, number>>();
       for (const s of stores) {
-        const offset = await s.store.commit();
+        const offset = await s.store.commit({ durable });
         let offsets = changelogOffsets.get(s.task);
         if (!offsets) changelogOffsets.set(s.task, (offsets = {}));
         offsets[s.name] = offset ?? -1;
@@ -639,6 +645,7 @@ export class Container extends EventEmitter {
         };
       });
     } catch (err) {
+      settle(false);
       if (txn) await txn.abort().catch(() => undefined);
       throw err;
     } finally {
@@ -650,7 +657,9 @@ export class Container extends EventEmitter {
         await this.checkpoints.write(checkpoints, txn);
         if (txn) await txn.commit();
         else await this.log.flush();
+        settle(true);
       } catch (err) {
+        settle(false);
         if (txn) await txn.abort().catch(() => undefined);
         throw err;
       }

@@ -12,7 +12,8 @@
  * - `markClean(N)` writes `{ offset: N, clean: true }` alone (the store's `commit()` calls it once
  *   the changelog acknowledged every record of every engine write so far; `writes` lets it check
  *   that no engine write slipped in while it waited), then tells the engine it holds a commit
- *   point (`commitPoint`, where the memory engine may start a snapshot file);
+ *   point (`commitPoint`, where the memory engine may start a snapshot file, published once the
+ *   runtime says the commit is durable);
  * - `restore` batches carry `{ offset: last of the batch, clean: true }`.
  *
  * Corner cases: after `close()` (idempotent) every call throws `StoreClosedError`, and open
@@ -106,6 +107,16 @@ export class EngineStore implements StoreLayer<Uint8Array, Uint8Array>, Iterator
     this.writes++;
   }
 
+  /** The engine's key count as a function, when the engine keeps one (`keyCount`); else undefined. */
+  keyCounter(): (() => number) | undefined {
+    const engine = this.engine;
+    if (engine.keyCount === undefined) return undefined;
+    return () => {
+      if (this.closed) throw new StoreClosedError(this.name);
+      return (engine.keyCount as () => number)();
+    };
+  }
+
   /** Whether `key` is held (the engine's `has` when it has one: no value copied out). */
   has(key: Uint8Array): boolean {
     if (this.closed) throw new StoreClosedError(this.name);
@@ -164,14 +175,17 @@ export class EngineStore implements StoreLayer<Uint8Array, Uint8Array>, Iterator
     this.marker = { offset: this.marker?.offset ?? -1, clean: false };
   }
 
-  /** Records that the engine holds exactly the changelog's state at `offset` (one engine write). */
-  markClean(offset: number): void {
+  /**
+   * Records that the engine holds exactly the changelog's state at `offset` (one engine write).
+   * `durable`: see `StorageEngine.commitPoint`.
+   */
+  markClean(offset: number, durable?: Promise<boolean>): void {
     if (this.closed) throw new StoreClosedError(this.name);
     const clean = { offset, clean: true };
     this.engine.write([], encodeMarker(clean));
     this.marker = clean;
     this.writes++;
-    this.engine.commitPoint?.();
+    this.engine.commitPoint?.(durable);
   }
 
   /** Applies restored changelog records with the marker of `offset`, in one engine transaction. */

@@ -89,13 +89,15 @@ export class MeteredStore extends WrappedStore {
 
   /**
    * `sources` add other layers' counters to `metrics()` (a source's `inserts`/`updates` replace
-   * this layer's); `probe`, given when no layer below counts inserts and updates, is asked before
-   * each put.
+   * this layer's). When no layer below counts inserts and updates, `probe` tells whether a key
+   * exists before its op (a lookup: a second hash probe or B+tree descent per put); a single put
+   * asks `keyCount` instead when given (the engine's key count, O(1)), before and after it.
    */
   constructor(
     inner: BytesLayer,
     private readonly sources: readonly CounterSource[] = [],
     private readonly probe?: ExistenceProbe,
+    private readonly keyCount?: () => number,
   ) {
     super(inner);
   }
@@ -139,7 +141,9 @@ export class MeteredStore extends WrappedStore {
 
   override put(key: Uint8Array, value: Uint8Array): void {
     const m = this.m;
-    if (this.probe !== undefined) {
+    const keyCount = this.keyCount;
+    const before = keyCount === undefined ? 0 : keyCount();
+    if (keyCount === undefined && this.probe !== undefined) {
       if (this.probe(key)) m.updates++;
       else m.inserts++;
     }
@@ -149,6 +153,10 @@ export class MeteredStore extends WrappedStore {
       const started = performance.now();
       this.inner.put(key, value);
       this.putLatency.observe((performance.now() - started) / 1000);
+    }
+    if (keyCount !== undefined) {
+      if (keyCount() > before) m.inserts++;
+      else m.updates++;
     }
     m.puts++;
     m.bytesWritten += key.length + value.length;

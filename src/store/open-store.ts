@@ -63,8 +63,13 @@ export interface Store<K, V> extends KeyValueStore<K, V> {
    * changelog's last offset, which it returns (undefined when the store has no changelog or the
    * changelog is empty). If the store was written while waiting for the changelog, the marker
    * stays not clean (the next commit cleans it).
+   *
+   * `durable`, from a runtime whose commit goes on after this returns (the checkpoint, an
+   * exactly-once transaction), settles true once that commit is durable and false if it failed:
+   * a local copy the engine takes at this point (a memory snapshot file) is published only then.
+   * Without it the commit is durable when this resolves.
    */
-  commit(): Promise<number | undefined>;
+  commit(options?: { durable?: Promise<boolean> }): Promise<number | undefined>;
   /**
    * Applies changelog records straight to the engine (not the changelog, not the cache, which is
    * invalidated), in batches, each batch in one engine transaction with the marker of its last
@@ -150,13 +155,15 @@ export function buildStack<K, V>(engine: StorageEngine, o: ResolvedStoreOptions<
   if (ttl) sources.push(() => ttl.counters());
   const below = layer;
   // without a cache the metrics layer asks below whether a put's key exists: without TTL the
-  // engine's `has` answers (no value copied out); with TTL the value's stamp decides
+  // engine's `has` answers (no value copied out), or for a single put the engine's key count
+  // before and after it, when the engine keeps one; with TTL the value's stamp decides
   const probe = cached
     ? undefined
     : ttl
       ? (key: Uint8Array) => below.get(key) !== undefined
       : (key: Uint8Array) => engineStore.has(key);
-  const metered = new MeteredStore(layer, sources, probe);
+  const keyCount = cached || ttl ? undefined : engineStore.keyCounter();
+  const metered = new MeteredStore(layer, sources, probe, keyCount);
   const top = new SerializedStore<K, V>(metered, o);
   return { engineStore, logged, cached, ttl, metered, top };
 }
@@ -243,7 +250,7 @@ export class LayeredStore<K, V> implements Store<K, V> {
     return marker === undefined ? undefined : { offset: marker.offset, clean: marker.clean };
   }
 
-  async commit(): Promise<number | undefined> {
+  async commit(options: { durable?: Promise<boolean> } = {}): Promise<number | undefined> {
     await this.top.flush();
     const sink = this.changelog;
     if (sink === undefined) return undefined;
@@ -253,7 +260,7 @@ export class LayeredStore<K, V> implements Store<K, V> {
       const target = offset ?? -1;
       const marker = this.engineStore.changelogMarker();
       if (!(marker?.clean && marker.offset === target)) {
-        this.engineStore.markClean(target);
+        this.engineStore.markClean(target, options.durable);
         await this.engineStore.flush();
       }
     }

@@ -170,6 +170,8 @@ export interface StorageEngine {
   delete?(key: Uint8Array, meta?: Uint8Array): void;
   /** Optional: whether `key` is held, without copying its value out (else a `get` answers). */
   has?(key: Uint8Array): boolean;
+  /** Optional: how many keys the engine holds, in constant time (the store's insert/update counts). */
+  keyCount?(): number;
   /**
    * Optional, the bulk path of a restore: applies `batches` (puts and deletes as byte spans, see
    * {@link SpanBatch}) in order and then the metadata, atomically, as `write` does with ops. No
@@ -180,8 +182,12 @@ export interface StorageEngine {
    * Optional. The store calls it right after it recorded in the metadata that the engine holds a
    * state its changelog fully covers (a commit point): an engine that keeps local copies in the
    * background (the memory engine's snapshot files) may start one here. Returns at once.
+   * `durable`, when given, settles once the commit that holds this point is over: true when it is
+   * durable (a checkpoint covers the marker), false when it failed. A copy taken here must not be
+   * published before it is true: until then the marker may be ahead of every checkpoint (an
+   * exactly-once transaction not committed yet), and a restart would have to rebuild the store.
    */
-  commitPoint?(): void;
+  commitPoint?(durable?: Promise<boolean>): void;
   /** Idempotent. */
   close(): Promise<void>;
 }

@@ -6,10 +6,12 @@
  *
  * Layout, all typed arrays (no JS object per entry):
  * - entries by id: `refs[id]` is the arena ref of the entry's current record (`NO_REF`: deleted);
- * - the index: open addressing with linear probing in one Int32Array, slot i being `[2i]` = id + 1
- *   (0: empty) and `[2i + 1]` the key's 32-bit hash side by side (one cache line per probe), at
- *   most 70% full; deletion shifts the probe run back (no
- *   tombstones);
+ * - the index: open addressing with linear probing in one Uint32Array, slot i being `[2i]` = the
+ *   arena ref of the key's record + 1 (0: empty) and `[2i + 1]` the key's 32-bit hash side by side
+ *   (one cache line per probe), at most 70% full; deletion shifts the probe run back (no
+ *   tombstones). The slot holds the ref itself, not the id, so a lookup touches two places at
+ *   random (the slot, the record), not three: with a million keys each is a cache and TLB miss.
+ *   The record's header holds its id; a record that moves updates its slot and `refs[id]`;
  * - the order: `run`, ids sorted by key; `delta`, ids of keys inserted since the run was built,
  *   sorted; `tail`, ids inserted since the last ordered read, unsorted. A point write never touches
  *   them beyond appending a new key's id to `tail` (an overwrite keeps its id, so its place).
@@ -36,7 +38,7 @@
  * `close()` itself is idempotent.
  */
 import { hashBytes } from '../../util/bytes.js';
-import { InvalidKeyError, InvalidValueError, StoreClosedError } from '../../util/errors.js';
+import { EngineError, InvalidKeyError, InvalidValueError, StoreClosedError } from '../../util/errors.js';
 import type {
   EngineCursor,
   EngineEntry,
@@ -164,8 +166,8 @@ export class MemoryEngine implements StorageEngine {
   private refs: Uint32Array;
   private idTop = 0;
   private freeIds: number[] = [];
-  /** Slot i: `[2i]` id + 1 (0: empty), `[2i + 1]` the key's hash. */
-  private slots: Int32Array;
+  /** Slot i: `[2i]` the record's ref + 1 (0: empty), `[2i + 1]` the key's hash. */
+  private slots: Uint32Array;
   private mask: number;
   private count = 0;
   private run = new Uint32Array(0);
@@ -190,7 +192,7 @@ export class MemoryEngine implements StorageEngine {
     this.expectedKeys = Math.max(0, Math.floor(options.expectedKeys ?? 0));
     this.arena = new RecordArena(name, this.expectedKeys * 64);
     const slots = pow2AtLeast(Math.ceil(this.expectedKeys / MAX_LOAD) + 1);
-    this.slots = new Int32Array(2 * slots);
+    this.slots = new Uint32Array(2 * slots);
     this.mask = slots - 1;
     this.refs = new Uint32Array(Math.max(16, this.expectedKeys));
     this.tail = new Uint32Array(Math.max(16, this.expectedKeys));
@@ -217,13 +219,18 @@ export class MemoryEngine implements StorageEngine {
     this.check();
     const s = this.slots[2 * this.probe(key, hashBytes(key, 0, key.length))];
     if (s === 0) return undefined;
-    const ref = this.refs[s - 1];
+    const ref = s - 1;
     const b = this.arena.chunks[ref >>> 24] as Buffer;
     const at = (ref & 0xffffff) + HEADER + readU32(b, (ref & 0xffffff) + 4);
     const vl = readU32(b, (ref & 0xffffff) + 8);
     const out = Buffer.allocUnsafe(vl);
     b.copy(out, 0, at, at + vl);
     return out;
+  }
+
+  /** See `StorageEngine.keyCount`. */
+  keyCount(): number {
+    return this.count;
   }
 
   /** Whether `key` is held: a probe, no copy. */
@@ -425,7 +432,7 @@ export class MemoryEngine implements StorageEngine {
         const h = hashBytes(b, at + HEADER, kl);
         let i = h & mask;
         while (slots[2 * i] !== 0) i = (i + 1) & mask;
-        slots[2 * i] = id + 1;
+        slots[2 * i] = base - first + at + 1;
         slots[2 * i + 1] = h;
         this.count++;
         if (sorted) {
@@ -471,7 +478,7 @@ export class MemoryEngine implements StorageEngine {
   private reset(): void {
     this.arena = new RecordArena(this.name, this.expectedKeys * 64);
     const slots = pow2AtLeast(Math.ceil(this.expectedKeys / MAX_LOAD) + 1);
-    this.slots = new Int32Array(2 * slots);
+    this.slots = new Uint32Array(2 * slots);
     this.mask = slots - 1;
     this.refs = new Uint32Array(Math.max(16, this.expectedKeys));
     this.idTop = 0;
@@ -499,13 +506,12 @@ export class MemoryEngine implements StorageEngine {
   private probeAt(src: Uint8Array, ka: number, kl: number, h: number): number {
     const slots = this.slots;
     const mask = this.mask;
-    const h32 = h | 0;
     let i = h & mask;
     for (;;) {
       const s = slots[2 * i];
       if (s === 0) return i;
-      if (slots[2 * i + 1] === h32) {
-        const ref = this.refs[s - 1];
+      if (slots[2 * i + 1] === h) {
+        const ref = s - 1;
         const b = this.arena.chunks[ref >>> 24] as Buffer;
         const at = ref & 0xffffff;
         if (readU32(b, at + 4) === kl) {
@@ -524,14 +530,16 @@ export class MemoryEngine implements StorageEngine {
     let i = this.probe(key, h);
     const s = this.slots[2 * i];
     if (s !== 0) {
-      const id = s - 1;
-      const ref = this.refs[id];
+      const ref = s - 1;
       const b = this.arena.chunks[ref >>> 24] as Buffer;
       if (this.views === 0 && readU32(b, (ref & 0xffffff) + 8) === value.length) {
         this.arena.overwriteValue(ref, value);
         return;
       }
-      this.refs[id] = this.arena.append(id, key, value);
+      const id = readU32(b, ref & 0xffffff);
+      const moved = this.arena.append(id, key, value);
+      this.refs[id] = moved;
+      this.slots[2 * i] = moved + 1;
       this.arena.markDead(ref);
       return;
     }
@@ -541,8 +549,9 @@ export class MemoryEngine implements StorageEngine {
     }
     const id = this.freeIds.length > 0 ? (this.freeIds.pop() as number) : this.idTop++;
     if (id >= this.refs.length) this.reserveIds(id + 1);
-    this.refs[id] = this.arena.append(id, key, value);
-    this.slots[2 * i] = id + 1;
+    const ref = this.arena.append(id, key, value);
+    this.refs[id] = ref;
+    this.slots[2 * i] = ref + 1;
     this.slots[2 * i + 1] = h;
     this.count++;
     this.pushTail(id);
@@ -563,21 +572,24 @@ export class MemoryEngine implements StorageEngine {
   ): void {
     const s = this.slots[2 * slot];
     if (s !== 0) {
-      const id = s - 1;
-      const ref = this.refs[id];
+      const ref = s - 1;
       const b = this.arena.chunks[ref >>> 24] as Buffer;
       if (this.views === 0 && readU32(b, (ref & 0xffffff) + 8) === vl) {
         this.arena.overwriteValueAt(ref, src, va, vl);
         return;
       }
-      this.refs[id] = this.arena.appendAt(id, src, ka, kl, va, vl);
+      const id = readU32(b, ref & 0xffffff);
+      const moved = this.arena.appendAt(id, src, ka, kl, va, vl);
+      this.refs[id] = moved;
+      this.slots[2 * slot] = moved + 1;
       this.arena.markDead(ref);
       return;
     }
     const id = this.freeIds.length > 0 ? (this.freeIds.pop() as number) : this.idTop++;
     if (id >= this.refs.length) this.reserveIds(id + 1);
-    this.refs[id] = this.arena.appendAt(id, src, ka, kl, va, vl);
-    this.slots[2 * slot] = id + 1;
+    const ref = this.arena.appendAt(id, src, ka, kl, va, vl);
+    this.refs[id] = ref;
+    this.slots[2 * slot] = ref + 1;
     this.slots[2 * slot + 1] = h;
     this.count++;
     this.pushTail(id);
@@ -592,8 +604,9 @@ export class MemoryEngine implements StorageEngine {
     let i = slot;
     const s = this.slots[2 * i];
     if (s === 0) return;
-    const id = s - 1;
-    this.arena.markDead(this.refs[id]);
+    const ref = s - 1;
+    const id = readU32(this.arena.chunks[ref >>> 24] as Buffer, ref & 0xffffff);
+    this.arena.markDead(ref);
     this.refs[id] = NO_REF;
     this.count--;
     this.deletedPending++;
@@ -631,7 +644,7 @@ export class MemoryEngine implements StorageEngine {
   private growTable(n: number): void {
     const size = pow2AtLeast(Math.ceil(n / MAX_LOAD) + 1);
     if (size <= this.mask + 1) return;
-    const slots = new Int32Array(2 * size);
+    const slots = new Uint32Array(2 * size);
     const mask = size - 1;
     const old = this.slots;
     for (let k = 0; k < old.length; k += 2) {
@@ -662,11 +675,27 @@ export class MemoryEngine implements StorageEngine {
       const kl = readU32(b, at + 4);
       const vl = readU32(b, at + 8);
       if (id < this.idTop && refs[id] === base + at) {
-        refs[id] = arena.appendFrom(id, b, at + HEADER, kl, at + HEADER + kl, vl);
+        const moved = arena.appendFrom(id, b, at + HEADER, kl, at + HEADER + kl, vl);
+        refs[id] = moved;
+        this.repoint(hashBytes(b, at + HEADER, kl), base + at, moved);
       }
       at += HEADER + kl + vl;
     }
     arena.drop(c);
+  }
+
+  /** Points the slot that holds `ref` (its key hashing to `h`) at `moved`. */
+  private repoint(h: number, ref: number, moved: number): void {
+    const slots = this.slots;
+    const mask = this.mask;
+    let i = h & mask;
+    for (let n = 0; n <= mask; n++, i = (i + 1) & mask) {
+      if (slots[2 * i] === ref + 1) {
+        slots[2 * i] = moved + 1;
+        return;
+      }
+    }
+    throw new EngineError(`memory engine "${this.name}": a moved record has no slot (internal error)`);
   }
 
   /** Brings the order up to date: sorts the tail into the delta, merges a large delta into the run. */

@@ -48,13 +48,15 @@ export interface SnapshotWriteStats {
 
 /**
  * Writes every record of `view` and `meta` to `path` atomically; closes the view. Resolves with
- * undefined, writing nothing, when `stillWanted()` is false at the end.
+ * undefined, writing nothing, when `stillWanted()` is false at the end, or when `publishable`
+ * (awaited once the temp file is on disk, before the rename) resolves false.
  */
 export async function writeSnapshotFile(
   path: string,
   view: MemoryView,
   meta: Uint8Array | undefined,
   stillWanted: () => boolean,
+  publishable?: Promise<boolean>,
 ): Promise<SnapshotWriteStats | undefined> {
   const started = performance.now();
   const tmp = `${path}.tmp`;
@@ -93,8 +95,10 @@ export async function writeSnapshotFile(
     END.copy(trailer, 4);
     await file.write(trailer, 0, TRAILER, pos);
     await file.write(header, 0, HEADER, 0);
+    view.close(); // every record is copied out: writes may go in place again
     await file.sync();
     await file.close();
+    if (publishable !== undefined && !(await publishable)) return undefined;
     if (!stillWanted()) return undefined;
     renameSync(tmp, path);
     renamed = true;

@@ -14,8 +14,14 @@
  *   something changed: it takes a stable view of every record plus the metadata in the same
  *   synchronous step, so the pair is consistent, and writes them in the background
  *   (`writeSnapshotFile`: 4 MiB slices between asynchronous writes, temp file, fsync, rename).
+ *   When the runtime's commit goes on after the marker (the checkpoint, an exactly-once
+ *   transaction), the rename waits until that commit is durable, and a commit that failed drops
+ *   the file: a published snapshot never names a changelog offset past every checkpoint (exactly-
+ *   once, a kill between the marker and the transaction's commit made the next start rebuild the
+ *   store from the whole changelog).
  * - `close()` waits for a running snapshot and writes a last one when anything changed since, so a
- *   clean close and reopen loses nothing (the conformance suite runs it as a persistent engine).
+ *   clean close and reopen loses nothing (the conformance suite runs it as a persistent engine) —
+ *   unless the last commit point's commit failed.
  * - `clear()` (a store wipe) removes the file, and a snapshot running meanwhile never lands.
  *
  * A crash loses what came after the last snapshot — never correctness: the file always pairs its
@@ -62,6 +68,8 @@ export class SnapshottedMemoryEngine implements StorageEngine {
   private running: Promise<void> | undefined;
   private lastStart = Number.NEGATIVE_INFINITY;
   private changed = false;
+  /** The `durable` of the last commit point (see `StorageEngine.commitPoint`). */
+  private lastPoint: Promise<boolean> | undefined;
   /** Bumped by `clear()`: a snapshot begun before it must not land. */
   private epoch = 0;
   private closed = false;
@@ -90,6 +98,10 @@ export class SnapshottedMemoryEngine implements StorageEngine {
 
   has(key: Uint8Array): boolean {
     return this.inner.has(key);
+  }
+
+  keyCount(): number {
+    return this.inner.keyCount();
   }
 
   put(key: Uint8Array, value: Uint8Array, meta?: Uint8Array): void {
@@ -131,10 +143,11 @@ export class SnapshottedMemoryEngine implements StorageEngine {
     rmSync(this.path, { force: true });
   }
 
-  commitPoint(): void {
+  commitPoint(durable?: Promise<boolean>): void {
+    this.lastPoint = durable;
     if (this.closed || this.running !== undefined || !this.changed) return;
     if (performance.now() - this.lastStart < this.options.intervalMs) return;
-    this.start();
+    this.start(durable);
   }
 
   /** Writes a snapshot of the state as it is now (after any running one); resolves when on disk. */
@@ -144,16 +157,18 @@ export class SnapshottedMemoryEngine implements StorageEngine {
     return this.start();
   }
 
-  private start(): Promise<SnapshotWriteStats | undefined> {
+  private start(durable?: Promise<boolean>): Promise<SnapshotWriteStats | undefined> {
     this.lastStart = performance.now();
     const epoch = this.epoch;
     // the view and the metadata in one synchronous step: the file pairs records with their marker
     const view = this.inner.exportView();
     const meta = this.inner.readMeta();
     this.changed = false;
-    const done = writeSnapshotFile(this.path, view, meta, () => this.epoch === epoch).then(
+    const done = writeSnapshotFile(this.path, view, meta, () => this.epoch === epoch, durable).then(
       (stats) => {
         if (stats !== undefined) this.lastSnapshot = stats;
+        // not published (its commit failed, or a wipe came first): the state is not on disk
+        else if (durable !== undefined && this.epoch === epoch) this.changed = true;
         return stats;
       },
       (err: unknown) => {
@@ -177,7 +192,10 @@ export class SnapshottedMemoryEngine implements StorageEngine {
     if (this.closed) return;
     try {
       while (this.running !== undefined) await this.running;
-      if (this.changed) await this.start();
+      // not after a failed commit: its marker may be ahead of every checkpoint (the file on disk,
+      // from an earlier commit, stays the one a restart loads)
+      const failed = this.lastPoint !== undefined && !(await this.lastPoint);
+      if (this.changed && !failed) await this.start();
     } finally {
       this.closed = true;
       await this.inner.close();

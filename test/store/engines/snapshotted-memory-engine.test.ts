@@ -175,4 +175,37 @@ describe('memory engine snapshot files', () => {
     await again.inner.close();
     assert.equal(statSync(join(dir, SNAPSHOT_FILE)).mtimeMs, first);
   });
+
+  it('a snapshot taken at a commit point lands only once its commit is durable, never after a failed one', async (t) => {
+    const dir = tempDir(t);
+    const file = join(dir, SNAPSHOT_FILE);
+    const engine = await snapshotted(dir, 10); // published, meta "m10"
+    const reopened = (): { size: number; meta: string } => {
+      const e = SnapshottedMemoryEngine.open({ dir, name: 'peek', intervalMs: 0 });
+      const out = { size: e.inner.size, meta: Buffer.from(e.readMeta() as Uint8Array).toString() };
+      void e.inner.close();
+      return out;
+    };
+    // a commit point whose commit is still going (an exactly-once transaction not committed yet)
+    const ops = [];
+    for (let i = 0; i < 20; i++) ops.push({ key: key(i), value: val(i) });
+    engine.write(ops, Buffer.from('m20'));
+    let commit: (durable: boolean) => void = () => {};
+    engine.commitPoint(
+      new Promise<boolean>((resolve) => {
+        commit = resolve;
+      }),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 50)); // the file is written meanwhile
+    assert.deepEqual(reopened(), { size: 10, meta: 'm10' }, 'not published before the commit is durable');
+    commit(true);
+    await engine.snapshotNow(); // waits for the running one (then writes the same state again)
+    assert.deepEqual(reopened(), { size: 20, meta: 'm20' });
+    // a commit point whose commit then fails: neither its snapshot nor one at close lands
+    engine.write([{ key: key(99), value: val(99) }], Buffer.from('m21'));
+    engine.commitPoint(Promise.resolve(false));
+    await engine.close();
+    assert.deepEqual(reopened(), { size: 20, meta: 'm20' }, 'the last durable snapshot stays');
+    assert.equal(existsSync(`${file}.tmp`), false, 'the unpublished file is removed');
+  });
 });
