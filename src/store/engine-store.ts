@@ -16,11 +16,31 @@
  *   runtime says the commit is durable);
  * - `restore` batches carry `{ offset: last of the batch, clean: true }`.
  *
+ * Deferred writes (`deferWrites`, for a changelogged store on an engine whose writes are on disk
+ * when they return: lmdb, rocksdb): the engine never holds a write before a commit that covers it
+ * is durable, so after a crash at any instant its copy is the state of a durable commit point —
+ * reused or replayed from there, never rebuilt from the whole changelog. Without this, a crash
+ * after the store's part of a commit (engine write and clean marker) but before the checkpoint or
+ * the exactly-once transaction left the marker ahead of every checkpoint, and a write-back cache
+ * that evicted between commits left it not clean: the crash test's restarts rebuilt their stores
+ * nearly every time. How:
+ * - puts and deletes go to `PendingWrites` (memory), which `get`/`has` read first;
+ * - `markClean(N, durable)` notes the point; once `durable` is true, the ops up to it go to the
+ *   engine in ONE transaction with the clean marker N (`durable` false: they stay pending, and a
+ *   failed commit's store is closed without them). Without `durable` (a store used alone, `close`)
+ *   they go at once;
+ * - an ordered read (`range`, `snapshot`), a wipe of the pending ops past `maxBytes`, or a restore
+ *   writes everything pending down at once with the marker not clean (as before: a crash then
+ *   rebuilds), and a point whose ops were overtaken that way is not marked clean;
+ * - keys are checked against the engine's limits when written (`checkKey`), not when applied; an
+ *   engine failure while applying is kept and thrown by every later call and commit.
+ *
  * Corner cases: after `close()` (idempotent) every call throws `StoreClosedError`, and open
  * iterators are closed (their `next()` throws `IteratorClosedError`).
  */
 import { prefixEnd } from '../util/bytes.js';
-import { StoreClosedError } from '../util/errors.js';
+import { EngineError, StoreClosedError } from '../util/errors.js';
+import { PendingWrites } from './pending-writes.js';
 import { spanOps } from './span-batch.js';
 import { CursorIterator, type IteratorOwner } from './store-iterator.js';
 import type { KeyValueIterator, SpanBatch, StorageEngine, StoreLayer, WriteOp } from './types.js';
@@ -53,6 +73,11 @@ export interface EngineStoreOptions {
   readonly name: string;
   /** Keep the changelog marker in the engine's metadata (only when the store has a changelog). */
   readonly trackChangelog: boolean;
+  /**
+   * Hold writes until a commit point is durable (see the file's comment); with `trackChangelog`
+   * only. Past `maxBytes` of pending ops they go down at once, the marker not clean.
+   */
+  readonly deferWrites?: { readonly maxBytes: number };
 }
 
 export class EngineStore implements StoreLayer<Uint8Array, Uint8Array>, IteratorOwner {
@@ -62,7 +87,19 @@ export class EngineStore implements StoreLayer<Uint8Array, Uint8Array>, Iterator
   writes = 0;
   private closed = false;
   private readonly track: boolean;
+  /** The marker as the store stands (with deferred writes, the engine's may lag behind it). */
   private marker: ChangelogMarker | undefined;
+  /** Deferred writes: the ops the engine does not hold yet (undefined: writes go straight down). */
+  private readonly pending: PendingWrites | undefined;
+  private readonly maxPending: number;
+  /** Ops numbered below this are in the engine (applied at a point, or written down early). */
+  private appliedEnd = 0;
+  /** Ops numbered below this were written down early, with the marker not clean. */
+  private forcedEnd = 0;
+  /** Bumped by `clear()` and `close()`: a durable point noted before must not apply. */
+  private epoch = 0;
+  /** A failure of a deferred apply: thrown by every later call. */
+  private failure: EngineError | undefined;
 
   constructor(
     readonly engine: StorageEngine,
@@ -71,6 +108,14 @@ export class EngineStore implements StoreLayer<Uint8Array, Uint8Array>, Iterator
     this.name = options.name;
     this.track = options.trackChangelog;
     this.marker = this.track ? decodeMarker(engine.readMeta()) : undefined;
+    const defer = this.track ? options.deferWrites : undefined;
+    this.pending = defer === undefined ? undefined : new PendingWrites();
+    this.maxPending = defer?.maxBytes ?? 0;
+  }
+
+  /** Ops taken but not in the engine yet (deferred writes; 0 without). */
+  get pendingOps(): number {
+    return this.pending?.size ?? 0;
   }
 
   get isOpen(): boolean {
@@ -83,7 +128,9 @@ export class EngineStore implements StoreLayer<Uint8Array, Uint8Array>, Iterator
   }
 
   get(key: Uint8Array): Uint8Array | undefined {
-    if (this.closed) throw new StoreClosedError(this.name);
+    this.check();
+    const pending = this.pending?.lookup(key);
+    if (pending !== undefined) return pending ?? undefined;
     return this.engine.get(key);
   }
 
@@ -93,6 +140,13 @@ export class EngineStore implements StoreLayer<Uint8Array, Uint8Array>, Iterator
 
   put(key: Uint8Array, value: Uint8Array): void {
     const engine = this.engine;
+    if (this.pending !== undefined) {
+      this.check();
+      engine.checkKey?.(key);
+      this.pending.add(key, value);
+      this.taken();
+      return;
+    }
     if (engine.put === undefined) {
       this.write([{ key, value }]);
       return;
@@ -110,7 +164,7 @@ export class EngineStore implements StoreLayer<Uint8Array, Uint8Array>, Iterator
   /** The engine's key count as a function, when the engine keeps one (`keyCount`); else undefined. */
   keyCounter(): (() => number) | undefined {
     const engine = this.engine;
-    if (engine.keyCount === undefined) return undefined;
+    if (engine.keyCount === undefined || this.pending !== undefined) return undefined;
     return () => {
       if (this.closed) throw new StoreClosedError(this.name);
       return (engine.keyCount as () => number)();
@@ -119,7 +173,9 @@ export class EngineStore implements StoreLayer<Uint8Array, Uint8Array>, Iterator
 
   /** Whether `key` is held (the engine's `has` when it has one: no value copied out). */
   has(key: Uint8Array): boolean {
-    if (this.closed) throw new StoreClosedError(this.name);
+    this.check();
+    const pending = this.pending?.lookup(key);
+    if (pending !== undefined) return pending !== null;
     const engine = this.engine;
     return engine.has === undefined ? engine.get(key) !== undefined : engine.has(key);
   }
@@ -132,6 +188,13 @@ export class EngineStore implements StoreLayer<Uint8Array, Uint8Array>, Iterator
 
   delete(key: Uint8Array): void {
     const engine = this.engine;
+    if (this.pending !== undefined) {
+      this.check();
+      engine.checkKey?.(key);
+      this.pending.add(key, null);
+      this.taken();
+      return;
+    }
     if (engine.delete === undefined) {
       this.write([{ key, value: null }]);
       return;
@@ -153,8 +216,16 @@ export class EngineStore implements StoreLayer<Uint8Array, Uint8Array>, Iterator
   }
 
   write(ops: readonly WriteOp<Uint8Array, Uint8Array>[]): void {
-    if (this.closed) throw new StoreClosedError(this.name);
+    this.check();
     if (ops.length === 0) return;
+    const pending = this.pending;
+    if (pending !== undefined) {
+      const checkKey = this.engine.checkKey;
+      if (checkKey !== undefined) for (let i = 0; i < ops.length; i++) checkKey.call(this.engine, ops[i].key);
+      for (let i = 0; i < ops.length; i++) pending.add(ops[i].key, ops[i].value);
+      this.taken();
+      return;
+    }
     const meta = this.dirtyMeta();
     if (meta === undefined) this.engine.write(ops);
     else {
@@ -162,6 +233,54 @@ export class EngineStore implements StoreLayer<Uint8Array, Uint8Array>, Iterator
       this.markDirty();
     }
     this.writes++;
+  }
+
+  /** After a deferred write was taken: counts it, and writes everything down past `maxPending`. */
+  private taken(): void {
+    this.writes++;
+    if ((this.pending as PendingWrites).bytes > this.maxPending) this.writeDown();
+  }
+
+  /**
+   * Deferred writes: every pending op to the engine at once, with the marker not clean (the engine
+   * now holds writes no durable commit covers).
+   */
+  private writeDown(): void {
+    const pending = this.pending;
+    if (pending === undefined || pending.size === 0) return;
+    const end = pending.end;
+    const ops = pending.take(end);
+    const dirty = { offset: this.marker?.offset ?? -1, clean: false };
+    this.applyOps(ops, encodeMarker(dirty));
+    this.appliedEnd = end;
+    this.forcedEnd = end;
+  }
+
+  /** Deferred writes: the ops numbered below `end` to the engine, with the clean marker `offset`. */
+  private applyPoint(end: number, offset: number): void {
+    const pending = this.pending as PendingWrites;
+    // a later point applied them already, or some ops after this point went down early: the
+    // engine holds more than this point, so it must not be marked clean at it
+    if (end < this.appliedEnd || end < this.forcedEnd) return;
+    this.applyOps(pending.take(end), encodeMarker({ offset, clean: true }));
+    this.appliedEnd = end;
+  }
+
+  private applyOps(ops: readonly WriteOp<Uint8Array, Uint8Array>[], meta: Uint8Array): void {
+    try {
+      this.engine.write(ops, meta);
+    } catch (err) {
+      this.failure = new EngineError(
+        `store "${this.name}": writing ${ops.length} committed ops to its engine failed; the store is unusable, restart the job (it restores from the changelog)`,
+        { cause: err },
+      );
+      throw this.failure;
+    }
+  }
+
+  private check(): void {
+    if (this.closed) throw new StoreClosedError(this.name);
+    if (this.failure !== undefined) throw this.failure;
   }
 
   /** The "not clean" marker the next data write must carry, or undefined when it needs none. */
@@ -180,8 +299,31 @@ export class EngineStore implements StoreLayer<Uint8Array, Uint8Array>, Iterator
    * `durable`: see `StorageEngine.commitPoint`.
    */
   markClean(offset: number, durable?: Promise<boolean>): void {
-    if (this.closed) throw new StoreClosedError(this.name);
+    this.check();
     const clean = { offset, clean: true };
+    const pending = this.pending;
+    if (pending !== undefined) {
+      const end = pending.end;
+      this.marker = clean;
+      this.writes++;
+      if (durable === undefined) {
+        this.applyPoint(end, offset);
+        return;
+      }
+      const epoch = this.epoch;
+      durable.then(
+        (ok) => {
+          if (!ok || epoch !== this.epoch || this.closed || this.failure !== undefined) return;
+          try {
+            this.applyPoint(end, offset);
+          } catch {
+            // kept in `failure`: the next call and the next commit throw it
+          }
+        },
+        () => {},
+      );
+      return;
+    }
     this.engine.write([], encodeMarker(clean));
     this.marker = clean;
     this.writes++;
@@ -190,7 +332,8 @@ export class EngineStore implements StoreLayer<Uint8Array, Uint8Array>, Iterator
 
   /** Applies restored changelog records with the marker of `offset`, in one engine transaction. */
   writeRestored(ops: readonly WriteOp<Uint8Array, Uint8Array>[], offset: number): void {
-    if (this.closed) throw new StoreClosedError(this.name);
+    this.check();
+    this.writeDown();
     const clean = { offset, clean: true };
     this.engine.write(ops, encodeMarker(clean));
     this.marker = clean;
@@ -199,7 +342,8 @@ export class EngineStore implements StoreLayer<Uint8Array, Uint8Array>, Iterator
 
   /** `writeRestored` of records as byte spans: the engine's `writeSpans`, else its `write`. */
   writeRestoredSpans(batches: readonly SpanBatch[], offset: number): void {
-    if (this.closed) throw new StoreClosedError(this.name);
+    this.check();
+    this.writeDown();
     const clean = { offset, clean: true };
     if (this.engine.writeSpans !== undefined) this.engine.writeSpans(batches, encodeMarker(clean));
     else this.engine.write(spanOps(batches), encodeMarker(clean));
@@ -210,13 +354,18 @@ export class EngineStore implements StoreLayer<Uint8Array, Uint8Array>, Iterator
   /** Removes every key and the marker. */
   clear(): void {
     if (this.closed) throw new StoreClosedError(this.name);
+    this.pending?.clear();
+    this.epoch++;
+    this.appliedEnd = this.forcedEnd = this.pending?.end ?? 0;
+    this.failure = undefined;
     this.engine.clear();
     this.marker = undefined;
     this.writes++;
   }
 
   range(from: Bound, to: Bound): KeyValueIterator<Uint8Array, Uint8Array> {
-    if (this.closed) throw new StoreClosedError(this.name);
+    this.check();
+    this.writeDown();
     return new CursorIterator(this.engine.range(from, to), this);
   }
 
@@ -229,18 +378,21 @@ export class EngineStore implements StoreLayer<Uint8Array, Uint8Array>, Iterator
   }
 
   snapshot(from: Bound, to: Bound): KeyValueIterator<Uint8Array, Uint8Array> {
-    if (this.closed) throw new StoreClosedError(this.name);
+    this.check();
+    this.writeDown();
     return new CursorIterator(this.engine.snapshot(from, to), this);
   }
 
   async flush(): Promise<void> {
-    if (this.closed) throw new StoreClosedError(this.name);
+    this.check();
     await this.engine.flush();
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.epoch++;
+    this.pending?.clear(); // the store's close committed them first, unless after a failure
     for (const it of [...this.openIterators]) it.close();
     await this.engine.close();
   }

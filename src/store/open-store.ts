@@ -131,9 +131,21 @@ export interface StoreStack<K, V> {
  * - changelog log-AFTER the engine write (as Kafka Streams; Samza logs before): the changelog
  *   never holds a write the engine refused, and an engine write whose record never reached the
  *   changelog is covered by the marker, which that very engine write turned "not clean".
+ * - deferred engine writes on a changelogged store whose engine persists each write as it returns
+ *   (lmdb, rocksdb; not the memory engine, whose snapshot files wait for durable commits
+ *   themselves): the engine layer holds the writes until the commit that covers them is durable
+ *   (see `EngineStore`), so a crash never leaves the local copy ahead of every checkpoint. The
+ *   engine write then follows the changelog instead; a key the engine would refuse is still
+ *   refused when it is written (`checkKey`), so the changelog never holds it either.
  */
 export function buildStack<K, V>(engine: StorageEngine, o: ResolvedStoreOptions<K, V>): StoreStack<K, V> {
-  const engineStore = new EngineStore(engine, { name: o.name, trackChangelog: o.changelog !== undefined });
+  const engineStore = new EngineStore(engine, {
+    name: o.name,
+    trackChangelog: o.changelog !== undefined,
+    ...(o.changelog !== undefined && engine.supports.persistent && engine.commitPoint === undefined
+      ? { deferWrites: { maxBytes: DEFERRED_MAX_BYTES } }
+      : {}),
+  });
   let layer: BytesLayer = engineStore;
   const logged = o.changelog === undefined ? undefined : new LoggedStore(layer, o.changelog);
   if (logged) layer = logged;
@@ -169,6 +181,8 @@ export function buildStack<K, V>(engine: StorageEngine, o: ResolvedStoreOptions<
 }
 
 const RESTORE_BATCH = 100_000;
+/** Pending deferred writes past this go down to the engine at once (its marker then not clean). */
+const DEFERRED_MAX_BYTES = 64 << 20;
 
 /** The store users get: the top of the stack plus the runtime's hooks. */
 export class LayeredStore<K, V> implements Store<K, V> {

@@ -170,6 +170,11 @@ export interface StorageEngine {
   delete?(key: Uint8Array, meta?: Uint8Array): void;
   /** Optional: whether `key` is held, without copying its value out (else a `get` answers). */
   has?(key: Uint8Array): boolean;
+  /**
+   * Optional: throws `InvalidKeyError` for a key the engine cannot store (the check `write` makes),
+   * so a store that holds writes before they reach the engine refuses a bad key when it is written.
+   */
+  checkKey?(key: Uint8Array): void;
   /** Optional: how many keys the engine holds, in constant time (the store's insert/update counts). */
   keyCount?(): number;
   /**

@@ -299,7 +299,7 @@ describe('options', () => {
 });
 
 describe('persistence on lmdb', () => {
-  it('data and the clean marker survive close and reopen', async () => {
+  it('data and the clean marker survive close and reopen; a write no commit covered never reaches the engine', async () => {
     const { dir, remove } = makeTempDir('eddy-store-lmdb-');
     try {
       const sink = new MemoryChangelogSink();
@@ -332,7 +332,11 @@ describe('persistence on lmdb', () => {
         value: serdes.json(),
         changelog: sink,
       });
-      assert.deepEqual(third.changelogPosition(), { offset: 1, clean: false });
+      // closed without a commit (as by a crash): the engine still holds exactly offset 1, clean, and
+      // 'c' (changelog offset 2) is only in the changelog, for a restore to replay
+      assert.deepEqual(third.changelogPosition(), { offset: 1, clean: true });
+      assert.equal(third.get('c'), undefined);
+      assert.equal(sink.records.length, 3);
       await third.close();
     } finally {
       remove();

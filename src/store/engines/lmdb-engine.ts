@@ -261,6 +261,11 @@ export class LmdbEngine implements StorageEngine {
     return shared === undefined ? undefined : Buffer.from(shared.subarray(0, shared.length));
   }
 
+  checkKey(key: Uint8Array): void {
+    const len = key.length;
+    if (len === 0 || len > LMDB_MAX_KEY_SIZE) throw this.#badKey(len);
+  }
+
   write(ops: readonly WriteOp<Uint8Array, Uint8Array>[], meta?: Uint8Array): void {
     this.#check();
     for (let i = 0; i < ops.length; i++) {
