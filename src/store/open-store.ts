@@ -143,7 +143,13 @@ export function buildStack<K, V>(engine: StorageEngine, o: ResolvedStoreOptions<
     name: o.name,
     trackChangelog: o.changelog !== undefined,
     ...(o.changelog !== undefined && engine.supports.persistent && engine.commitPoint === undefined
-      ? { deferWrites: { maxBytes: DEFERRED_MAX_BYTES } }
+      ? {
+          deferWrites: {
+            maxBytes: DEFERRED_MAX_BYTES,
+            applyBytes: DEFERRED_APPLY_BYTES,
+            applyMs: DEFERRED_APPLY_MS,
+          },
+        }
       : {}),
   });
   let layer: BytesLayer = engineStore;
@@ -183,6 +189,9 @@ export function buildStack<K, V>(engine: StorageEngine, o: ResolvedStoreOptions<
 const RESTORE_BATCH = 100_000;
 /** Pending deferred writes past this go down to the engine at once (its marker then not clean). */
 const DEFERRED_MAX_BYTES = 64 << 20;
+/** A durable commit point applies the deferred writes once this much is pending, or this long passed. */
+const DEFERRED_APPLY_BYTES = 16 << 20;
+const DEFERRED_APPLY_MS = 10_000;
 
 /** The store users get: the top of the stack plus the runtime's hooks. */
 export class LayeredStore<K, V> implements Store<K, V> {

@@ -1,37 +1,29 @@
-// Deferred engine writes (EngineStore, on lmdb with a changelog): the engine holds a write only once
-// a commit that covers it is durable, reads see pending writes meanwhile, a failed commit leaves
-// the engine at the last durable point, and an ordered read writes everything down (not clean).
+// Deferred engine writes (EngineStore over lmdb, as a changelogged store builds it): the engine holds
+// a write only once a commit point that covers it is durable, reads see pending writes meanwhile, a
+// failed commit leaves the engine at the last durable point, an ordered read writes everything down
+// (not clean), and small durable points wait for a larger one.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { decodeMarker, type EngineStore } from '../../src/store/engine-store.js';
+import { decodeMarker, EngineStore } from '../../src/store/engine-store.js';
+import { LmdbEngine } from '../../src/store/engines/lmdb-engine.js';
 import { MemoryChangelogSink, openStore, serdes } from '../../src/store/index.js';
-import type { Store } from '../../src/store/open-store.js';
 import { isEddyError } from '../../src/util/errors.js';
 import { tempDir } from '../helpers/tmp.js';
 
-type Opened = { store: Store<string, string>; sink: MemoryChangelogSink; engineStore: EngineStore };
+const b = (s: string): Buffer => Buffer.from(s);
+const str = (v: Uint8Array | undefined): string | undefined =>
+  v === undefined ? undefined : Buffer.from(v).toString();
 
-async function open(dir: string): Promise<Opened> {
-  const sink = new MemoryChangelogSink();
-  const store = (await openStore({
-    dir,
-    engine: 'lmdb',
-    key: serdes.string,
-    value: serdes.string,
-    cacheSize: 0,
-    changelog: sink,
-  })) as Store<string, string>;
-  const engineStore = (store as unknown as { stack: { engineStore: EngineStore } }).stack.engineStore;
-  return { store, sink, engineStore };
+function open(dir: string, apply = { applyBytes: 0, applyMs: 0 }): EngineStore {
+  return new EngineStore(LmdbEngine.open({ dir, name: 't' }), {
+    name: 't',
+    trackChangelog: true,
+    deferWrites: { maxBytes: 1 << 20, ...apply },
+  });
 }
 
-/** What the engine itself holds for `key` (below the pending writes). */
-function inEngine(o: Opened, key: string): string | undefined {
-  const v = o.engineStore.engine.get(Buffer.from(key));
-  return v === undefined ? undefined : Buffer.from(v).toString();
-}
-
-const engineMarker = (o: Opened) => decodeMarker(o.engineStore.engine.readMeta());
+const inEngine = (s: EngineStore, key: string) => str(s.engine.get(b(key)));
+const engineMarker = (s: EngineStore) => decodeMarker(s.engine.readMeta());
 
 function deferred(): { durable: Promise<boolean>; settle: (ok: boolean) => void } {
   let settle: (ok: boolean) => void = () => {};
@@ -44,74 +36,123 @@ function deferred(): { durable: Promise<boolean>; settle: (ok: boolean) => void 
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 
 describe('deferred engine writes (lmdb with a changelog)', () => {
-  it('a write reaches the engine once its commit is durable, with the clean marker; reads see it before', async (t) => {
-    const o = await open(tempDir(t));
-    t.after(() => o.store.close());
-    o.store.put('a', '1');
-    assert.equal(o.store.get('a'), '1', 'a pending write is read back');
-    assert.equal(inEngine(o, 'a'), undefined, 'not in the engine before any commit');
+  it('a write reaches the engine once its commit point is durable, with the clean marker; reads see it before', async (t) => {
+    const s = open(tempDir(t));
+    t.after(() => s.close());
+    s.put(b('a'), b('1'));
+    assert.equal(str(s.get(b('a'))), '1', 'a pending write is read back');
+    assert.equal(s.has(b('a')), true);
+    assert.equal(inEngine(s, 'a'), undefined);
     const c = deferred();
-    assert.equal(await o.store.commit({ durable: c.durable }), 0);
-    assert.equal(inEngine(o, 'a'), undefined, 'not in the engine before the commit is durable');
-    assert.deepEqual(o.store.changelogPosition(), { offset: 0, clean: true });
-    o.store.put('b', '2'); // after the commit point: stays pending when the point applies
+    s.markClean(0, c.durable);
+    assert.deepEqual(s.changelogMarker(), { offset: 0, clean: true });
+    s.put(b('b'), b('2')); // after the point: stays pending when the point applies
+    assert.equal(inEngine(s, 'a'), undefined, 'not in the engine before the commit is durable');
     c.settle(true);
     await tick();
-    assert.equal(inEngine(o, 'a'), '1');
-    assert.equal(inEngine(o, 'b'), undefined);
-    assert.deepEqual(engineMarker(o), { offset: 0, clean: true });
-    o.store.delete('a');
-    assert.equal(o.store.get('a'), undefined, 'a pending delete hides the engine value');
-    assert.equal(inEngine(o, 'a'), '1');
+    assert.equal(inEngine(s, 'a'), '1');
+    assert.equal(inEngine(s, 'b'), undefined);
+    assert.deepEqual(engineMarker(s), { offset: 0, clean: true });
+    s.delete(b('a'));
+    assert.equal(s.get(b('a')), undefined, 'a pending delete hides the engine value');
+    assert.equal(s.has(b('a')), false);
+    assert.equal(inEngine(s, 'a'), '1');
   });
 
   it('a commit that failed leaves the engine at the last durable point', async (t) => {
     const dir = tempDir(t);
-    const o = await open(dir);
-    o.store.put('a', '1');
-    await o.store.commit({ durable: Promise.resolve(true) });
+    const s = open(dir);
+    s.put(b('a'), b('1'));
+    s.markClean(0, Promise.resolve(true));
     await tick();
-    o.store.put('b', '2');
-    await o.store.commit({ durable: Promise.resolve(false) });
+    s.put(b('b'), b('2'));
+    s.markClean(1, Promise.resolve(false));
     await tick();
-    assert.equal(inEngine(o, 'b'), undefined);
-    assert.deepEqual(engineMarker(o), { offset: 0, clean: true });
-    // closed as after a failure (the layers, without the store's commit): nothing pending lands
-    await (o.store as unknown as { stack: { top: { close(): Promise<void> } } }).stack.top.close();
-    const again = await open(dir);
-    t.after(() => again.store.close());
-    assert.deepEqual(again.store.changelogPosition(), { offset: 0, clean: true });
-    assert.equal(again.store.get('a'), '1');
-    assert.equal(again.store.get('b'), undefined);
+    assert.equal(inEngine(s, 'b'), undefined);
+    await s.close(); // as after a failure: what is pending never lands
+    const again = open(dir);
+    t.after(() => again.close());
+    assert.deepEqual(again.changelogMarker(), { offset: 0, clean: true });
+    assert.equal(str(again.get(b('a'))), '1');
+    assert.equal(again.get(b('b')), undefined);
   });
 
   it('an ordered read writes the pending ops down, not clean; a point overtaken that way is not marked clean', async (t) => {
-    const o = await open(tempDir(t));
-    t.after(() => o.store.close());
-    o.store.put('a', '1');
+    const s = open(tempDir(t));
+    t.after(() => s.close());
+    s.put(b('a'), b('1'));
     const c = deferred();
-    await o.store.commit({ durable: c.durable });
-    o.store.put('b', '2');
+    s.markClean(0, c.durable);
+    s.put(b('b'), b('2'));
+    const it = s.range(b('a'), b('z'));
     assert.deepEqual(
-      [...o.store.range('a', 'z')].map((e) => e.key),
+      [...it].map((e) => str(e.key)),
       ['a', 'b'],
     );
-    assert.equal(inEngine(o, 'b'), '2');
-    assert.equal(engineMarker(o)?.clean, false);
+    assert.equal(inEngine(s, 'b'), '2');
+    assert.equal(engineMarker(s)?.clean, false);
     c.settle(true);
     await tick();
-    assert.equal(engineMarker(o)?.clean, false, 'the engine holds b, past the point');
-    await o.store.commit(); // a point after everything written down: clean again
-    assert.deepEqual(engineMarker(o), { offset: 1, clean: true });
+    assert.equal(engineMarker(s)?.clean, false, 'the engine holds b, past the point');
+    s.markClean(1); // a point after everything written down: clean again
+    assert.deepEqual(engineMarker(s), { offset: 1, clean: true });
   });
 
-  it('a key the engine refuses is refused when written, and never reaches the changelog', async (t) => {
-    const o = await open(tempDir(t));
-    t.after(() => o.store.close());
+  it('a durable point with little pending waits, and a later one takes its ops too', async (t) => {
+    const s = open(tempDir(t), { applyBytes: 1000, applyMs: 60_000 });
+    t.after(() => s.close());
+    s.put(b('a'), b('1'));
+    s.markClean(0, Promise.resolve(true));
+    await tick();
+    assert.equal(inEngine(s, 'a'), undefined, 'under applyBytes: not applied');
+    s.put(b('big'), Buffer.alloc(2000));
+    s.markClean(1, Promise.resolve(true));
+    await tick();
+    assert.equal(inEngine(s, 'a'), '1');
+    assert.equal(inEngine(s, 'big')?.length, 2000);
+    assert.deepEqual(engineMarker(s), { offset: 1, clean: true });
+  });
+
+  it('close applies a durable point that waited for a larger one, and only that', async (t) => {
+    const dir = tempDir(t);
+    const s = open(dir, { applyBytes: 1 << 20, applyMs: 60_000 });
+    s.put(b('a'), b('1'));
+    s.markClean(0, Promise.resolve(true));
+    await tick();
+    s.put(b('b'), b('2'));
+    s.markClean(1, Promise.resolve(false)); // a commit that failed
+    await tick();
+    assert.equal(inEngine(s, 'a'), undefined);
+    await s.close();
+    const again = open(dir);
+    t.after(() => again.close());
+    assert.deepEqual(again.changelogMarker(), { offset: 0, clean: true });
+    assert.equal(str(again.get(b('a'))), '1');
+    assert.equal(again.get(b('b')), undefined);
+  });
+
+  it('a store closed after its commit holds everything; a key lmdb refuses is refused when written (no cache)', async (t) => {
+    const dir = tempDir(t);
+    const sink = new MemoryChangelogSink();
+    const options = {
+      dir,
+      engine: 'lmdb' as const,
+      key: serdes.string,
+      value: serdes.string,
+      changelog: sink,
+      cacheSize: 0,
+    };
+    const store = await openStore(options);
+    store.put('a', '1');
     assert.throws(
-      () => o.store.put('', 'x'),
+      () => store.put('', 'x'),
       (err) => isEddyError(err, 'EDDY_INVALID_KEY'),
     );
-    assert.equal(o.sink.records.length, 0);
+    await store.close();
+    assert.equal(sink.records.length, 1, 'the refused key never reached the changelog');
+    const again = await openStore(options);
+    t.after(() => again.close());
+    assert.equal(again.get('a'), '1');
+    assert.deepEqual(again.changelogPosition(), { offset: 0, clean: true });
   });
 });
