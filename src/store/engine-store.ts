@@ -125,11 +125,6 @@ export class EngineStore implements StoreLayer<Uint8Array, Uint8Array>, Iterator
     this.applyMs = defer?.applyMs ?? 0;
   }
 
-  /** Ops taken but not in the engine yet (deferred writes; 0 without). */
-  get pendingOps(): number {
-    return this.pending?.size ?? 0;
-  }
-
   get isOpen(): boolean {
     return !this.closed;
   }
@@ -234,7 +229,7 @@ export class EngineStore implements StoreLayer<Uint8Array, Uint8Array>, Iterator
     if (pending !== undefined) {
       const checkKey = this.engine.checkKey;
       if (checkKey !== undefined) for (let i = 0; i < ops.length; i++) checkKey.call(this.engine, ops[i].key);
-      for (let i = 0; i < ops.length; i++) pending.add(ops[i].key, ops[i].value);
+      for (let i = 0; i < ops.length; i++) pending.push(ops[i]); // ops below the cache are not changed
       this.taken();
       return;
     }

@@ -1,22 +1,46 @@
 /**
  * Writes a store took that its engine must not hold yet (see `EngineStore`'s deferred writes): the
- * ops in the order they came, and for each key its latest op, so reads see them. Ops are numbered
- * from 0 for the store's life (`seq`); `take(upTo)` hands over the ops numbered below `upTo`, in
- * order, and forgets the keys whose latest op is among them.
+ * ops in the order they came, and an index that finds a key's latest op, so reads see them. Ops
+ * are numbered from 0 for the store's life (`seq`); `take(upTo)` hands over the ops numbered below
+ * `upTo`, in order.
+ *
+ * The index keeps no string per key: a typed hash table from the key's 32-bit hash to the seq of
+ * the latest op with that hash, and per op the seq of the previous op with the same hash (a chain).
+ * A lookup walks the chain from the newest op and compares key bytes, so the first match is the
+ * key's latest op. (A `Map` keyed by latin1 strings cost a string per op and per lookup, and their
+ * garbage: scenario 3 on lmdb ran ~12% slower than without deferred writes; with this index it
+ * runs ~10% faster, the larger engine transactions paying for the index.)
  *
  * Corner cases: a key's latest op may be a delete (`lookup` returns null: "deleted, do not ask the
  * engine"); the values are the writers' arrays (nobody below the cache mutates them), so a reader
  * gets a copy.
  */
-import { latin1Id } from '../util/bytes.js';
+import { hashBytes } from '../util/bytes.js';
 import type { WriteOp } from './types.js';
 
-/** Bytes counted per op beyond its key and value (the op, the map entry). */
+/** Bytes counted per op beyond its key and value (the op, its index entries). */
 const OP_OVERHEAD = 64;
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  const n = a.length;
+  if (n !== b.length) return false;
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
 
 export class PendingWrites {
   private ops: WriteOp<Uint8Array, Uint8Array>[] = [];
-  private readonly latest = new Map<string, { value: Uint8Array | null; seq: number }>();
+  /** Per op (same index as `ops`): its key's hash, and the seq of the previous op of that hash (-1: none). */
+  private hashes: number[] = [];
+  private prev: number[] = [];
+  /**
+   * Hash → seq of the latest op with it: open addressing in one Int32Array, slot i being
+   * `[2i]` = seq + 1 (0: empty) and `[2i + 1]` the hash; at most half full, rebuilt from the ops
+   * left at each `take` (no deletion).
+   */
+  private slots = new Int32Array(2 * 1024);
+  private mask = 1023;
+  private used = 0;
   /** The seq of `ops[0]`. */
   private base = 0;
   /** About how much memory the pending ops hold. */
@@ -33,33 +57,52 @@ export class PendingWrites {
   }
 
   add(key: Uint8Array, value: Uint8Array | null): void {
-    this.latest.set(latin1Id(key), { value, seq: this.end });
-    this.ops.push({ key, value });
-    this.bytes += OP_OVERHEAD + key.length + (value === null ? 0 : value.length);
+    this.push({ key, value });
+  }
+
+  /** Adds `op` itself (the caller does not change it afterwards). */
+  push(op: WriteOp<Uint8Array, Uint8Array>): void {
+    const h = hashBytes(op.key, 0, op.key.length) | 0;
+    if (2 * (this.used + 1) > this.mask + 1) this.rebuild(2 * (this.used + 1));
+    const seq = this.end;
+    const i = this.slotOf(h);
+    const s = this.slots[2 * i];
+    if (s === 0) this.used++;
+    this.prev.push(s - 1);
+    this.slots[2 * i] = seq + 1;
+    this.slots[2 * i + 1] = h;
+    this.hashes.push(h);
+    this.ops.push(op);
+    this.bytes += OP_OVERHEAD + op.key.length + (op.value === null ? 0 : op.value.length);
   }
 
   /** The latest pending value of `key`: null when its latest op is a delete, undefined when none. */
   lookup(key: Uint8Array): Uint8Array | null | undefined {
-    if (this.latest.size === 0) return undefined;
-    const entry = this.latest.get(latin1Id(key));
-    if (entry === undefined) return undefined;
-    return entry.value === null ? null : Buffer.from(entry.value);
+    if (this.ops.length === 0) return undefined;
+    const base = this.base;
+    let seq = this.slots[2 * this.slotOf(hashBytes(key, 0, key.length) | 0)] - 1;
+    while (seq >= base) {
+      const op = this.ops[seq - base];
+      if (sameBytes(op.key, key)) return op.value === null ? null : Buffer.from(op.value);
+      seq = this.prev[seq - base];
+    }
+    return undefined;
   }
 
   /** Removes and returns the ops numbered below `upTo`, in order. */
   take(upTo: number): WriteOp<Uint8Array, Uint8Array>[] {
     const n = Math.max(0, Math.min(this.ops.length, upTo - this.base));
     if (n === 0) return [];
-    const taken = n === this.ops.length ? this.ops : this.ops.slice(0, n);
-    this.ops = n === this.ops.length ? [] : this.ops.slice(n);
-    const limit = this.base + n;
-    for (const op of taken) {
-      const id = latin1Id(op.key);
-      const entry = this.latest.get(id);
-      if (entry !== undefined && entry.seq < limit) this.latest.delete(id);
+    const taken = this.ops.slice(0, n);
+    for (let i = 0; i < n; i++) {
+      const op = taken[i];
       this.bytes -= OP_OVERHEAD + op.key.length + (op.value === null ? 0 : op.value.length);
     }
-    this.base = limit;
+    this.ops = this.ops.slice(n);
+    this.hashes = this.hashes.slice(n);
+    this.prev = this.prev.slice(n);
+    this.base += n;
+    this.rebuild(2 * this.ops.length);
     return taken;
   }
 
@@ -67,7 +110,40 @@ export class PendingWrites {
   clear(): void {
     this.base = this.end;
     this.ops = [];
-    this.latest.clear();
+    this.hashes = [];
+    this.prev = [];
+    this.rebuild(0);
     this.bytes = 0;
+  }
+
+  /** The slot of hash `h`: where it is, or the empty slot where its probe run ends. */
+  private slotOf(h: number): number {
+    const slots = this.slots;
+    const mask = this.mask;
+    let i = h & mask;
+    while (slots[2 * i] !== 0 && slots[2 * i + 1] !== h) i = (i + 1) & mask;
+    return i;
+  }
+
+  /** A table for at least `n` hashes (at most half full), indexing the ops left. */
+  private rebuild(n: number): void {
+    let size = 1024;
+    while (size < 2 * n) size *= 2;
+    if (size !== this.mask + 1) {
+      this.slots = new Int32Array(2 * size);
+      this.mask = size - 1;
+    } else this.slots.fill(0);
+    this.used = 0;
+    const base = this.base;
+    for (let k = 0; k < this.ops.length; k++) {
+      const h = this.hashes[k];
+      const i = this.slotOf(h);
+      const s = this.slots[2 * i];
+      if (s === 0) this.used++;
+      // chains to ops already taken end here (their seqs are below base)
+      this.prev[k] = s - 1 >= base ? s - 1 : -1;
+      this.slots[2 * i] = base + k + 1;
+      this.slots[2 * i + 1] = h;
+    }
   }
 }
