@@ -148,10 +148,7 @@ export class EngineStore implements StoreLayer<Uint8Array, Uint8Array>, Iterator
   put(key: Uint8Array, value: Uint8Array): void {
     const engine = this.engine;
     if (this.pending !== undefined) {
-      this.check();
-      engine.checkKey?.(key);
-      this.pending.add(key, value);
-      this.taken();
+      this.defer(key, value);
       return;
     }
     if (engine.put === undefined) {
@@ -196,10 +193,7 @@ export class EngineStore implements StoreLayer<Uint8Array, Uint8Array>, Iterator
   delete(key: Uint8Array): void {
     const engine = this.engine;
     if (this.pending !== undefined) {
-      this.check();
-      engine.checkKey?.(key);
-      this.pending.add(key, null);
-      this.taken();
+      this.defer(key, null);
       return;
     }
     if (engine.delete === undefined) {
@@ -240,6 +234,14 @@ export class EngineStore implements StoreLayer<Uint8Array, Uint8Array>, Iterator
       this.markDirty();
     }
     this.writes++;
+  }
+
+  /** A deferred put or delete: checked against the engine's key limits, then held. */
+  private defer(key: Uint8Array, value: Uint8Array | null): void {
+    this.check();
+    this.engine.checkKey?.(key);
+    (this.pending as PendingWrites).add(key, value);
+    this.taken();
   }
 
   /** After a deferred write was taken: counts it, and writes everything down past `maxPending`. */
