@@ -33,6 +33,7 @@ export const KNOWN_ENV: Readonly<Record<string, string>> = {
   EDDY_CRASH_THREADS_MESSAGES: 'messages of the crash test with --threads 2',
   EDDY_CRASH_THREADS_KILLS: 'SIGKILLs of the crash test with --threads 2',
   EDDY_CONFORMANCE_SEED: 'the seed of the threads-1-vs-3 conformance test',
+  EDDY_PENDING_SEED: 'the seed of the deferred-writes index model test (test/store/pending-writes.test.ts)',
   EDDY_CONFORMANCE_MESSAGES: 'messages of the threads-1-vs-3 conformance test',
   EDDY_BENCH_SCENARIO: 'set by bench/runtime.ts: the scenario its job module runs (read in every thread)',
   EDDY_BENCH_NAME: 'set by bench/runtime.ts: the name of the scenario job',
