@@ -289,6 +289,18 @@ export interface Log {
   truncate?(topic: string, partition: number, offset: number): Promise<void>;
 
   /**
+   * Keeps this log's compaction of the partition from using records at offsets >= `offset`: a
+   * pass maps and cleans only the segments wholly below it, so no record is ever dropped because
+   * of a newer one at or past `offset`. A job holds each changelog partition at the end of what its
+   * last durable checkpoint covers: a changelog tail written after that checkpoint (at-least-once,
+   * a crash between a store's flush and its checkpoint) can then never compact away a record the
+   * store is restored to. The hold lasts while the log is open and may move back. Optional: the
+   * embedded log has it (its cleaner runs in the job's process); Kafka's brokers compact on their
+   * own.
+   */
+  holdCompaction?(topic: string, partition: number, offset: number): Promise<void>;
+
+  /**
    * Starts a transaction (only when `supports.transactions`). The embedded and memory logs have one
    * writer and one open transaction at a time, and ignore `options.id`; Kafka has one open
    * transaction per transactional id (see {@link TransactionOptions}).

@@ -283,6 +283,8 @@ export class Container extends EventEmitter {
         if (sink) {
           // restore to what the checkpoint covers (no checkpoint: the inputs start over, so does the state)
           const covered = checkpoint?.changelogs[name] ?? -1;
+          // a tail past the checkpoint (at-least-once) must not compact away what it restores to
+          await log.holdCompaction?.(topic, p, covered + 1);
           if (covered >= end) {
             this.logger.warn(
               `changelog ${topic}/${p} ends at offset ${end} but the checkpoint covers offset ${covered}: records are missing (was the topic deleted or truncated?); the store is restored from what the changelog holds`,
@@ -619,6 +621,8 @@ export class Container extends EventEmitter {
       for (const s of stores) s.sink?.useTransaction(txn);
     }
     let checkpoints: Checkpoint[];
+    // once durable, compaction of each changelog may use what this checkpoint covers, no more
+    const holds: { topic: string; partition: number; offset: number }[] = [];
     // settles once this commit is over (true: durable): local copies of the stores taken at this
     // commit point (memory snapshot files) are published only then, never ahead of a checkpoint
     let settle: (durable: boolean) => void = () => {};
@@ -632,6 +636,13 @@ export class Container extends EventEmitter {
         let offsets = changelogOffsets.get(s.task);
         if (!offsets) changelogOffsets.set(s.task, (offsets = {}));
         offsets[s.name] = offset ?? -1;
+        if (s.sink && offset !== undefined) {
+          holds.push({
+            topic: changelogTopic(this.job.name, s.name),
+            partition: s.task.partition,
+            offset: offset + 1,
+          });
+        }
       }
       await Promise.all(tasks.map((task) => this.collectors.get(task)?.flush(txn)));
       checkpoints = tasks.map((task) => {
@@ -658,6 +669,9 @@ export class Container extends EventEmitter {
         if (txn) await txn.commit();
         else await this.log.flush();
         settle(true);
+        if (this.log.holdCompaction) {
+          for (const h of holds) await this.log.holdCompaction(h.topic, h.partition, h.offset);
+        }
       } catch (err) {
         settle(false);
         if (txn) await txn.abort().catch(() => undefined);

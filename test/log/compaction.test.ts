@@ -1,9 +1,15 @@
 /** Compaction of the embedded log (compactor.ts): latest per key, offsets kept, tombstones, gaps, concurrency. */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { setImmediate } from 'node:timers/promises';
-import { compactPartition, dirtyRatio, readCleanerCheckpoint } from '../../src/log/embedded/compactor.js';
+import {
+  COMPACTION_HOLD_FILE,
+  compactPartition,
+  dirtyRatio,
+  readCleanerCheckpoint,
+} from '../../src/log/embedded/compactor.js';
 import { createDefaultCleaner } from '../../src/log/embedded/default-cleaner.js';
 import { type EmbeddedLog, openEmbeddedLog } from '../../src/log/embedded/embedded-log.js';
 import type { LogRecord } from '../../src/log/types.js';
@@ -291,6 +297,54 @@ describe('compaction', () => {
     const lastByKey = new Map<string, number>();
     for (const r of all) lastByKey.set(r.key!.toString(), r.offset);
     for (let k = 0; k < 400; k++) assert.equal(lastByKey.get(`k${k}`), 800 + k);
+  });
+
+  test('a compaction hold keeps every record that only a newer record past the hold would drop', async (t) => {
+    const dir = tempDir(t);
+    let log = await openEmbeddedLog({ dir, fsync: 'os', cleaner: null });
+    await log.createTopic('c', CONFIG);
+    await fill(log, 'c', 100, 10); // offsets 0..99: the "checkpointed" part
+    await log.holdCompaction('c', 0, 100);
+    await fill(log, 'c', 300, 10, 100); // a tail past the hold, over several segments
+    const part = log.partitionForCleaning('c', 0);
+    assert.ok(part.listSegments().filter((s) => !s.active && s.baseOffset >= 100).length > 2);
+    await compactPartition(part, CONFIG, { now: T0 });
+    const below = (await readAll(log, 'c', 0)).filter((r) => r.offset < 100);
+    // the latest record of each key below the hold is still there (what a restore to offset 99 reads)
+    for (let k = 0; k < 10; k++) {
+      assert.ok(
+        below.some((r) => r.offset === 90 + k && r.key!.toString() === `k${k}`),
+        `k${k} at ${90 + k} kept`,
+      );
+    }
+    assert.ok(below.length < 100, 'records below the hold that newer ones below it replace are dropped');
+
+    // the hold outlives the process: after a reopen, before anyone sets it again, it still holds
+    await log.close();
+    log = await open(t, dir);
+    await compactPartition(log.partitionForCleaning('c', 0), CONFIG, { now: T0 });
+    assert.equal((await readAll(log, 'c', 0)).filter((r) => r.offset >= 90 && r.offset < 100).length, 10);
+
+    // moving it to the end lets compaction use the tail: now only the latest of each key is left
+    await log.holdCompaction('c', 0, await log.endOffset('c', 0));
+    await compactPartition(log.partitionForCleaning('c', 0), CONFIG, { now: T0 });
+    assert.equal((await readAll(log, 'c', 0)).filter((r) => r.offset < 100).length, 0);
+    await assert.rejects(log.holdCompaction('c', 0, -1), { code: 'EDDY_INVALID_ARGUMENT' });
+  });
+
+  test('a damaged compaction hold file holds everything', async (t) => {
+    const dir = tempDir(t);
+    let log = await openEmbeddedLog({ dir, fsync: 'os', cleaner: null });
+    await log.createTopic('c', CONFIG);
+    await fill(log, 'c', 300, 10);
+    await log.holdCompaction('c', 0, 300);
+    const holdFile = join(log.partitionForCleaning('c', 0).dir, COMPACTION_HOLD_FILE);
+    await log.close();
+    writeFileSync(holdFile, '{"offs');
+    log = await open(t, dir);
+    const result = await compactPartition(log.partitionForCleaning('c', 0), CONFIG, { now: T0 });
+    assert.equal(result.segmentsCleaned, 0);
+    assert.equal((await readAll(log, 'c', 0)).length, 300);
   });
 
   test('the default cleaner compacts after segment rolls once half the log is dirty', async (t) => {

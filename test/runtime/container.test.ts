@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { compactTopic } from '../../src/log/embedded/compactor.js';
 import { openEmbeddedLog } from '../../src/log/embedded/embedded-log.js';
 import { MemoryLog } from '../../src/log/memory/memory-log.js';
 import type { Log, LogRecord } from '../../src/log/types.js';
@@ -194,6 +195,46 @@ describe('the container', () => {
     rmSync(join(dataDir, 'stores', 'sums', 'sums', '0'), { recursive: true, force: true });
     assert.deepEqual(Object.fromEntries(await sumsOf(log, dataDir)), { a: 11, b: 2 });
     await log.close();
+  });
+
+  it('never lets a changelog tail past the checkpoint compact away what the store restores to', async (t) => {
+    const dir = tempDir(t);
+    const dataDir = join(dir, 'data');
+    let log = await openEmbeddedLog({ dir: join(dir, 'log'), fsync: 'os', cleaner: null });
+    await log.createTopic('amounts', { partitions: 1 });
+    // small segments, so that the crashed run's tail fills closed segments a compaction may take
+    await log.createTopic('sums-sums-changelog', { partitions: 1, cleanup: 'compact', segmentBytes: 1024 });
+    await produce(log, 'amounts', [
+      ['a', { amount: 1 }],
+      ['b', { amount: 2 }],
+    ]);
+    await runJob(sumJob(), { log, dataDir, untilCaughtUp: true });
+    // a run that crashed between flushing its stores and writing its checkpoint, after a long
+    // tail of changelog records for the same keys (at-least-once appends them in the background)
+    for (let i = 0; i < 60; i++) {
+      await log.append('sums-sums-changelog', 0, [
+        { key: Buffer.from(i % 2 ? 'a' : 'b'), value: json(1000 + i) },
+      ]);
+    }
+    await produce(log, 'amounts', [['a', { amount: 10 }]]);
+    // its cleaner compacted the changelog meanwhile; then it died, and the local store is lost
+    await compactTopic(log, 'sums-sums-changelog', { now: Date.now() });
+    await log.close();
+    rmSync(join(dataDir, 'stores', 'sums', 'sums', '0'), { recursive: true, force: true });
+
+    log = await openEmbeddedLog({ dir: join(dir, 'log'), fsync: 'os', cleaner: null });
+    t.after(() => log.close());
+    // the restart's own compaction, before the store restores, must keep them too
+    await compactTopic(log, 'sums-sums-changelog', { now: Date.now() });
+    const restored: RestoreProgress[] = [];
+    await runJob(sumJob(), {
+      log,
+      dataDir,
+      untilCaughtUp: true,
+      onRestore: (p) => p.done && restored.push(p),
+    });
+    assert.equal(restored[0].mode, 'rebuilt');
+    assert.deepEqual(Object.fromEntries(await sumsOf(log, dataDir)), { a: 11, b: 2 });
   });
 
   it('warns when the changelog holds less than the checkpoint covers (a deleted changelog topic)', async (t) => {

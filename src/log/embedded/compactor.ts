@@ -3,8 +3,10 @@
  * key in the closed segments, and drop tombstones once they are older than `deleteRetentionMs`.
  *
  * A pass (Kafka's log cleaner, simplified):
- * 1. The cleanable range is the closed segments from the oldest on, never the active segment and
- *    never a segment holding offsets of an open transaction.
+ * 1. The cleanable range is the closed segments from the oldest on, never the active segment,
+ *    never a segment holding offsets of an open transaction, and never one holding offsets at or
+ *    past the partition's compaction hold (`Log.holdCompaction`, which a job keeps at the end of
+ *    what its last checkpoint covers in each changelog).
  * 2. Key map: `Map<key as latin1 string, latest offset>` over the dirty segments (those past the
  *    partition's cleaner checkpoint, `cleaner-checkpoint.json`). Its memory is bounded by
  *    `maxKeyMapBytes` (estimate: 64 bytes + key length per distinct key; default 64 MiB, about a
@@ -48,6 +50,8 @@ import { Segment } from './segment.js';
 
 /** The per-partition file that remembers how far the partition is clean. */
 export const CLEANER_CHECKPOINT_FILE = 'cleaner-checkpoint.json';
+/** The per-partition file that keeps its compaction hold (`holdCompaction`). */
+export const COMPACTION_HOLD_FILE = 'compaction-hold.json';
 
 export interface CompactionOptions {
   /** "Now" for tombstone expiry (ms since the epoch); default `Date.now()`. */
@@ -115,11 +119,43 @@ export function readCleanerCheckpoint(partition: Partition): CleanerCheckpoint {
 }
 
 /**
- * The closed segments a pass may touch: from the oldest, not the active one, and none holding an
- * offset of an open transaction.
+ * Sets the partition's compaction hold (`Log.holdCompaction`) and keeps it in
+ * `compaction-hold.json`, so that it also holds after a crash, before the job's restart sets it
+ * again, and for `eddy topics compact` on a stopped job. The file is written atomically but not
+ * fsynced: after a power loss it is at worst an older hold, or unreadable, which holds at 0; both
+ * only compact less.
+ */
+export function holdCompaction(partition: Partition, offset: number): void {
+  if (compactionHoldOf(partition) === offset) return;
+  writeFileAtomic(join(partition.dir, COMPACTION_HOLD_FILE), JSON.stringify({ offset }), false);
+  partition.compactionHold = offset;
+}
+
+/** The partition's compaction hold (Infinity when it has none), read from its file once. */
+export function compactionHoldOf(partition: Partition): number {
+  if (partition.compactionHold === undefined) {
+    let hold = Number.POSITIVE_INFINITY;
+    try {
+      const saved = readJsonIfExists<{ offset?: unknown }>(join(partition.dir, COMPACTION_HOLD_FILE));
+      if (saved !== undefined) {
+        const offset = saved.offset;
+        hold = typeof offset === 'number' && Number.isSafeInteger(offset) && offset >= 0 ? offset : 0;
+      }
+    } catch {
+      hold = 0; // damaged: hold everything until the job sets it again
+    }
+    partition.compactionHold = hold;
+  }
+  return partition.compactionHold;
+}
+
+/**
+ * The closed segments a pass may touch: from the oldest, not the active one, none holding an
+ * offset of an open transaction, and none holding an offset at or past the partition's
+ * compaction hold (`Log.holdCompaction`: what its job's last checkpoint covers).
  */
 export function cleanableSegments(partition: Partition): SegmentInfo[] {
-  const limit = partition.txnStart ?? Number.POSITIVE_INFINITY;
+  const limit = Math.min(partition.txnStart ?? Number.POSITIVE_INFINITY, compactionHoldOf(partition));
   const out: SegmentInfo[] = [];
   for (const s of partition.listSegments()) {
     if (s.active || s.nextOffset > limit) break;

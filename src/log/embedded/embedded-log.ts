@@ -58,7 +58,7 @@ import type {
   TopicInfo,
 } from '../types.js';
 import type { PartitionCleaner } from './cleaner.js';
-import { exclusive } from './compactor.js';
+import { exclusive, holdCompaction as holdPartitionCompaction } from './compactor.js';
 import { createDefaultCleaner } from './default-cleaner.js';
 import { type FilePool, sharedFilePool } from './file-pool.js';
 import { pollUntil } from './follow-poll.js';
@@ -452,6 +452,16 @@ export class EmbeddedLog implements Log {
       );
     }
     return part.waiters.wait(offset, timeoutMs, signal);
+  }
+
+  async holdCompaction(topic: string, partition: number, offset: number): Promise<void> {
+    if (!Number.isSafeInteger(offset) || offset < 0) {
+      throw new InvalidArgumentError(
+        `holdCompaction of ${topic}/${partition}: offset must be an integer >= 0, got ${String(offset)}`,
+      );
+    }
+    this.checkWritable();
+    holdPartitionCompaction(this.partition(topic, partition), offset);
   }
 
   async truncate(topic: string, partition: number, offset: number): Promise<void> {

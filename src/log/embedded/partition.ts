@@ -116,6 +116,11 @@ export class Partition {
   maxRecordBytes: number;
   /** The open transaction's first offset here, or null. */
   txnStart: number | null = null;
+  /**
+   * Compaction uses no record at offsets >= this (`Log.holdCompaction`; Infinity: no hold).
+   * Kept and loaded from its file by the compactor (`compactionHoldOf`); undefined until loaded.
+   */
+  compactionHold: number | undefined = undefined;
   readonly waiters = new WaitList();
   private segments: Segment[] = [];
   private dirDirty = false;

@@ -44,6 +44,10 @@ export class SharedLog implements Log {
     this.bufferFormat = inner.bufferFormat;
     if (inner.truncate)
       this.truncate = (t, p, o) => (inner.truncate as NonNullable<Log['truncate']>)(t, p, o);
+    if (inner.holdCompaction) {
+      this.holdCompaction = (t, p, o) =>
+        (inner.holdCompaction as NonNullable<Log['holdCompaction']>).call(inner, t, p, o);
+    }
     if (!inner.beginTransaction) this.beginTransaction = undefined;
     if (!inner.appendBuffer) this.appendBuffer = undefined;
     if (inner.readBatches) {
@@ -109,6 +113,7 @@ export class SharedLog implements Log {
   }
 
   truncate?: (topic: string, partition: number, offset: number) => Promise<void>;
+  holdCompaction?: (topic: string, partition: number, offset: number) => Promise<void>;
 
   beginTransaction? = async (options?: TransactionOptions): Promise<LogTransaction> => {
     for (;;) {

@@ -164,6 +164,8 @@ export class LogOwner {
         this.refuse(client, `truncate of ${m.topic}/${m.partition}`);
         if (!log.truncate) throw new JobError(`the ${log.backend} log cannot truncate`);
         return log.truncate(m.topic, m.partition, m.offset);
+      case 'holdCompaction':
+        return log.holdCompaction?.(m.topic, m.partition, m.offset);
       case 'begin':
         return this.begin(client, m.txnId);
       case 'txnAppend': {

@@ -172,6 +172,11 @@ export class ThreadLog implements Log {
     offset,
   ) => this.request({ op: 'truncate', topic, partition, offset });
 
+  /** Held on the owner's log (a no-op there when that log has no `holdCompaction`: Kafka). */
+  holdCompaction(topic: string, partition: number, offset: number): Promise<void> {
+    return this.request({ op: 'holdCompaction', topic, partition, offset });
+  }
+
   beginTransaction?: (options?: TransactionOptions) => Promise<LogTransaction> = async (options) => {
     const txn = await this.request<number>({ op: 'begin', txnId: options?.id });
     return {

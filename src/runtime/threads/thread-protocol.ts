@@ -48,7 +48,7 @@ export type LogRequest =
   | { id: number; op: 'wait'; topic: string; partition: number; offset: number; timeoutMs: number }
   /** Ends the `wait` of id `target` (its signal aborted): it answers `false`. */
   | { id: number; op: 'cancel'; target: number }
-  | { id: number; op: 'truncate'; topic: string; partition: number; offset: number }
+  | { id: number; op: 'truncate' | 'holdCompaction'; topic: string; partition: number; offset: number }
   | { id: number; op: 'begin'; txnId?: string }
   | { id: number; op: 'txnAppend'; txn: number; topic: string; partition: number; records: ArrayBuffer }
   | {
