@@ -69,6 +69,11 @@ export interface CachedStoreOptions {
   readonly budget?: CacheBudget;
   /** Whether a stored value is live (the TTL layer above: false once expired); default: always. */
   readonly isLive?: (value: Uint8Array) => boolean;
+  /**
+   * The engine's key check (`StorageEngine.checkKey`): a key the engine would refuse is refused
+   * when it is written, not at a later flush where no caller can tell which write it was.
+   */
+  readonly checkKey?: (key: Uint8Array) => void;
 }
 
 export interface CacheCounters {
@@ -161,6 +166,7 @@ export class CachedStore extends WrappedStore {
   private inserts = 0;
   private updates = 0;
   private readonly isLive: ((value: Uint8Array) => boolean) | undefined;
+  private readonly checkKey: ((key: Uint8Array) => void) | undefined;
   /** The last read miss that admission kept out of the cache: its key, hash, and whether it existed. */
   private missKey: Uint8Array | undefined;
   private missHash = 0;
@@ -173,6 +179,7 @@ export class CachedStore extends WrappedStore {
     this.writeBatchSize = options.writeBatchSize;
     this.budget = options.budget;
     this.isLive = options.isLive;
+    this.checkKey = options.checkKey;
   }
 
   override get isOpen(): boolean {
@@ -217,18 +224,23 @@ export class CachedStore extends WrappedStore {
 
   override put(key: Uint8Array, value: Uint8Array): void {
     if (this.closed) throw new StoreClosedError(this.inner.name);
+    this.checkKey?.(key);
     this.set(key, value);
     this.afterWrite();
   }
 
   override delete(key: Uint8Array): void {
     if (this.closed) throw new StoreClosedError(this.inner.name);
+    this.checkKey?.(key);
     this.set(key, null);
     this.afterWrite();
   }
 
   override write(ops: readonly WriteOp<Uint8Array, Uint8Array>[]): void {
     if (this.closed) throw new StoreClosedError(this.inner.name);
+    const checkKey = this.checkKey;
+    // all or nothing: every key is checked before the first is taken
+    if (checkKey !== undefined) for (let i = 0; i < ops.length; i++) checkKey(ops[i].key);
     for (let i = 0; i < ops.length; i++) this.set(ops[i].key, ops[i].value);
     this.afterWrite();
   }

@@ -260,7 +260,7 @@ export class EngineStore implements StoreLayer<Uint8Array, Uint8Array>, Iterator
     const end = pending.end;
     const ops = pending.take(end);
     const dirty = { offset: this.marker?.offset ?? -1, clean: false };
-    this.applyOps(ops, encodeMarker(dirty));
+    this.applyOps(ops, encodeMarker(dirty), 'pending');
     this.appliedEnd = end;
     this.forcedEnd = end;
   }
@@ -271,18 +271,23 @@ export class EngineStore implements StoreLayer<Uint8Array, Uint8Array>, Iterator
     // a later point applied them already, or some ops after this point went down early: the
     // engine holds more than this point, so it must not be marked clean at it
     if (end < this.appliedEnd || end < this.forcedEnd) return;
-    this.applyOps(pending.take(end), encodeMarker({ offset, clean: true }));
+    this.applyOps(pending.take(end), encodeMarker({ offset, clean: true }), 'committed');
     this.appliedEnd = end;
     this.lastApply = performance.now();
     if (this.confirmed !== undefined && this.confirmed.end <= end) this.confirmed = undefined;
   }
 
-  private applyOps(ops: readonly WriteOp<Uint8Array, Uint8Array>[], meta: Uint8Array): void {
+  /** `what` says which ops they are, in the failure's message: committed, or pending written down early. */
+  private applyOps(
+    ops: readonly WriteOp<Uint8Array, Uint8Array>[],
+    meta: Uint8Array,
+    what: 'committed' | 'pending',
+  ): void {
     try {
       this.engine.write(ops, meta);
     } catch (err) {
       this.failure = new EngineError(
-        `store "${this.name}": writing ${ops.length} committed ops to its engine failed; the store is unusable, restart the job (it restores from the changelog)`,
+        `store "${this.name}": writing ${ops.length} ${what} ops to its engine failed; the store is unusable, restart the job (it restores from the changelog)`,
         { cause: err },
       );
       throw this.failure;

@@ -136,7 +136,9 @@ export interface StoreStack<K, V> {
  *   themselves): the engine layer holds the writes until the commit that covers them is durable
  *   (see `EngineStore`), so a crash never leaves the local copy ahead of every checkpoint. The
  *   engine write then follows the changelog instead; a key the engine would refuse is still
- *   refused when it is written (`checkKey`), so the changelog never holds it either.
+ *   refused when it is written (`checkKey`), so the changelog never holds it either. The cache
+ *   checks keys the same way (on every engine with a `checkKey`), so a refused key fails its own
+ *   `put`, never a later flush.
  */
 export function buildStack<K, V>(engine: StorageEngine, o: ResolvedStoreOptions<K, V>): StoreStack<K, V> {
   const engineStore = new EngineStore(engine, {
@@ -163,6 +165,7 @@ export function buildStack<K, V>(engine: StorageEngine, o: ResolvedStoreOptions<
           writeBatchSize: o.writeBatchSize,
           ...(o.cacheBudget === undefined ? {} : { budget: o.cacheBudget }),
           ...(o.ttlMs === undefined ? {} : { isLive: stampIsLive(o.now) }),
+          ...(engine.checkKey === undefined ? {} : { checkKey: engine.checkKey.bind(engine) }),
         })
       : undefined;
   if (cached) layer = cached;

@@ -124,6 +124,53 @@ describe('errors leave nothing written', () => {
     assert.throws(() => store.get('a'), code('EDDY_STORE_CLOSED'));
   });
 
+  for (const changelog of [false, true]) {
+    it(`a key lmdb refuses fails its own put through the cache too, and nothing of it is written (${changelog ? 'with' : 'without'} a changelog)`, async (t) => {
+      const { dir, remove } = makeTempDir('eddy-store-lmdb-key-');
+      t.after(remove);
+      const sink = new MemoryChangelogSink();
+      const options = {
+        dir,
+        engine: 'lmdb' as const,
+        key: serdes.string,
+        value: serdes.string,
+        cacheSize: 1000,
+        ...(changelog ? { changelog: sink } : {}),
+      };
+      const store = await openStore(options);
+      store.put('a', '1');
+      const long = 'k'.repeat(3000);
+      assert.throws(() => store.put('', 'x'), code('EDDY_INVALID_KEY'));
+      assert.throws(
+        () => store.put(long, 'x'),
+        (e) => code('EDDY_INVALID_KEY')(e) && /3000 bytes/.test(String(e)),
+      );
+      assert.throws(() => store.delete(long), code('EDDY_INVALID_KEY'));
+      assert.throws(
+        () =>
+          store.putAll([
+            ['b', '2'],
+            [long, 'x'],
+          ]),
+        code('EDDY_INVALID_KEY'),
+      );
+      assert.equal(store.get('b'), undefined, 'a refused batch writes nothing');
+      await store.flush(); // the flush, where the engine would have refused it before
+      await store.close();
+      if (changelog)
+        assert.deepEqual(
+          sink.records.map((r) => Buffer.from(r.key).toString()),
+          ['a'],
+        );
+      const again = await openStore(options);
+      t.after(() => again.close());
+      assert.deepEqual(
+        [...again.all()].map(({ key, value }) => [key, value]),
+        [['a', '1']],
+      );
+    });
+  }
+
   it('a value that does not decode is EDDY_SERDE naming the key', async () => {
     const bad = {
       encode: (v: string) => Buffer.from(v),
