@@ -150,7 +150,7 @@ export async function topicsCommand(args: string[], io: CommandIO): Promise<numb
         const mb = (n: number): string =>
           n >= 1e6 ? `${(n / 1e6).toFixed(1)} MB` : `${(n / 1e3).toFixed(1)} kB`;
         io.out(
-          `  partition ${p}: ${r.segmentsCleaned} segment(s), ${r.recordsRead} records read, ${r.recordsKept} kept, ${mb(r.bytesBefore)} -> ${mb(r.bytesAfter)}\n`,
+          `  partition ${p}: ${r.segmentsCleaned} segment(s), ${r.recordsRead} records read, ${r.recordsKept} kept, ${mb(r.bytesBefore)} -> ${mb(r.bytesAfter)}${r.heldAt === null ? '' : `, records from offset ${r.heldAt} on not used (held at what its job's last checkpoint covers)`}\n`,
         );
       });
       return 0;

@@ -78,6 +78,8 @@ export interface CompactionResult {
   keysMapped: number;
   /** The partition is clean below this offset now. */
   cleanedUpTo: number;
+  /** The partition's compaction hold (`Log.holdCompaction`): records from it on are not used; null: none. */
+  heldAt: number | null;
 }
 
 /** What `cleaner-checkpoint.json` holds. */
@@ -224,6 +226,7 @@ async function runPass(
     bytesAfter: 0,
     keysMapped: 0,
     cleanedUpTo: checkpoint.cleanUpTo,
+    heldAt: Number.isFinite(compactionHoldOf(partition)) ? compactionHoldOf(partition) : null,
   };
   const segments = cleanableSegments(partition);
   if (segments.length === 0) return result;

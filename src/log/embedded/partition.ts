@@ -217,14 +217,15 @@ export class Partition {
       unlinkIfExists(join(this.dir, segmentFileName(base, '.index')));
     }
     if (manifest.add !== null) {
-      const cleaned = join(this.dir, `${segmentFileName(manifest.add, '.log')}.cleaned`);
       if (readdirSync(this.dir).includes(`${segmentFileName(manifest.add, '.log')}.cleaned`)) {
         unlinkIfExists(join(this.dir, segmentFileName(manifest.add, '.index')));
         Segment.renameCleaned(this.dir, manifest.add);
-      } else void cleaned;
+      }
     }
     fsyncDir(this.dir);
     unlinkIfExists(join(this.dir, 'swap.json'));
+    // durable too: a manifest back after a power loss would delete its bases again, and a
+    // truncation followed by appends may have reused one of them for new records
     fsyncDir(this.dir);
   }
 
