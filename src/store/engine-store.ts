@@ -35,7 +35,9 @@
  *   (a store used alone, `close`) they go at once;
  * - an ordered read (`range`, `snapshot`), a wipe of the pending ops past `maxBytes`, or a restore
  *   writes everything pending down at once with the marker not clean (as before: a crash then
- *   rebuilds), and a point whose ops were overtaken that way is not marked clean;
+ *   rebuilds), and a point whose ops were overtaken that way is not marked clean; the first
+ *   durable point past them applies at once, whatever is pending, so the engine is clean again
+ *   one commit later rather than up to `applyMs`;
  * - keys are checked against the engine's limits when written (`checkKey`), not when applied; an
  *   engine failure while applying is kept and thrown by every later call and commit.
  *
@@ -106,6 +108,8 @@ export class EngineStore implements StoreLayer<Uint8Array, Uint8Array>, Iterator
   private appliedEnd = 0;
   /** Ops numbered below this were written down early, with the marker not clean. */
   private forcedEnd = 0;
+  /** The engine's marker is not clean since an early write-down: the next durable point applies at once. */
+  private engineDirty = false;
   /** Bumped by `clear()` and `close()`: a durable point noted before must not apply. */
   private epoch = 0;
   /** A failure of a deferred apply: thrown by every later call. */
@@ -263,6 +267,7 @@ export class EngineStore implements StoreLayer<Uint8Array, Uint8Array>, Iterator
     this.applyOps(ops, encodeMarker(dirty), 'pending');
     this.appliedEnd = end;
     this.forcedEnd = end;
+    this.engineDirty = true;
   }
 
   /** Deferred writes: the ops numbered below `end` to the engine, with the clean marker `offset`. */
@@ -273,6 +278,7 @@ export class EngineStore implements StoreLayer<Uint8Array, Uint8Array>, Iterator
     if (end < this.appliedEnd || end < this.forcedEnd) return;
     this.applyOps(pending.take(end), encodeMarker({ offset, clean: true }), 'committed');
     this.appliedEnd = end;
+    this.engineDirty = false;
     this.lastApply = performance.now();
     if (this.confirmed !== undefined && this.confirmed.end <= end) this.confirmed = undefined;
   }
@@ -330,7 +336,10 @@ export class EngineStore implements StoreLayer<Uint8Array, Uint8Array>, Iterator
       durable.then(
         (ok) => {
           if (!ok || epoch !== this.epoch || this.closed || this.failure !== undefined) return;
+          // an engine left not clean by an early write-down is made clean again at once: a crash
+          // meanwhile would rebuild the store
           const due =
+            this.engineDirty ||
             (this.pending as PendingWrites).bytes >= this.applyBytes ||
             performance.now() - this.lastApply >= this.applyMs;
           if (!due) {
@@ -361,6 +370,7 @@ export class EngineStore implements StoreLayer<Uint8Array, Uint8Array>, Iterator
     const clean = { offset, clean: true };
     this.engine.write(ops, encodeMarker(clean));
     this.marker = clean;
+    this.engineDirty = false;
     this.writes++;
   }
 
@@ -372,6 +382,7 @@ export class EngineStore implements StoreLayer<Uint8Array, Uint8Array>, Iterator
     if (this.engine.writeSpans !== undefined) this.engine.writeSpans(batches, encodeMarker(clean));
     else this.engine.write(spanOps(batches), encodeMarker(clean));
     this.marker = clean;
+    this.engineDirty = false;
     this.writes++;
   }
 
@@ -382,6 +393,7 @@ export class EngineStore implements StoreLayer<Uint8Array, Uint8Array>, Iterator
     this.confirmed = undefined;
     this.epoch++;
     this.appliedEnd = this.forcedEnd = this.pending?.end ?? 0;
+    this.engineDirty = false;
     this.failure = undefined;
     this.engine.clear();
     this.marker = undefined;

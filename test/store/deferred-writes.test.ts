@@ -98,6 +98,27 @@ describe('deferred engine writes (lmdb with a changelog)', () => {
     assert.deepEqual(engineMarker(s), { offset: 1, clean: true });
   });
 
+  it('after an ordered read wrote everything down, the next durable point past it applies at once', async (t) => {
+    const s = open(tempDir(t), { applyBytes: 1 << 20, applyMs: 60_000 });
+    t.after(() => s.close());
+    s.put(b('a'), b('1'));
+    s.markClean(0, Promise.resolve(true));
+    await tick();
+    assert.equal(inEngine(s, 'a'), undefined, 'a small point waits');
+    s.put(b('b'), b('2'));
+    s.range(b('a'), b('z')).close();
+    assert.equal(engineMarker(s)?.clean, false);
+    s.put(b('c'), b('3'));
+    s.markClean(2, Promise.resolve(true));
+    await tick();
+    assert.equal(inEngine(s, 'c'), '3', 'applied though little is pending');
+    assert.deepEqual(engineMarker(s), { offset: 2, clean: true });
+    s.put(b('d'), b('4'));
+    s.markClean(3, Promise.resolve(true));
+    await tick();
+    assert.equal(inEngine(s, 'd'), undefined, 'clean again: small points wait again');
+  });
+
   it('a durable point with little pending waits, and a later one takes its ops too', async (t) => {
     const s = open(tempDir(t), { applyBytes: 1000, applyMs: 60_000 });
     t.after(() => s.close());
