@@ -294,9 +294,9 @@ export interface Log {
    * of a newer one at or past `offset`. A job holds each changelog partition at the end of what its
    * last durable checkpoint covers: a changelog tail written after that checkpoint (at-least-once,
    * a crash between a store's flush and its checkpoint) can then never compact away a record the
-   * store is restored to. The hold lasts while the log is open and may move back. Optional: the
-   * embedded log has it (its cleaner runs in the job's process); Kafka's brokers compact on their
-   * own.
+   * store is restored to. A hold may move back. Optional: the embedded log has it (its cleaner
+   * runs in the job's process) and keeps it in the partition's directory, so it also holds after a
+   * crash; Kafka's brokers compact on their own.
    */
   holdCompaction?(topic: string, partition: number, offset: number): Promise<void>;
 

@@ -41,6 +41,8 @@ export interface TaskThreadData {
   readonly supports: LogSupports;
   /** The owner's log takes and gives encoded batches (`Log.appendBuffer`, `Log.readBatches`). */
   readonly encodedBatches: boolean;
+  /** The owner's log has `holdCompaction` (the embedded log). */
+  readonly holdsCompaction: boolean;
   readonly logPort: MessagePort;
   readonly queryPort: MessagePort;
   /** One Int32 the query answers are signalled on (store-proxy.ts). */
@@ -93,7 +95,13 @@ async function main(): Promise<void> {
   const mod = await importModule(data.jobModule);
   const job = findJob(mod);
   if (job === undefined) throw new JobError(`job module ${data.jobModule} has no job export`);
-  const log = new ThreadLog(data.logPort, data.backend, data.supports, data.encodedBatches);
+  const log = new ThreadLog(
+    data.logPort,
+    data.backend,
+    data.supports,
+    data.encodedBatches,
+    data.holdsCompaction,
+  );
   const ids = data.transactionalIds;
   const container = new Container(job, {
     log,

@@ -59,8 +59,11 @@ export class ThreadLog implements Log {
      * to it as they are, and reads come back as the log's own batches, decoded here.
      */
     private readonly encodedBatches = false,
+    /** The owner's log has `holdCompaction` (the embedded log). */
+    holdsCompaction = false,
   ) {
     port.on('message', this.onMessage);
+    if (!holdsCompaction) this.holdCompaction = undefined;
     if (!supports.truncate) this.truncate = undefined;
     if (!supports.transactions) this.beginTransaction = undefined;
     if (!encodedBatches) this.appendBuffer = undefined;
@@ -172,10 +175,11 @@ export class ThreadLog implements Log {
     offset,
   ) => this.request({ op: 'truncate', topic, partition, offset });
 
-  /** Held on the owner's log (a no-op there when that log has no `holdCompaction`: Kafka). */
-  holdCompaction(topic: string, partition: number, offset: number): Promise<void> {
-    return this.request({ op: 'holdCompaction', topic, partition, offset });
-  }
+  holdCompaction?: (topic: string, partition: number, offset: number) => Promise<void> = (
+    topic,
+    partition,
+    offset,
+  ) => this.request({ op: 'holdCompaction', topic, partition, offset });
 
   beginTransaction?: (options?: TransactionOptions) => Promise<LogTransaction> = async (options) => {
     const txn = await this.request<number>({ op: 'begin', txnId: options?.id });

@@ -166,6 +166,7 @@ export class ThreadedContainer extends EventEmitter {
       backend: this.owner.log.backend,
       supports: { ...this.owner.log.supports },
       encodedBatches: this.owner.log.appendBuffer !== undefined && this.owner.log.readBatches !== undefined,
+      holdsCompaction: this.owner.log.holdCompaction !== undefined,
       logPort: log.port2,
       queryPort: queries.port2,
       querySignal,

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { compactionHoldOf } from '../../../src/log/embedded/compactor.js';
 import { openEmbeddedLog } from '../../../src/log/embedded/embedded-log.js';
 import type { Log, LogRecord } from '../../../src/log/types.js';
 import { CheckpointStore } from '../../../src/runtime/checkpoint.js';
@@ -77,6 +78,12 @@ async function runOnce(dir: string, threads: number, exactlyOnce: boolean, input
     });
     const out = await outputs(log);
     const checkpoints = await new CheckpointStore(log, checkpointTopic('sums')).readAll();
+    // each changelog's compaction is held at what its task's last checkpoint covers
+    for (let p = 0; p < 4; p++) {
+      const covered = checkpoints.get(`Partition ${p}`)?.changelogs.sums ?? -1;
+      const part = log.partitionForCleaning('sums-sums-changelog', p);
+      assert.equal(compactionHoldOf(part), covered + 1, `threads ${threads}: the hold of partition ${p}`);
+    }
     return { metrics, out, checkpoints };
   } finally {
     await log.close();
