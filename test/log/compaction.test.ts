@@ -332,6 +332,22 @@ describe('compaction', () => {
     await assert.rejects(log.holdCompaction('c', 0, -1), { code: 'EDDY_INVALID_ARGUMENT' });
   });
 
+  test('the hold file is written at the first hold and before a pass, not at every hold', async (t) => {
+    const log = await open(t, tempDir(t));
+    await log.createTopic('c', CONFIG);
+    await fill(log, 'c', 300, 10);
+    const part = log.partitionForCleaning('c', 0);
+    const saved = () => JSON.parse(readFileSync(join(part.dir, COMPACTION_HOLD_FILE), 'utf8')).offset;
+    await log.holdCompaction('c', 0, 10);
+    assert.equal(saved(), 10);
+    await log.holdCompaction('c', 0, 200); // a job's commits: in memory only
+    await log.holdCompaction('c', 0, 250);
+    assert.equal(saved(), 10, 'behind: a crash now would only compact less');
+    const result = await compactPartition(part, CONFIG, { now: T0 });
+    assert.equal(result.heldAt, 250);
+    assert.equal(saved(), 250, 'what a pass used is on disk before it runs');
+  });
+
   test('a damaged compaction hold file holds everything', async (t) => {
     const dir = tempDir(t);
     let log = await openEmbeddedLog({ dir, fsync: 'os', cleaner: null });

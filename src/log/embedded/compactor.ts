@@ -121,16 +121,23 @@ export function readCleanerCheckpoint(partition: Partition): CleanerCheckpoint {
 }
 
 /**
- * Sets the partition's compaction hold (`Log.holdCompaction`) and keeps it in
- * `compaction-hold.json`, so that it also holds after a crash, before the job's restart sets it
- * again, and for `eddy topics compact` on a stopped job. The file is written atomically but not
- * fsynced: after a power loss it is at worst an older hold, or unreadable, which holds at 0; both
- * only compact less.
+ * Sets the partition's compaction hold (`Log.holdCompaction`). Its file, `compaction-hold.json`,
+ * makes it hold after a crash too (before the job's restart sets it again, and for `eddy topics
+ * compact` on a stopped job): written at the first hold of this process and before each pass that
+ * uses a newer one — not at every commit — so the file is never past what the job's last durable
+ * checkpoint covered, at worst behind it, which only compacts less. Atomic, not fsynced: after a
+ * power loss it is an older hold, or unreadable, which holds at 0.
  */
 export function holdCompaction(partition: Partition, offset: number): void {
-  if (compactionHoldOf(partition) === offset) return;
-  writeFileAtomic(join(partition.dir, COMPACTION_HOLD_FILE), JSON.stringify({ offset }), false);
+  compactionHoldOf(partition);
   partition.compactionHold = offset;
+  if (partition.savedHold === undefined) saveHold(partition, offset);
+}
+
+function saveHold(partition: Partition, offset: number): void {
+  if (partition.savedHold === offset) return;
+  writeFileAtomic(join(partition.dir, COMPACTION_HOLD_FILE), JSON.stringify({ offset }), false);
+  partition.savedHold = offset;
 }
 
 /** The partition's compaction hold (Infinity when it has none), read from its file once. */
@@ -217,6 +224,8 @@ async function runPass(
 ): Promise<CompactionResult> {
   const now = options.now ?? Date.now();
   const checkpoint = readCleanerCheckpoint(partition);
+  const hold = compactionHoldOf(partition);
+  if (Number.isFinite(hold)) saveHold(partition, hold); // what this pass uses is what a crash keeps
   const result: CompactionResult = {
     segmentsCleaned: 0,
     recordsRead: 0,
@@ -226,7 +235,7 @@ async function runPass(
     bytesAfter: 0,
     keysMapped: 0,
     cleanedUpTo: checkpoint.cleanUpTo,
-    heldAt: Number.isFinite(compactionHoldOf(partition)) ? compactionHoldOf(partition) : null,
+    heldAt: Number.isFinite(hold) ? hold : null,
   };
   const segments = cleanableSegments(partition);
   if (segments.length === 0) return result;

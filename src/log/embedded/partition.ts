@@ -121,6 +121,8 @@ export class Partition {
    * Kept and loaded from its file by the compactor (`compactionHoldOf`); undefined until loaded.
    */
   compactionHold: number | undefined = undefined;
+  /** The hold this process last wrote to the partition's hold file (undefined: none yet). */
+  savedHold: number | undefined = undefined;
   readonly waiters = new WaitList();
   private segments: Segment[] = [];
   private dirDirty = false;
