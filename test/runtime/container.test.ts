@@ -82,6 +82,13 @@ async function sumsOf(log: Log, dataDir: string, job = sumJob()): Promise<Map<st
   return result;
 }
 
+/** Runs the sum job until it caught up; returns the restores it reported done. */
+async function runRestoring(log: Log, dataDir: string): Promise<RestoreProgress[]> {
+  const restored: RestoreProgress[] = [];
+  await runJob(sumJob(), { log, dataDir, untilCaughtUp: true, onRestore: (p) => p.done && restored.push(p) });
+  return restored;
+}
+
 describe('the container', () => {
   it('runs one task per partition, keeps state per key, and sends outputs', async (t) => {
     const dataDir = tempDir(t);
@@ -148,13 +155,7 @@ describe('the container', () => {
     assert.deepEqual(modes, ['reused']);
 
     rmSync(join(dataDir, 'stores', 'sums', 'sums', '0'), { recursive: true, force: true });
-    const restored: RestoreProgress[] = [];
-    await runJob(sumJob(), {
-      log,
-      dataDir,
-      untilCaughtUp: true,
-      onRestore: (p) => p.done && restored.push(p),
-    });
+    const restored = await runRestoring(log, dataDir);
     assert.equal(restored[0].mode, 'rebuilt');
     assert.ok(restored[0].restored >= 50);
     assert.deepEqual(await sumsOf(log, dataDir), expected);
@@ -178,13 +179,7 @@ describe('the container', () => {
     ]);
     await produce(log, 'amounts', [['a', { amount: 10 }]]);
 
-    const restored: RestoreProgress[] = [];
-    await runJob(sumJob(), {
-      log,
-      dataDir,
-      untilCaughtUp: true,
-      onRestore: (p) => p.done && restored.push(p),
-    });
+    const restored = await runRestoring(log, dataDir);
     assert.equal(restored[0].mode, 'reused');
     assert.equal(restored[0].relogged, 2);
     assert.deepEqual(Object.fromEntries(await sumsOf(log, dataDir)), { a: 11, b: 2 });
@@ -226,13 +221,7 @@ describe('the container', () => {
     t.after(() => log.close());
     // the restart's own compaction, before the store restores, must keep them too
     await compactTopic(log, 'sums-sums-changelog', { now: Date.now() });
-    const restored: RestoreProgress[] = [];
-    await runJob(sumJob(), {
-      log,
-      dataDir,
-      untilCaughtUp: true,
-      onRestore: (p) => p.done && restored.push(p),
-    });
+    const restored = await runRestoring(log, dataDir);
     assert.equal(restored[0].mode, 'rebuilt');
     assert.deepEqual(Object.fromEntries(await sumsOf(log, dataDir)), { a: 11, b: 2 });
   });
