@@ -26,6 +26,8 @@ export const KNOWN_ENV: Readonly<Record<string, string>> = {
   EDDY_TEST_VERBOSE: "Kafka tests print their eddy processes' output",
   EDDY_STORE_SEED: 'the seed of the store model tests',
   EDDY_CRASH_SEED: 'the seed of the crash test',
+  EDDY_CRASH_SEGMENT_BYTES:
+    'segmentBytes of the crash test job changelog (small: compaction runs under the kills)',
   EDDY_CRASH_MESSAGES: 'messages of the crash test',
   EDDY_CRASH_KILLS: 'SIGKILLs of the crash test',
   EDDY_CRASH_MEMORY_MESSAGES: 'messages of the crash test on the memory engine',

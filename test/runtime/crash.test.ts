@@ -11,6 +11,9 @@
  * Those two run `--threads 1` (one event loop); the same job again with `--threads 2` (its 4 tasks
  * on two worker threads, one log owner), on LMDB, on fewer messages and kills in CI
  * (EDDY_CRASH_THREADS_MESSAGES=1000000 EDDY_CRASH_THREADS_KILLS=20 run the full size).
+ *
+ * EDDY_CRASH_SEGMENT_BYTES (e.g. 262144) gives the job's changelog small segments, so the log's
+ * compaction runs under the kills (the default 64 MiB segments hardly roll in these runs).
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -35,6 +38,11 @@ const MEMORY_KILLS = Number(process.env.EDDY_CRASH_MEMORY_KILLS ?? 6);
 const THREADS_MESSAGES = Number(process.env.EDDY_CRASH_THREADS_MESSAGES ?? 100_000);
 const THREADS_KILLS = Number(process.env.EDDY_CRASH_THREADS_KILLS ?? 4);
 const SEED = Number(process.env.EDDY_CRASH_SEED ?? Date.now() % 100_000);
+/** `segmentBytes` of the job's changelog (default: the log's, 64 MiB). */
+const CHANGELOG_SEGMENT_BYTES =
+  process.env.EDDY_CRASH_SEGMENT_BYTES === undefined
+    ? undefined
+    : Number(process.env.EDDY_CRASH_SEGMENT_BYTES);
 
 type Engine = 'lmdb' | 'memory';
 
@@ -52,6 +60,15 @@ async function feed(dataDir: string, messages: number): Promise<void> {
   const log = await openEmbeddedLog({ dir: join(dataDir, 'log'), fsync: 'commit' });
   try {
     await log.createTopic('events', { partitions: PARTITIONS });
+    // small changelog segments keep compaction busy under the kills (a changelog tail past a
+    // checkpoint must never compact away what the store restores to)
+    if (CHANGELOG_SEGMENT_BYTES !== undefined) {
+      await log.createTopic('counter-counts-changelog', {
+        partitions: PARTITIONS,
+        cleanup: 'compact',
+        segmentBytes: CHANGELOG_SEGMENT_BYTES,
+      });
+    }
     const producer = new Producer(log);
     for (let i = 0; i < messages; i++) {
       producer.send('events', { key: Buffer.from(`k${i % KEYS}`), value: Buffer.from(String(i)) });
