@@ -43,7 +43,7 @@
  * dirty entries included (restore and wipe use it); after `close()` every call throws
  * `StoreClosedError`.
  */
-import { hashBytes } from '../util/bytes.js';
+import { equalBytes, hashBytes } from '../util/bytes.js';
 import { StoreClosedError } from '../util/errors.js';
 import type { CacheBudget } from './cache-budget.js';
 import type { KeyValueIterator, WriteOp } from './types.js';
@@ -104,13 +104,6 @@ const NONE = -1;
  * many small buffers, and a copy would land in the pool again, doubling what entries cost.
  */
 const SHARED_BUFFER = Math.max(8192, Buffer.poolSize);
-
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  const n = a.length;
-  if (n !== b.length) return false;
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
 
 /** `b`, or a copy of it when it is a small view of a large buffer (kept alive otherwise). */
 function owned<T extends Uint8Array | null>(b: T): T {

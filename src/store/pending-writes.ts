@@ -15,18 +15,11 @@
  * engine"); the values are the writers' arrays (nobody below the cache mutates them), so a reader
  * gets a copy.
  */
-import { hashBytes } from '../util/bytes.js';
+import { equalBytes, hashBytes } from '../util/bytes.js';
 import type { WriteOp } from './types.js';
 
 /** Bytes counted per op beyond its key and value (the op, its index entries). */
 const OP_OVERHEAD = 64;
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  const n = a.length;
-  if (n !== b.length) return false;
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
 
 export class PendingWrites {
   private ops: WriteOp<Uint8Array, Uint8Array>[] = [];
@@ -83,7 +76,7 @@ export class PendingWrites {
     let seq = this.slots[2 * this.slotOf(hashBytes(key, 0, key.length) | 0)] - 1;
     while (seq >= base) {
       const op = this.ops[seq - base];
-      if (sameBytes(op.key, key)) return op.value === null ? null : Buffer.from(op.value);
+      if (equalBytes(op.key, key)) return op.value === null ? null : Buffer.from(op.value);
       seq = this.prev[seq - base];
     }
     return undefined;

@@ -1,6 +1,14 @@
 /** Small helpers over byte arrays shared by the store and the log. */
 
 /** Lexicographic (unsigned byte) comparison: negative, zero or positive. */
+/** True when `a` and `b` hold the same bytes (a plain loop: keys are short, no view or call into C++). */
+export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  const n = a.length;
+  if (n !== b.length) return false;
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 export function compareBytes(a: Uint8Array, b: Uint8Array): number {
   return Buffer.compare(a, b);
 }
