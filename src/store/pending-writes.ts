@@ -86,14 +86,16 @@ export class PendingWrites {
   take(upTo: number): WriteOp<Uint8Array, Uint8Array>[] {
     const n = Math.max(0, Math.min(this.ops.length, upTo - this.base));
     if (n === 0) return [];
-    const taken = this.ops.slice(0, n);
+    // all of them (the usual apply): hand the array over, no copy
+    const all = n === this.ops.length;
+    const taken = all ? this.ops : this.ops.slice(0, n);
     for (let i = 0; i < n; i++) {
       const op = taken[i];
       this.bytes -= OP_OVERHEAD + op.key.length + (op.value === null ? 0 : op.value.length);
     }
-    this.ops = this.ops.slice(n);
-    this.hashes = this.hashes.slice(n);
-    this.prev = this.prev.slice(n);
+    this.ops = all ? [] : this.ops.slice(n);
+    this.hashes = all ? [] : this.hashes.slice(n);
+    this.prev = all ? [] : this.prev.slice(n);
     this.base += n;
     this.rebuild(2 * this.ops.length);
     return taken;
