@@ -10,8 +10,9 @@
  * that dies fails its in-flight requests and is replaced on the next request. From the TypeScript
  * sources (tsx) the worker loads `compaction-worker.ts` through tsx as well.
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { AbortedError, CorruptLogError, InvalidArgumentError } from '../../util/errors.js';
+import { startWorker } from '../../util/worker-entry.js';
 import type {
   CleanGroupRequest,
   CleanGroupResult,
@@ -51,20 +52,6 @@ function rebuildError(e: { name: string; message: string; code: string | undefin
   }
 }
 
-/**
- * Starts the worker: `compaction-worker.js` next to this module, or, when this module runs from its
- * TypeScript source, `compaction-worker.ts` behind a bootstrap that registers tsx in the worker
- * (Node 20 does not apply the parent's `--import tsx` hooks to workers).
- */
-function startWorker(): Worker {
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./compaction-worker.js', import.meta.url));
-  const tsx = JSON.stringify(import.meta.resolve('tsx/esm/api'));
-  const entry = JSON.stringify(new URL('./compaction-worker.ts', import.meta.url).href);
-  return new Worker(`import(${tsx}).then(({ register }) => { register(); return import(${entry}); });`, {
-    eval: true,
-  });
-}
-
 class CompactionThread {
   #worker: Worker | undefined;
   readonly #pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
@@ -94,7 +81,7 @@ class CompactionThread {
 
   #ensure(): Worker {
     if (this.#worker !== undefined) return this.#worker;
-    const worker = startWorker();
+    const worker = startWorker(import.meta.url, 'compaction-worker');
     worker.unref();
     worker.on('message', (reply: WorkerReply) => this.#settle(reply));
     worker.on('error', (err) => this.#failAll(worker, err));

@@ -25,13 +25,13 @@
  * closes every live thread's tasks and stores without committing, and ends every worker.
  */
 import { EventEmitter } from 'node:events';
-import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
 import type { Log } from '../../log/types.js';
 import type { StoreLatency, StoreMetrics } from '../../store/metered-store.js';
 import { JobError, ThreadFailedError } from '../../util/errors.js';
 import { LatencyHistogram } from '../../util/latency-histogram.js';
+import { startWorker } from '../../util/worker-entry.js';
 import {
   addMetrics,
   type ContainerMetrics,
@@ -77,17 +77,6 @@ interface TaskThread {
 }
 
 const silentLogger: Logger = { info() {}, warn() {}, error() {} };
-
-/** The entry of a task thread and how to start it (through tsx when running from the sources). */
-function workerEntry(): { entry: URL; bootstrap: string | undefined } {
-  const here = import.meta.url;
-  const ext = extname(fileURLToPath(here));
-  const entry = new URL(`./task-thread${ext}`, here);
-  if (ext !== '.ts') return { entry, bootstrap: undefined };
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const bootstrap = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry.href)}); });`;
-  return { entry, bootstrap };
-}
 
 export class ThreadedContainer extends EventEmitter {
   readonly job: JobDefinition;
@@ -171,11 +160,10 @@ export class ThreadedContainer extends EventEmitter {
       queryPort: queries.port2,
       querySignal,
     };
-    const { entry, bootstrap } = workerEntry();
-    const worker =
-      bootstrap === undefined
-        ? new Worker(entry, { workerData: data, transferList: [log.port2, queries.port2] })
-        : new Worker(bootstrap, { eval: true, workerData: data, transferList: [log.port2, queries.port2] });
+    const worker = startWorker(import.meta.url, 'task-thread', {
+      workerData: data,
+      transferList: [log.port2, queries.port2],
+    });
     const label = `thread ${index} (partitions ${partitions.join(',')})`;
     this.owner.attach(log.port1, label);
     let loaded!: () => void;
