@@ -87,6 +87,14 @@ export interface EngineStoreOptions {
   readonly deferWrites?: { readonly maxBytes: number; readonly applyBytes: number; readonly applyMs: number };
 }
 
+/** A durable point whose ops the engine writes in the background. */
+interface InFlight {
+  readonly end: number;
+  readonly count: number;
+  /** Settles once the handlers of the write have run. */
+  readonly done: Promise<void>;
+}
+
 export class EngineStore implements StoreLayer<Uint8Array, Uint8Array>, IteratorOwner {
   readonly name: string;
   readonly openIterators = new Set<CursorIterator>();
@@ -114,6 +122,10 @@ export class EngineStore implements StoreLayer<Uint8Array, Uint8Array>, Iterator
   private epoch = 0;
   /** A failure of a deferred apply: thrown by every later call. */
   private failure: EngineError | undefined;
+  /** Deferred writes on an engine that writes in the background (`writeInBackground`, lmdb). */
+  private readonly background: boolean;
+  /** The durable point whose ops the engine is writing in the background (they stay pending until it lands). */
+  private inflight: InFlight | undefined;
 
   constructor(
     readonly engine: StorageEngine,
@@ -127,6 +139,8 @@ export class EngineStore implements StoreLayer<Uint8Array, Uint8Array>, Iterator
     this.maxPending = defer?.maxBytes ?? 0;
     this.applyBytes = defer?.applyBytes ?? 0;
     this.applyMs = defer?.applyMs ?? 0;
+    this.background =
+      this.pending !== undefined && engine.writeInBackground !== undefined && engine.settle !== undefined;
   }
 
   get isOpen(): boolean {
@@ -248,10 +262,22 @@ export class EngineStore implements StoreLayer<Uint8Array, Uint8Array>, Iterator
     this.taken();
   }
 
-  /** After a deferred write was taken: counts it, and writes everything down past `maxPending`. */
+  /**
+   * After a deferred write was taken: counts it, and past `maxPending` waits for a background write
+   * in flight and applies the durable point waiting behind it (the engine stays clean); only if that
+   * is not enough, writes everything down.
+   */
   private taken(): void {
     this.writes++;
-    if ((this.pending as PendingWrites).bytes > this.maxPending) this.writeDown();
+    const pending = this.pending as PendingWrites;
+    if (pending.bytes <= this.maxPending) return;
+    if (this.inflight !== undefined) {
+      this.settleInflight();
+      const confirmed = this.confirmed;
+      if (confirmed !== undefined) this.applyPoint(confirmed.end, confirmed.offset, true);
+      if (pending.bytes <= this.maxPending) return;
+    }
+    this.writeDown();
   }
 
   /**
@@ -260,7 +286,9 @@ export class EngineStore implements StoreLayer<Uint8Array, Uint8Array>, Iterator
    */
   private writeDown(): void {
     const pending = this.pending;
-    if (pending === undefined || pending.size === 0) return;
+    if (pending === undefined) return;
+    this.settleInflight();
+    if (pending.size === 0) return;
     const end = pending.end;
     const ops = pending.take(end);
     const dirty = { offset: this.marker?.offset ?? -1, clean: false };
@@ -270,17 +298,133 @@ export class EngineStore implements StoreLayer<Uint8Array, Uint8Array>, Iterator
     this.engineDirty = true;
   }
 
-  /** Deferred writes: the ops numbered below `end` to the engine, with the clean marker `offset`. */
-  private applyPoint(end: number, offset: number): void {
+  /**
+   * Deferred writes: the ops numbered below `end` to the engine, with the clean marker `offset`: in
+   * the background when the engine can (unless `sync`), after the background write in flight (the
+   * point waits in `confirmed` meanwhile).
+   */
+  private applyPoint(end: number, offset: number, sync = false): void {
     const pending = this.pending as PendingWrites;
     // a later point applied them already, or some ops after this point went down early: the
     // engine holds more than this point, so it must not be marked clean at it
     if (end < this.appliedEnd || end < this.forcedEnd) return;
-    this.applyOps(pending.take(end), encodeMarker({ offset, clean: true }), 'committed');
-    this.appliedEnd = end;
+    const meta = encodeMarker({ offset, clean: true });
+    if (this.background && !sync) {
+      if (this.inflight !== undefined) {
+        this.confirmed = { end, offset };
+        return;
+      }
+      this.writeInBackground(end, meta);
+      return;
+    }
+    this.settleInflight();
+    this.applyOps(pending.take(end), meta, 'committed');
+    this.pointApplied(end);
+  }
+
+  /** The engine holds every op numbered below `end`, with a clean marker. */
+  private pointApplied(end: number): void {
+    this.appliedEnd = Math.max(this.appliedEnd, end);
     this.engineDirty = false;
     this.lastApply = performance.now();
     if (this.confirmed !== undefined && this.confirmed.end <= end) this.confirmed = undefined;
+  }
+
+  /**
+   * Starts the background write of the ops below `end` (they stay pending, so reads see them,
+   * until it lands); one at a time.
+   */
+  private writeInBackground(end: number, meta: Uint8Array): void {
+    const pending = this.pending as PendingWrites;
+    const ops = pending.peek(end);
+    let write: Promise<void>;
+    try {
+      write = (this.engine.writeInBackground as NonNullable<StorageEngine['writeInBackground']>).call(
+        this.engine,
+        ops,
+        meta,
+      );
+    } catch (err) {
+      this.failure = new EngineError(
+        `store "${this.name}": writing ${ops.length} committed ops to its engine failed; the store is unusable, restart the job (it restores from the changelog)`,
+        { cause: err },
+      );
+      throw this.failure;
+    }
+    const flight: InFlight = {
+      end,
+      count: ops.length,
+      done: write.then(
+        () => this.onLanded(flight),
+        (err: unknown) => {
+          if (this.inflight === flight) this.backgroundFailed(flight, err);
+        },
+      ),
+    };
+    this.inflight = flight;
+    if (this.confirmed !== undefined && this.confirmed.end <= end) this.confirmed = undefined;
+  }
+
+  /** The background write of `flight` landed (its promise): unless that was seen already, the next point goes. */
+  private onLanded(flight: InFlight): void {
+    if (this.inflight !== flight) return; // landed already (settled synchronously)
+    this.landed(flight);
+    // the point that waited behind it goes next, if it is due by then
+    const next = this.confirmed;
+    if (next !== undefined && !this.closed && this.failure === undefined && this.isDue()) {
+      try {
+        this.applyPoint(next.end, next.offset);
+      } catch {
+        // kept in `failure`: the next call and the next commit throw it
+      }
+    }
+  }
+
+  /** A background write is over: its ops leave the pending ones, the engine holds them. */
+  private landed(flight: { end: number }): void {
+    this.inflight = undefined;
+    (this.pending as PendingWrites).take(flight.end);
+    this.pointApplied(flight.end);
+  }
+
+  private backgroundFailed(flight: InFlight, err: unknown): void {
+    if (this.inflight === flight) this.inflight = undefined;
+    this.failure ??= new EngineError(
+      `store "${this.name}": writing ${flight.count} committed ops to its engine failed; the store is unusable, restart the job (it restores from the changelog)`,
+      { cause: err },
+    );
+  }
+
+  /** Waits (blocking) for the background write in flight, so the engine holds its ops; throws its failure. */
+  private settleInflight(): void {
+    const flight = this.inflight;
+    if (flight === undefined) return;
+    try {
+      (this.engine.settle as () => void).call(this.engine);
+    } catch (err) {
+      this.backgroundFailed(flight, err);
+      throw this.failure;
+    }
+    this.landed(flight);
+  }
+
+  /**
+   * Resolves once no background engine write is in flight: each landed, or failed (then every
+   * later call throws the failure).
+   */
+  async settled(): Promise<void> {
+    while (this.inflight !== undefined) await this.inflight.done;
+  }
+
+  /** Whether a durable point should apply now rather than wait for a larger one. */
+  private isDue(): boolean {
+    // an engine left not clean by an early write-down is made clean again at once: a crash
+    // meanwhile would rebuild the store
+    return (
+      this.engineDirty ||
+      (this.pending as PendingWrites).bytes >= this.applyBytes ||
+      performance.now() - this.lastApply >= this.applyMs
+    );
   }
 
   /** `what` says which ops they are, in the failure's message: committed, or pending written down early. */
@@ -329,20 +473,14 @@ export class EngineStore implements StoreLayer<Uint8Array, Uint8Array>, Iterator
       this.marker = clean;
       this.writes++;
       if (durable === undefined) {
-        this.applyPoint(end, offset);
+        this.applyPoint(end, offset, true);
         return;
       }
       const epoch = this.epoch;
       durable.then(
         (ok) => {
           if (!ok || epoch !== this.epoch || this.closed || this.failure !== undefined) return;
-          // an engine left not clean by an early write-down is made clean again at once: a crash
-          // meanwhile would rebuild the store
-          const due =
-            this.engineDirty ||
-            (this.pending as PendingWrites).bytes >= this.applyBytes ||
-            performance.now() - this.lastApply >= this.applyMs;
-          if (!due) {
+          if (!this.isDue()) {
             // a later point takes these ops too (fewer, larger engine transactions), or close does
             this.confirmed = { end, offset };
             return;
@@ -389,6 +527,14 @@ export class EngineStore implements StoreLayer<Uint8Array, Uint8Array>, Iterator
   /** Removes every key and the marker. */
   clear(): void {
     if (this.closed) throw new StoreClosedError(this.name);
+    if (this.inflight !== undefined) {
+      this.inflight = undefined;
+      try {
+        this.engine.settle?.();
+      } catch {
+        // wiped anyway
+      }
+    }
     this.pending?.clear();
     this.confirmed = undefined;
     this.epoch++;
@@ -427,16 +573,18 @@ export class EngineStore implements StoreLayer<Uint8Array, Uint8Array>, Iterator
 
   async close(): Promise<void> {
     if (this.closed) return;
-    // a durable point that waited for a larger one lands now (always safe: a checkpoint covers it)
+    this.closed = true;
+    // a background write in flight lands first (a failure is kept), then a durable point that
+    // waited for a larger one lands now (always safe: a checkpoint covers it)
+    await this.settled();
     const confirmed = this.confirmed;
     if (confirmed !== undefined && this.failure === undefined) {
       try {
-        this.applyPoint(confirmed.end, confirmed.offset);
+        this.applyPoint(confirmed.end, confirmed.offset, true);
       } catch {
         // kept in `failure`; the engine stays at its last point, which a restart replays from
       }
     }
-    this.closed = true;
     this.epoch++;
     this.pending?.clear(); // ops no durable point covers (after a failure): never in the engine
     for (const it of [...this.openIterators]) it.close();

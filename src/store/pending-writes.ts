@@ -82,6 +82,15 @@ export class PendingWrites {
     return undefined;
   }
 
+  /**
+   * The ops numbered below `upTo`, in order, left pending (reads still see them). The array is the
+   * caller's to read at once: later adds may change it.
+   */
+  peek(upTo: number): readonly WriteOp<Uint8Array, Uint8Array>[] {
+    const n = Math.max(0, Math.min(this.ops.length, upTo - this.base));
+    return n === this.ops.length ? this.ops : this.ops.slice(0, n);
+  }
+
   /** Removes and returns the ops numbered below `upTo`, in order. */
   take(upTo: number): WriteOp<Uint8Array, Uint8Array>[] {
     const n = Math.max(0, Math.min(this.ops.length, upTo - this.base));

@@ -193,6 +193,21 @@ export interface StorageEngine {
    * exactly-once transaction not committed yet), and a restart would have to rebuild the store.
    */
   commitPoint?(durable?: Promise<boolean>): void;
+  /**
+   * Optional, with `settle`: `write(ops, meta)` done on another thread, so the caller's thread
+   * goes on meanwhile. Returns at once (a bad key throws here, nothing written); the promise
+   * resolves once the transaction is committed and durable, and rejects when it failed (nothing
+   * written). Until it settles, reads see the state before it or, once committed, after it: a
+   * caller that needs its ops readable keeps them itself until then. One at a time: a second
+   * call, and every synchronous write, `clear` and `close`, first waits for the one in flight, so
+   * writes land in the order they were made.
+   */
+  writeInBackground?(ops: readonly WriteOp<Uint8Array, Uint8Array>[], meta?: Uint8Array): Promise<void>;
+  /**
+   * Blocks until the background write in flight (if any) is over, so reads see it; throws
+   * `EngineError` when it failed.
+   */
+  settle?(): void;
   /** Idempotent. */
   close(): Promise<void>;
 }

@@ -3,10 +3,11 @@
 // failed commit leaves the engine at the last durable point, an ordered read writes everything down
 // (not clean), and small durable points wait for a larger one.
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import { decodeMarker, EngineStore } from '../../src/store/engine-store.js';
 import { LmdbEngine } from '../../src/store/engines/lmdb-engine.js';
 import { MemoryChangelogSink, openStore, serdes } from '../../src/store/index.js';
+import type { StorageEngine } from '../../src/store/types.js';
 import { isEddyError } from '../../src/util/errors.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -33,7 +34,11 @@ function deferred(): { durable: Promise<boolean>; settle: (ok: boolean) => void 
   return { durable, settle };
 }
 
-const tick = () => new Promise((resolve) => setImmediate(resolve));
+/** The handlers of settled commits run, and the background writes they started land. */
+const tick = async (s: EngineStore) => {
+  await new Promise((resolve) => setImmediate(resolve));
+  await s.settled();
+};
 
 describe('deferred engine writes (lmdb with a changelog)', () => {
   it('a write reaches the engine once its commit point is durable, with the clean marker; reads see it before', async (t) => {
@@ -49,7 +54,7 @@ describe('deferred engine writes (lmdb with a changelog)', () => {
     s.put(b('b'), b('2')); // after the point: stays pending when the point applies
     assert.equal(inEngine(s, 'a'), undefined, 'not in the engine before the commit is durable');
     c.settle(true);
-    await tick();
+    await tick(s);
     assert.equal(inEngine(s, 'a'), '1');
     assert.equal(inEngine(s, 'b'), undefined);
     assert.deepEqual(engineMarker(s), { offset: 0, clean: true });
@@ -64,10 +69,10 @@ describe('deferred engine writes (lmdb with a changelog)', () => {
     const s = open(dir);
     s.put(b('a'), b('1'));
     s.markClean(0, Promise.resolve(true));
-    await tick();
+    await tick(s);
     s.put(b('b'), b('2'));
     s.markClean(1, Promise.resolve(false));
-    await tick();
+    await tick(s);
     assert.equal(inEngine(s, 'b'), undefined);
     await s.close(); // as after a failure: what is pending never lands
     const again = open(dir);
@@ -92,7 +97,7 @@ describe('deferred engine writes (lmdb with a changelog)', () => {
     assert.equal(inEngine(s, 'b'), '2');
     assert.equal(engineMarker(s)?.clean, false);
     c.settle(true);
-    await tick();
+    await tick(s);
     assert.equal(engineMarker(s)?.clean, false, 'the engine holds b, past the point');
     s.markClean(1); // a point after everything written down: clean again
     assert.deepEqual(engineMarker(s), { offset: 1, clean: true });
@@ -103,19 +108,19 @@ describe('deferred engine writes (lmdb with a changelog)', () => {
     t.after(() => s.close());
     s.put(b('a'), b('1'));
     s.markClean(0, Promise.resolve(true));
-    await tick();
+    await tick(s);
     assert.equal(inEngine(s, 'a'), undefined, 'a small point waits');
     s.put(b('b'), b('2'));
     s.range(b('a'), b('z')).close();
     assert.equal(engineMarker(s)?.clean, false);
     s.put(b('c'), b('3'));
     s.markClean(2, Promise.resolve(true));
-    await tick();
+    await tick(s);
     assert.equal(inEngine(s, 'c'), '3', 'applied though little is pending');
     assert.deepEqual(engineMarker(s), { offset: 2, clean: true });
     s.put(b('d'), b('4'));
     s.markClean(3, Promise.resolve(true));
-    await tick();
+    await tick(s);
     assert.equal(inEngine(s, 'd'), undefined, 'clean again: small points wait again');
   });
 
@@ -124,11 +129,11 @@ describe('deferred engine writes (lmdb with a changelog)', () => {
     t.after(() => s.close());
     s.put(b('a'), b('1'));
     s.markClean(0, Promise.resolve(true));
-    await tick();
+    await tick(s);
     assert.equal(inEngine(s, 'a'), undefined, 'under applyBytes: not applied');
     s.put(b('big'), Buffer.alloc(2000));
     s.markClean(1, Promise.resolve(true));
-    await tick();
+    await tick(s);
     assert.equal(inEngine(s, 'a'), '1');
     assert.equal(inEngine(s, 'big')?.length, 2000);
     assert.deepEqual(engineMarker(s), { offset: 1, clean: true });
@@ -139,10 +144,10 @@ describe('deferred engine writes (lmdb with a changelog)', () => {
     const s = open(dir, { applyBytes: 1 << 20, applyMs: 60_000 });
     s.put(b('a'), b('1'));
     s.markClean(0, Promise.resolve(true));
-    await tick();
+    await tick(s);
     s.put(b('b'), b('2'));
     s.markClean(1, Promise.resolve(false)); // a commit that failed
-    await tick();
+    await tick(s);
     assert.equal(inEngine(s, 'a'), undefined);
     await s.close();
     const again = open(dir);
@@ -175,5 +180,162 @@ describe('deferred engine writes (lmdb with a changelog)', () => {
     t.after(() => again.close());
     assert.equal(again.get('a'), '1');
     assert.deepEqual(again.changelogPosition(), { offset: 0, clean: true });
+  });
+
+});
+
+/**
+ * An lmdb engine whose background writes land (resolve) only when the test says so: the write runs
+ * on the writer thread at once, but the store learns it landed only at `release()` (or when it
+ * settles synchronously), so the window where a write is in flight is the test's to hold open.
+ * `fail` makes every background write fail instead.
+ */
+function gatedEngine(dir: string, fail = false) {
+  const inner = LmdbEngine.open({ dir, name: 't' });
+  let open: () => void = () => {};
+  let gate = Promise.resolve();
+  const engine: StorageEngine = {
+    kind: inner.kind,
+    supports: inner.supports,
+    get: (key) => inner.get(key),
+    write: (ops, meta) => inner.write(ops, meta),
+    writeSpans: (batches, meta) => inner.writeSpans(batches, meta),
+    range: (from, to) => inner.range(from, to),
+    snapshot: (from, to) => inner.snapshot(from, to),
+    readMeta: () => inner.readMeta(),
+    clear: () => inner.clear(),
+    flush: () => inner.flush(),
+    checkKey: (key) => inner.checkKey(key),
+    close: () => inner.close(),
+    writeInBackground(ops, meta) {
+      if (fail) return Promise.reject(new Error('the disk is on fire'));
+      const written = inner.writeInBackground(ops, meta);
+      return gate.then(() => written);
+    },
+    settle: () => {
+      if (fail) throw new Error('the disk is on fire');
+      inner.settle();
+    },
+  };
+  const hold = () => {
+    gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+  };
+  return { engine, inner, hold, release: () => open() };
+}
+
+/** A store over `gated`, closed after the test (the gate opened first, so a failed test never hangs). */
+function openGated(t: TestContext, gated: ReturnType<typeof gatedEngine>, maxBytes = 1 << 20): EngineStore {
+  const s = new EngineStore(gated.engine, {
+    name: 't',
+    trackChangelog: true,
+    deferWrites: { maxBytes, applyBytes: 0, applyMs: 0 },
+  });
+  t.after(() => {
+    gated.release();
+    return s.close();
+  });
+  return s;
+}
+
+const immediate = () => new Promise((resolve) => setImmediate(resolve));
+
+describe('deferred engine writes in the background (lmdb writer thread)', () => {
+  it('ops being written in the background are read from memory; an ordered read waits for the write and stays clean', async (t) => {
+    const dir = tempDir(t);
+    const gated = gatedEngine(dir);
+    const s = openGated(t, gated);
+    gated.hold();
+    s.put(b('a'), b('1'));
+    s.put(b('b'), b('2'));
+    s.markClean(0, Promise.resolve(true));
+    await immediate(); // the durable point's apply is now in flight, and stays so
+    assert.equal(str(s.get(b('a'))), '1');
+    assert.equal(s.has(b('b')), true);
+    s.delete(b('a'));
+    assert.equal(s.get(b('a')), undefined, 'a later delete wins over the op in flight');
+    const keys = [...s.range(b('a'), b('z'))].map((e) => str(e.key));
+    assert.deepEqual(keys, ['b']);
+    assert.equal(inEngine(s, 'a'), undefined, 'the delete went down with the ordered read');
+    assert.deepEqual(engineMarker(s), { offset: 0, clean: false }, 'the delete is past the point');
+    gated.release();
+    await s.settled();
+    assert.equal(str(s.get(b('b'))), '2');
+  });
+
+  it('a durable point that comes while a write is in flight goes once it lands', async (t) => {
+    const dir = tempDir(t);
+    const gated = gatedEngine(dir);
+    const s = openGated(t, gated);
+    gated.hold();
+    s.put(b('a'), b('1'));
+    s.markClean(0, Promise.resolve(true));
+    await immediate();
+    s.put(b('b'), b('2'));
+    s.markClean(1, Promise.resolve(true));
+    await immediate();
+    gated.inner.settle();
+    assert.equal(inEngine(s, 'a'), '1');
+    assert.equal(inEngine(s, 'b'), undefined, 'one write at a time: the second point waits');
+    gated.release();
+    await s.settled();
+    assert.equal(inEngine(s, 'b'), '2');
+    assert.deepEqual(engineMarker(s), { offset: 1, clean: true });
+  });
+
+  it('past maxBytes with a write in flight, the store waits for it and applies the waiting point, clean', async (t) => {
+    const dir = tempDir(t);
+    const gated = gatedEngine(dir);
+    const s = openGated(t, gated, 1 << 20);
+    gated.hold();
+    s.put(b('a'), Buffer.alloc(600_000, 1));
+    s.markClean(0, Promise.resolve(true));
+    await immediate();
+    s.put(b('b'), Buffer.alloc(300_000, 2));
+    s.markClean(1, Promise.resolve(true));
+    await immediate();
+    assert.equal(inEngine(s, 'b'), undefined);
+    s.put(b('c'), Buffer.alloc(200_000, 3)); // 1.1 MB pending: over maxBytes
+    assert.equal(inEngine(s, 'b')?.length, 300_000, 'the waiting point applied at once');
+    assert.equal(inEngine(s, 'c'), undefined, 'what no durable point covers stays pending');
+    assert.deepEqual(engineMarker(s), { offset: 1, clean: true });
+    gated.release();
+  });
+
+  it('close waits for the write in flight; a reopen holds it, clean', async (t) => {
+    const dir = tempDir(t);
+    const gated = gatedEngine(dir);
+    const s = openGated(t, gated);
+    gated.hold();
+    s.put(b('a'), b('1'));
+    s.markClean(0, Promise.resolve(true));
+    await immediate();
+    const closing = s.close();
+    gated.release();
+    await closing;
+    const again = open(dir);
+    t.after(() => again.close());
+    assert.equal(str(again.get(b('a'))), '1');
+    assert.deepEqual(again.changelogMarker(), { offset: 0, clean: true });
+  });
+
+  it('a background write that fails makes every later call throw EDDY_ENGINE, naming the committed ops', async (t) => {
+    const dir = tempDir(t);
+    const s = openGated(t, gatedEngine(dir, true));
+    s.put(b('a'), b('1'));
+    s.put(b('b'), b('2'));
+    s.markClean(0, Promise.resolve(true));
+    await s.settled();
+    await immediate();
+    await immediate();
+    assert.throws(
+      () => s.get(b('a')),
+      (err) => isEddyError(err, 'EDDY_ENGINE') && /writing 2 committed ops/.test((err as Error).message),
+    );
+    assert.throws(
+      () => s.markClean(1, Promise.resolve(true)),
+      (err) => isEddyError(err, 'EDDY_ENGINE'),
+    );
   });
 });

@@ -829,6 +829,91 @@ export function engineSuite(options: EngineSuiteOptions): void {
         ]);
       });
     });
+
+    describe('writes in the background (writeInBackground, settle)', () => {
+      const noBackground = 'the engine has no writeInBackground (the store writes synchronously)';
+      /** The engine's background write, or undefined (the test then skips). */
+      const background = (engine: StorageEngine) =>
+        engine.writeInBackground === undefined || engine.settle === undefined
+          ? undefined
+          : {
+              write: (ops: WriteOp<Uint8Array, Uint8Array>[], meta?: Uint8Array) =>
+                (engine.writeInBackground as NonNullable<StorageEngine['writeInBackground']>).call(
+                  engine,
+                  ops,
+                  meta,
+                ),
+              settle: () => (engine.settle as () => void).call(engine),
+            };
+
+      it('a background write lands whole with its metadata; before that reads see the state before it', async (t) => {
+        const { engine } = await fresh(t);
+        const bg = background(engine);
+        if (bg === undefined) return t.skip(noBackground);
+        engine.write([put(s('a'), s('0')), put(s('gone'), s('x'))], s('m0'));
+        const ops: WriteOp<Uint8Array, Uint8Array>[] = [put(s('a'), s('1')), del(s('gone'))];
+        for (let i = 0; i < 20_000; i++)
+          ops.push(put(s(`k${String(i).padStart(6, '0')}`), Buffer.alloc(100, i % 251)));
+        const landed = bg.write(ops, s('m1'));
+        ops.length = 0; // the caller's array is free once the call returned
+        const before = hex(engine.get(s('a')));
+        assert.ok(
+          before === hex(s('0')) || before === hex(s('1')),
+          'the state before it, or after it once committed',
+        );
+        await landed;
+        assert.equal(hex(engine.get(s('a'))), hex(s('1')));
+        assert.equal(engine.get(s('gone')), undefined);
+        assert.equal(hex(engine.get(s('k019999'))), hex(Buffer.alloc(100, 19_999 % 251)));
+        assert.equal(hex(engine.readMeta()), hex(s('m1')));
+        assert.equal(keysOf(engine.range(s('k'), s('l'))).length, 20_000);
+      });
+
+      it('settle blocks until the write is readable; a synchronous write after it lands after it', async (t) => {
+        const { engine } = await fresh(t);
+        const bg = background(engine);
+        if (bg === undefined) return t.skip(noBackground);
+        const landed = bg.write([put(s('a'), s('1')), put(s('b'), s('1'))]);
+        bg.settle();
+        assert.equal(hex(engine.get(s('b'))), hex(s('1')), 'readable once settle returned');
+        const second = bg.write([put(s('a'), s('2')), put(s('c'), s('2'))]);
+        engine.write([put(s('a'), s('3'))]); // waits for the write in flight
+        assert.equal(hex(engine.get(s('a'))), hex(s('3')));
+        assert.equal(hex(engine.get(s('c'))), hex(s('2')));
+        await Promise.all([landed, second]);
+        assert.equal(
+          hex(engine.get(s('a'))),
+          hex(s('3')),
+          'the background write did not land over the later one',
+        );
+      });
+
+      it('a key the engine refuses throws at the call and nothing is written', async (t) => {
+        const { engine } = await fresh(t);
+        const bg = background(engine);
+        if (bg === undefined) return t.skip(noBackground);
+        if (supports.emptyKey) return t.skip('every key fits this engine (no refused key to try)');
+        assert.throws(
+          () => bg.write([put(s('a'), s('1')), put(new Uint8Array(0), s('x'))]),
+          (err: unknown) => isEddyError(err) && err.code === 'EDDY_INVALID_KEY',
+        );
+        bg.settle();
+        assert.equal(engine.get(s('a')), undefined);
+      });
+
+      it('close waits for the write in flight, and a reopen holds it', { skip: notPersistent }, async (t) => {
+        const h = await fresh(t);
+        const bg = background(h.engine);
+        if (bg === undefined) return t.skip(noBackground);
+        const ops: WriteOp<Uint8Array, Uint8Array>[] = [];
+        for (let i = 0; i < 5000; i++) ops.push(put(s(`k${i}`), s(`v${i}`)));
+        const landed = bg.write(ops, s('meta'));
+        const engine = await h.reopen();
+        await landed;
+        assert.equal(hex(engine.get(s('k4999'))), hex(s('v4999')));
+        assert.equal(hex(engine.readMeta()), hex(s('meta')));
+      });
+    });
   });
   for (const name of skipped.keys()) {
     if (!seen.has(name)) throw new Error(`engineSuite(${options.name}): skip names an unknown test: ${name}`);

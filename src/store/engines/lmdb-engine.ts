@@ -32,6 +32,14 @@
  * cannot serve this engine anyway: `write` must be atomic and durable when it returns, and
  * lmdb-js's reads do not see an async `put` until its transaction has committed.
  *
+ * Background writes (`writeInBackground`, what a changelogged store uses to apply its durable
+ * points): the same transaction, run by this thread's lmdb writer thread (`lmdb-writer.ts`) on the
+ * same environment, so the caller's event loop goes on meanwhile. lmdb-js's own async writes were
+ * not used for this: a synchronous transaction made while they are queued can run before them
+ * (lmdb-js splits the batch), so an ordered read that must first see them could not wait for them;
+ * here every synchronous write, `clear` and `close` first waits for the write in flight (`settle`,
+ * a blocking wait on its status word), so writes land in the order they were made.
+ *
  * Corner cases:
  * - LMDB refuses empty keys and keys over 1978 bytes; `write` throws `InvalidKeyError` for those
  *   before touching the file. `get` of an empty key returns undefined; an empty `from` bound is
@@ -49,6 +57,7 @@ import { join } from 'node:path';
 import { type Database, open, type RootDatabase } from 'lmdb';
 import { asBuffer, compareBytes } from '../../util/bytes.js';
 import { EngineError, InvalidKeyError, StoreClosedError } from '../../util/errors.js';
+import { opsSpans, spanBuffers } from '../span-batch.js';
 import type {
   EngineCursor,
   EngineEntry,
@@ -57,6 +66,7 @@ import type {
   StorageEngine,
   WriteOp,
 } from '../types.js';
+import { lmdbWriter, newWriteStatus, waitWriteStatus } from './lmdb-writer.js';
 
 /** LMDB's largest key, in bytes (the default page size's limit that lmdb-js is built with). */
 export const LMDB_MAX_KEY_SIZE = 1978;
@@ -172,17 +182,30 @@ class LmdbCursor implements EngineCursor {
 
 const EMPTY_CURSOR: EngineCursor = new LmdbCursor(undefined, undefined);
 
+/** A write running on the writer thread: its status word and the promise of its reply. */
+interface BackgroundWrite {
+  readonly status: Int32Array;
+  readonly ops: number;
+  done: Promise<void>;
+}
+
 export class LmdbEngine implements StorageEngine {
   readonly kind = 'lmdb';
   readonly supports = SUPPORTS;
   readonly name: string;
   readonly path: string;
+  readonly #dir: string;
+  readonly #mapSize: number | undefined;
 
   #env: RootDatabase<Buffer, Buffer> | undefined;
   readonly #data: BinaryDb;
   readonly #meta: BinaryDb;
   readonly #cursors = new Set<LmdbCursor>();
   #closing: Promise<void> | undefined;
+  /** The write in flight on the writer thread, if any. */
+  #background: BackgroundWrite | undefined;
+  /** Whether the writer thread holds this environment (released at close). */
+  #usedWriter = false;
   // The batch being written, read by #applyBatch; fields instead of a closure per write.
   #ops: readonly WriteOp<Uint8Array, Uint8Array>[] = [];
   #pendingMeta: Uint8Array | undefined;
@@ -221,6 +244,8 @@ export class LmdbEngine implements StorageEngine {
   private constructor(options: LmdbEngineOptions) {
     this.name = options.name;
     this.path = join(options.dir, 'data.mdb');
+    this.#dir = options.dir;
+    this.#mapSize = options.mapSize;
     try {
       mkdirSync(options.dir, { recursive: true });
       const env = open<Buffer, Buffer>({
@@ -268,11 +293,9 @@ export class LmdbEngine implements StorageEngine {
 
   write(ops: readonly WriteOp<Uint8Array, Uint8Array>[], meta?: Uint8Array): void {
     this.#check();
-    for (let i = 0; i < ops.length; i++) {
-      const len = ops[i].key.length;
-      if (len === 0 || len > LMDB_MAX_KEY_SIZE) throw this.#badKey(len);
-    }
+    this.#checkKeys(ops);
     if (ops.length === 0 && meta === undefined) return;
+    this.settle();
     this.#ops = ops;
     this.#pendingMeta = meta;
     try {
@@ -306,6 +329,7 @@ export class LmdbEngine implements StorageEngine {
       n += count;
     }
     if (n === 0 && meta === undefined) return;
+    this.settle();
     this.#spans = batches;
     this.#pendingMeta = meta;
     try {
@@ -317,6 +341,70 @@ export class LmdbEngine implements StorageEngine {
     } finally {
       this.#spans = [];
       this.#pendingMeta = undefined;
+    }
+  }
+
+  /**
+   * `write(ops, meta)` run on the lmdb writer thread (`lmdb-writer.ts`): the ops are copied into one
+   * buffer and handed over, and this returns at once. The promise resolves once the transaction is
+   * committed and on disk, and rejects (nothing written) when it failed; keys are checked first
+   * (a bad one throws here, nothing sent). Until it settles, reads see the state before the write
+   * or, once committed, after it; one write at a time (a second call, and every synchronous write,
+   * `clear` and `close`, first waits for the one in flight).
+   */
+  writeInBackground(ops: readonly WriteOp<Uint8Array, Uint8Array>[], meta?: Uint8Array): Promise<void> {
+    this.#check();
+    this.#checkKeys(ops);
+    this.settle();
+    const batch = opsSpans(ops);
+    const status = newWriteStatus();
+    this.#usedWriter = true;
+    const sent = lmdbWriter.write(
+      { dir: this.#dir, name: this.name, mapSize: this.#mapSize, batch, meta, status },
+      spanBuffers(batch),
+    );
+    const write: BackgroundWrite = { status, ops: ops.length, done: sent };
+    write.done = sent.then(
+      () => this.#landed(write),
+      (err: unknown) => {
+        this.#landed(write);
+        throw this.#backgroundFailed(write, err);
+      },
+    );
+    this.#background = write;
+    return write.done;
+  }
+
+  /**
+   * Blocks until the background write in flight (if any) is over, so that reads see it; throws
+   * `EngineError` when it failed (its promise rejects too).
+   */
+  settle(): void {
+    const write = this.#background;
+    if (write === undefined) return;
+    const failure = waitWriteStatus(write.status);
+    this.#landed(write);
+    if (failure !== undefined) throw this.#backgroundFailed(write, failure);
+  }
+
+  /** A background write is over: reads move to the newest committed state. */
+  #landed(write: BackgroundWrite): void {
+    if (this.#background !== write) return;
+    this.#background = undefined;
+    this.#env?.resetReadTxn();
+  }
+
+  #backgroundFailed(write: BackgroundWrite, cause: unknown): EngineError {
+    return new EngineError(
+      `lmdb store "${this.name}": the background write of ${write.ops} ops failed, nothing was written: ${cause instanceof Error ? cause.message : String(cause)}`,
+      { cause },
+    );
+  }
+
+  #checkKeys(ops: readonly WriteOp<Uint8Array, Uint8Array>[]): void {
+    for (let i = 0; i < ops.length; i++) {
+      const len = ops[i].key.length;
+      if (len === 0 || len > LMDB_MAX_KEY_SIZE) throw this.#badKey(len);
     }
   }
 
@@ -357,6 +445,7 @@ export class LmdbEngine implements StorageEngine {
 
   clear(): void {
     this.#check();
+    this.settle();
     try {
       this.#data.transactionSync(this.#clearBoth);
     } catch (err) {
@@ -366,6 +455,8 @@ export class LmdbEngine implements StorageEngine {
 
   async flush(): Promise<void> {
     this.#check();
+    // the writer thread's commit syncs; a failure there is its promise's to report
+    await this.#background?.done.catch(() => {});
     const env = this.#env as RootDatabase<Buffer, Buffer>;
     await new Promise<void>((resolve, reject) => {
       // `sync` is on the root database at run time, missing from lmdb's typings.
@@ -381,9 +472,16 @@ export class LmdbEngine implements StorageEngine {
       const env = this.#env;
       this.#env = undefined;
       for (const cursor of [...this.#cursors]) cursor.close();
-      this.#closing = env === undefined ? Promise.resolve() : env.close();
+      this.#closing = env === undefined ? Promise.resolve() : this.#closeEnv(env);
     }
     return this.#closing;
+  }
+
+  /** After the background write in flight (its failure is its promise's to report) and the writer's handle. */
+  async #closeEnv(env: RootDatabase<Buffer, Buffer>): Promise<void> {
+    await this.#background?.done.catch(() => {});
+    if (this.#usedWriter) await lmdbWriter.release(this.#dir).catch(() => {});
+    await env.close();
   }
 
   #check(): void {
