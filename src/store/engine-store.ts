@@ -269,6 +269,10 @@ export class EngineStore implements StoreLayer<Uint8Array, Uint8Array>, Iterator
    */
   private taken(): void {
     this.writes++;
+    // the store now holds a write no changelog offset covers yet (as `markDirty` after an engine
+    // write): a commit must mark a point even when the changelog's offset did not move
+    if (this.marker === undefined || this.marker.clean)
+      this.marker = { offset: this.marker?.offset ?? -1, clean: false };
     const pending = this.pending as PendingWrites;
     if (pending.bytes <= this.maxPending) return;
     if (this.inflight !== undefined) {

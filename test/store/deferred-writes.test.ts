@@ -182,6 +182,28 @@ describe('deferred engine writes (lmdb with a changelog)', () => {
     assert.deepEqual(again.changelogPosition(), { offset: 0, clean: true });
   });
 
+  it('a write after a clean point is committed even when the changelog offset did not move (a fresh changelog)', async (t) => {
+    const dir = tempDir(t);
+    const options = (changelog: MemoryChangelogSink) => ({
+      dir,
+      engine: 'lmdb' as const,
+      key: serdes.string,
+      value: serdes.string,
+      changelog,
+      cacheSize: 0,
+    });
+    const first = await openStore(options(new MemoryChangelogSink()));
+    first.put('a', '1');
+    await first.close(); // clean at changelog offset 0
+    // a changelog whose offsets start again (a test's fresh sink): its first record is offset 0 too
+    const second = await openStore(options(new MemoryChangelogSink()));
+    second.put('b', '2');
+    await second.close();
+    const third = await openStore(options(new MemoryChangelogSink()));
+    t.after(() => third.close());
+    assert.equal(third.get('a'), '1');
+    assert.equal(third.get('b'), '2', 'the write was not dropped at close');
+  });
 });
 
 /**
