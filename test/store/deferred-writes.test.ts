@@ -263,6 +263,19 @@ function openGated(t: TestContext, gated: ReturnType<typeof gatedEngine>, maxByt
 
 const immediate = () => new Promise((resolve) => setImmediate(resolve));
 
+/**
+ * `a` = `first` at durable point 0, whose background write then starts (and, gated, stays in
+ * flight), then `b` = `second` at durable point 1, which comes while it is in flight.
+ */
+async function twoPoints(s: EngineStore, first: Buffer, second: Buffer): Promise<void> {
+  s.put(b('a'), first);
+  s.markClean(0, Promise.resolve(true));
+  await immediate();
+  s.put(b('b'), second);
+  s.markClean(1, Promise.resolve(true));
+  await immediate();
+}
+
 describe('deferred engine writes in the background (lmdb writer thread)', () => {
   it('ops being written in the background are read from memory; an ordered read waits for the write and stays clean', async (t) => {
     const dir = tempDir(t);
@@ -291,12 +304,7 @@ describe('deferred engine writes in the background (lmdb writer thread)', () => 
     const gated = gatedEngine(dir);
     const s = openGated(t, gated);
     gated.hold();
-    s.put(b('a'), b('1'));
-    s.markClean(0, Promise.resolve(true));
-    await immediate();
-    s.put(b('b'), b('2'));
-    s.markClean(1, Promise.resolve(true));
-    await immediate();
+    await twoPoints(s, b('1'), b('2'));
     gated.inner.settle();
     assert.equal(inEngine(s, 'a'), '1');
     assert.equal(inEngine(s, 'b'), undefined, 'one write at a time: the second point waits');
@@ -311,12 +319,7 @@ describe('deferred engine writes in the background (lmdb writer thread)', () => 
     const gated = gatedEngine(dir);
     const s = openGated(t, gated, 1 << 20);
     gated.hold();
-    s.put(b('a'), Buffer.alloc(600_000, 1));
-    s.markClean(0, Promise.resolve(true));
-    await immediate();
-    s.put(b('b'), Buffer.alloc(300_000, 2));
-    s.markClean(1, Promise.resolve(true));
-    await immediate();
+    await twoPoints(s, Buffer.alloc(600_000, 1), Buffer.alloc(300_000, 2));
     assert.equal(inEngine(s, 'b'), undefined);
     s.put(b('c'), Buffer.alloc(200_000, 3)); // 1.1 MB pending: over maxBytes
     assert.equal(inEngine(s, 'b')?.length, 300_000, 'the waiting point applied at once');
