@@ -10,8 +10,13 @@
  * polling) and records, for each output, the time since its input's append. The first second is
  * warm-up and not counted. Figures: p50, p99 and max in milliseconds, and the rate achieved.
  *
+ * `--store lmdb|memory` makes the job stateful: each record's key is one of `--keys` (1,000,000),
+ * and the task reads and writes it in a changelogged store of that engine before its output (what
+ * a store's commits cost the event loop shows in p99 and max).
+ *
  * Usage: node --import tsx bench/latency.ts [--rates 10000,100000] [--seconds 5]
  *          [--modes at-least-once,exactly-once] [--partitions 4] [--commit-ms N]
+ *          [--store lmdb|memory [--keys K]]
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,6 +26,7 @@ import { openEmbeddedLog } from '../src/log/embedded/embedded-log.js';
 import type { AppendRecord, Log } from '../src/log/types.js';
 import { Container } from '../src/runtime/container.js';
 import { type Codec, defineJob } from '../src/runtime/job.js';
+import type { KeyValueStore } from '../src/store/types.js';
 
 export const MODES = ['at-least-once', 'exactly-once'] as const;
 export type Mode = (typeof MODES)[number];
@@ -32,6 +38,10 @@ export interface LatencyOptions {
   partitions: number;
   /** The job's commit interval; default: the job's own default for the mode. */
   commitMs?: number;
+  /** A read-modify-write per record in a changelogged store of this engine (default: none). */
+  store?: 'lmdb' | 'memory';
+  /** Distinct keys of a stateful run (default 1,000,000). */
+  keys?: number;
 }
 
 export interface LatencyResult extends LatencyOptions {
@@ -85,11 +95,26 @@ export async function measureLatency(o: LatencyOptions): Promise<LatencyResult> 
       outputs: [{ topic: 'out', key: bytes, value: bytes }],
       exactlyOnce: o.mode === 'exactly-once',
       ...(o.commitMs === undefined ? {} : { commitMs: o.commitMs }),
-      task: () => ({
-        process(msg, out) {
-          out.send({ topic: 'out', key: msg.rawKey, value: msg.rawValue, partition: msg.partition });
-        },
-      }),
+      stores:
+        o.store === undefined
+          ? {}
+          : { state: { engine: o.store, key: bytes, value: bytes, changelog: true } },
+      task: () => {
+        let state: KeyValueStore<Buffer, Buffer> | undefined;
+        return {
+          init(ctx) {
+            if (o.store !== undefined) state = ctx.store<Buffer, Buffer>('state');
+          },
+          process(msg, out) {
+            const key = msg.rawKey as Buffer;
+            if (state !== undefined) {
+              state.get(key);
+              state.put(key, msg.rawValue as Buffer);
+            }
+            out.send({ topic: 'out', key, value: msg.rawValue, partition: msg.partition });
+          },
+        };
+      },
     });
     const container = new Container(job, { log, dataDir: dir });
     await container.start();
@@ -110,7 +135,8 @@ export async function measureLatency(o: LatencyOptions): Promise<LatencyResult> 
     // the producer: every ms, what the rate owes by now, spread over the partitions
     const endAt = measureFrom + o.seconds * 1000;
     let sent = 0;
-    const key = Buffer.from('k');
+    const keys = o.keys ?? 1_000_000;
+    let seed = 0x9e3779b9;
     while (performance.now() < endAt) {
       const now = performance.now();
       const owed = Math.floor(((now - started) * o.rate) / 1000) - sent;
@@ -119,6 +145,10 @@ export async function measureLatency(o: LatencyOptions): Promise<LatencyResult> 
         for (let i = 0; i < owed; i++) {
           const value = Buffer.allocUnsafe(100);
           value.writeDoubleLE(now, 0);
+          seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
+          const key = Buffer.allocUnsafe(8);
+          key.writeUInt32BE(seed % keys, 0);
+          key.writeUInt32BE(0x65646479, 4);
           perPartition[(sent + i) % o.partitions].push({ key, value });
         }
         sent += owed;
@@ -171,12 +201,22 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
   const seconds = Number(flag('seconds') ?? 5);
   const partitions = Number(flag('partitions') ?? 4);
   const commitMs = flag('commit-ms') === undefined ? undefined : Number(flag('commit-ms'));
+  const store = flag('store');
+  if (store !== undefined && store !== 'lmdb' && store !== 'memory') {
+    console.error(`--store ${store}: one of lmdb, memory`);
+    process.exit(2);
+  }
+  const keys = Number(flag('keys') ?? 1_000_000);
+  const what =
+    store === undefined
+      ? 'pass-through job'
+      : `a get and a put per record in a changelogged ${store} store over ${keys.toLocaleString('en-US')} keys`;
   console.log(
-    `latency benchmark: produce -> output visible, pass-through job, ${partitions} partitions, embedded log (fsync commit), ${seconds} s per row after 1 s warm-up, one process`,
+    `latency benchmark: produce -> output visible, ${what}, ${partitions} partitions, embedded log (fsync commit), ${seconds} s per row after 1 s warm-up, one process`,
   );
   for (const mode of modes) {
     for (const rate of rates) {
-      const r = await measureLatency({ rate, seconds, mode, partitions, commitMs });
+      const r = await measureLatency({ rate, seconds, mode, partitions, commitMs, store, keys });
       console.log(
         `  ${mode.padEnd(14)} ${`${rate.toLocaleString('en-US')}/s`.padStart(10)} offered, commitMs ${String(r.commitMsUsed).padStart(4)}:  p50 ${r.p50.toFixed(1).padStart(7)} ms  p99 ${r.p99.toFixed(1).padStart(7)} ms  max ${r.max.toFixed(1).padStart(7)} ms  (${r.samples.toLocaleString('en-US')} outputs, ${Math.round(r.achieved).toLocaleString('en-US')}/s)`,
       );
