@@ -13,8 +13,9 @@
  * reply message settles the request's promise.
  *
  * Lifecycle: the worker starts with the first request and stops once no store uses it (every store
- * that wrote through it released its environment on close); it never keeps the process alive by
- * itself. A worker that dies fails every request in flight.
+ * that wrote through it released its environment on close); it keeps the process alive only while
+ * a request is in flight (so a close that awaits a write is never cut short by the process ending).
+ * A worker that dies fails every request in flight.
  */
 import type { Worker } from 'node:worker_threads';
 import { EngineError } from '../../util/errors.js';
@@ -115,6 +116,7 @@ class LmdbWriterThread {
     const id = this.#nextId++;
     return new Promise<void>((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
+      if (this.#pending.size === 1) worker.ref();
       worker.postMessage({ ...msg, id }, transfer);
     });
   }
@@ -136,6 +138,7 @@ class LmdbWriterThread {
     const waiter = this.#pending.get(reply.id);
     if (waiter === undefined) return;
     this.#pending.delete(reply.id);
+    if (this.#pending.size === 0) this.#worker?.unref();
     if (reply.ok) waiter.resolve();
     else waiter.reject(new EngineError(reply.message));
   }
