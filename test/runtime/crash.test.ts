@@ -35,7 +35,7 @@ const KILLS = Number(process.env.EDDY_CRASH_KILLS ?? 20);
 const PARTITIONS = 4;
 const MEMORY_MESSAGES = Number(process.env.EDDY_CRASH_MEMORY_MESSAGES ?? 400_000);
 const MEMORY_KILLS = Number(process.env.EDDY_CRASH_MEMORY_KILLS ?? 6);
-const THREADS_MESSAGES = Number(process.env.EDDY_CRASH_THREADS_MESSAGES ?? 100_000);
+const THREADS_MESSAGES = Number(process.env.EDDY_CRASH_THREADS_MESSAGES ?? 200_000);
 const THREADS_KILLS = Number(process.env.EDDY_CRASH_THREADS_KILLS ?? 4);
 const SEED = Number(process.env.EDDY_CRASH_SEED ?? Date.now() % 100_000);
 /** `segmentBytes` of the job's changelog (default: the log's, 64 MiB). */
@@ -120,6 +120,11 @@ function runJob(
           EDDY_FROM_SOURCE: '1',
           EXACTLY_ONCE: exactlyOnce ? '1' : '0',
           STORE_ENGINE: engine,
+          // commits and snapshot files often, so that runs short enough to spread the kills over
+          // the input (a fast machine processes the memory run's 400k messages in about a second)
+          // still commit and leave a snapshot for the next run
+          COMMIT_MS: '100',
+          SNAPSHOT_MS: '100',
         },
         stdio: ['ignore', 'ignore', 'pipe'],
       },
@@ -241,12 +246,12 @@ async function crashAndRecover(t: { after(fn: () => void): void }, exactlyOnce: 
   // The kill delay adapts so that the kills spread over the whole input: each run should commit
   // its share of what is left before its kill. The clock starts once the job file is loaded, with
   // threads once the tasks started (see runJob), so it starts short: on a quiet machine the memory
-  // engine's first run committed 369k messages in 1.9 s, and with threads 1.5 s after the start
-  // was enough for the first run to process the whole input. Then each delay is the last run's
+  // engine's first run committed all its 400k messages in 1.1 s, and with threads 1.5 s after the
+  // start was enough for the first run to process the whole input. Then each delay is the last run's
   // restore time plus the share at the processing rate measured after its restore: restores vary
   // (a reused store, a replayed tail, a rebuild), and a delay scaled by progress alone overshot
   // after a long rebuild (on LMDB the input ran out with 8 of 20 kills to go).
-  let delay = run.threads > 1 ? 200 : 1000;
+  let delay = run.threads > 1 || engine === 'memory' ? 200 : 300;
   /** Committed messages and ms of processing (after the restores) of the killed runs so far. */
   let processedMsgs = 0;
   let processingMs = 0;
@@ -295,12 +300,10 @@ async function crashAndRecover(t: { after(fn: () => void): void }, exactlyOnce: 
         processedMsgs === 0 ? delay * 2 : restoreMs + target / (processedMsgs / processingMs),
       ),
     );
-    delay = Math.max(
-      // memory: a run should live long enough to write a snapshot file (every 500 ms) for the next
-      // (not every run must: one restart from local state is enough); LMDB: long enough to commit
-      engine === 'memory' ? 800 : restoreMs + 300,
-      Math.min(20_000, next),
-    );
+    // a run should live long enough after its restores to commit (every COMMIT_MS, 100 ms here)
+    // and, on memory, to write a snapshot file (every SNAPSHOT_MS, 100 ms) for the next; not every
+    // run must: one restart from local state is enough
+    delay = Math.max(restoreMs + 200, Math.min(20_000, next));
   }
   const last = await runJob(dataDir, exactlyOnce, run);
   assert.equal(last.code, 0, `final run failed (seed ${SEED}):\n${last.stderr}`);
