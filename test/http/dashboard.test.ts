@@ -5,20 +5,20 @@
  * `$EDDY_SCREENSHOT_DIR`) and prints its path.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { startJob } from '../helpers/http-job.js';
+import { missingTool } from '../helpers/system-tool.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 const TICKER = fileURLToPath(new URL('./fixtures/ticker-job.ts', import.meta.url));
 const CHROMIUM = '/usr/bin/chromium';
 
 test('the dashboard draws live charts in headless Chromium, offline', {
-  skip: !existsSync(CHROMIUM) && 'no /usr/bin/chromium (apt-get install chromium; .ci/run does)',
+  skip: missingTool(CHROMIUM, 'chromium'),
 }, async (t) => {
   const job = await startJob(t, { job: TICKER, topics: [['ticks', 2]] });
   // the profile goes after Chromium has closed (a t.after of tempDir would run first: hooks run in order)

@@ -9,11 +9,14 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { freePort, startJob, waitFor } from '../helpers/http-job.js';
+import { missingTool } from '../helpers/system-tool.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const TICKER = fileURLToPath(new URL('./fixtures/ticker-job.ts', import.meta.url));
 
-test('Prometheus scrapes a running job and sees eddy_store_reads_total rise; promtool accepts the exposition', async (t) => {
+test('Prometheus scrapes a running job and sees eddy_store_reads_total rise; promtool accepts the exposition', {
+  skip: missingTool('/usr/bin/prometheus', 'prometheus') || missingTool('/usr/bin/promtool', 'prometheus'),
+}, async (t) => {
   const job = await startJob(t, { job: TICKER, topics: [['ticks', 2]] });
   const target = new URL(job.url).host;
 
