@@ -10,7 +10,8 @@
  */
 import { InvalidArgumentError, StoreClosedError } from '../util/errors.js';
 import { CachedStore } from './cached-store.js';
-import { type ChangelogMarker, EngineStore } from './engine-store.js';
+import type { ChangelogMarker } from './changelog-marker.js';
+import { EngineStore } from './engine-store.js';
 import { openEngineAsync } from './engines/index.js';
 import { LoggedStore } from './logged-store.js';
 import { type CounterSource, MeteredStore, type StoreLatency, type StoreMetrics } from './metered-store.js';

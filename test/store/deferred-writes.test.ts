@@ -4,7 +4,8 @@
 // (not clean), and small durable points wait for a larger one.
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
-import { decodeMarker, EngineStore } from '../../src/store/engine-store.js';
+import { decodeMarker } from '../../src/store/changelog-marker.js';
+import { EngineStore } from '../../src/store/engine-store.js';
 import { LmdbEngine } from '../../src/store/engines/lmdb-engine.js';
 import { MemoryChangelogSink, openStore, serdes } from '../../src/store/index.js';
 import type { StorageEngine } from '../../src/store/types.js';
