@@ -1,5 +1,5 @@
 /**
- * Writes a store took that its engine must not hold yet (see `EngineStore`'s deferred writes): the
+ * Writes a store took that its engine must not hold yet (see `DeferredApply`): the
  * ops in the order they came, and an index that finds a key's latest op, so reads see them. Ops
  * are numbered from 0 for the store's life (`seq`); `take(upTo)` hands over the ops numbered below
  * `upTo`, in order.
