@@ -251,7 +251,7 @@ async function crashAndRecover(t: { after(fn: () => void): void }, exactlyOnce: 
   // restore time plus the share at the processing rate measured after its restore: restores vary
   // (a reused store, a replayed tail, a rebuild), and a delay scaled by progress alone overshot
   // after a long rebuild (on LMDB the input ran out with 8 of 20 kills to go).
-  let delay = run.threads > 1 || engine === 'memory' ? 200 : 300;
+  let delay = 200;
   /** Committed messages and ms of processing (after the restores) of the killed runs so far. */
   let processedMsgs = 0;
   let processingMs = 0;
