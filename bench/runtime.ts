@@ -56,6 +56,7 @@ import { openKafkaLog } from '../src/log/kafka/kafka-log.js';
 import type { Log } from '../src/log/types.js';
 import type { JobDefinition } from '../src/runtime/job.js';
 import { type RunJobOptions, runJob } from '../src/runtime/run-job.js';
+import { ThreadedContainer } from '../src/runtime/threads/index.js';
 import { ENGINE_KINDS, type EngineKind } from '../src/store/engines/index.js';
 import type { JobScenario } from './jobs/scenario-job.js';
 import { openRawLmdb, readCopy } from './store-engines.js';
@@ -97,6 +98,8 @@ export interface RuntimeBenchResult {
   cores?: number;
   /** The busy share of the main thread's event loop over the run (the log owner's, with threads). */
   mainBusy?: number;
+  /** The busy share of each task thread's event loop over the run (with more than one thread). */
+  threadsBusy?: number[];
   /** Seconds from the call to the job's start (threads loaded, stores opened), not in `seconds`. */
   startSeconds?: number;
   /** Seconds from the final commit until the job returned (tasks and stores closed: a memory store's last snapshot), not in `seconds`. */
@@ -199,6 +202,8 @@ export async function lmdbFloor(o: RuntimeBenchOptions): Promise<RuntimeBenchRes
   }
 }
 
+const threaded = (c: unknown) => (c instanceof ThreadedContainer ? c : undefined);
+
 export async function runScenario(
   scenario: JobScenario,
   o: RuntimeBenchOptions,
@@ -221,7 +226,10 @@ export async function runScenario(
     let cpu = process.cpuUsage();
     let elu = performance.eventLoopUtilization();
     let started = spawned;
-    let committed: { at: number; cpu: NodeJS.CpuUsage; elu: EventLoopUtilization } | undefined;
+    let threadsElu: EventLoopUtilization[] | undefined;
+    let committed:
+      | { at: number; cpu: NodeJS.CpuUsage; elu: EventLoopUtilization; threads?: EventLoopUtilization[] }
+      | undefined;
     const options = {
       log,
       dataDir: dir,
@@ -241,6 +249,7 @@ export async function runScenario(
             at: performance.now(),
             cpu: process.cpuUsage(cpu),
             elu: performance.eventLoopUtilization(elu),
+            threads: threaded(container)?.threadUtilization(threadsElu),
           };
         });
         http?.monitor.onStarted(container);
@@ -268,6 +277,7 @@ export async function runScenario(
         threads,
         cores: (used.user + used.system) / 1e6 / seconds,
         mainBusy,
+        threadsBusy: committed.threads?.map((u) => u.utilization),
         startSeconds,
         closeSeconds,
       };
@@ -364,7 +374,7 @@ export async function runRuntimeBench(
     const cpu =
       r.cores === undefined
         ? ''
-        : `  cpu ${r.cores.toFixed(2)} cores, main loop ${Math.round((r.mainBusy ?? 0) * 100)}% busy, start ${r.startSeconds?.toFixed(1)} s, close ${r.closeSeconds?.toFixed(1)} s`;
+        : `  cpu ${r.cores.toFixed(2)} cores, main loop ${Math.round((r.mainBusy ?? 0) * 100)}% busy${r.threadsBusy === undefined ? '' : `, threads ${r.threadsBusy.map((b) => `${Math.round(b * 100)}%`).join(' ')} busy`}, start ${r.startSeconds?.toFixed(1)} s, close ${r.closeSeconds?.toFixed(1)} s`;
     say(
       `  ${label.padEnd(15)}${threads} ${fmt(r.perSecond).padStart(10)} msgs/s${ratio}  (${r.messages.toLocaleString('en-US')} in ${r.seconds.toFixed(2)} s)${r.rssBytes === undefined ? '' : `  rss ${Math.round(r.rssBytes / 2 ** 20)} MiB`}${r.perCpuSecond === undefined ? '' : `  ${fmt(r.perCpuSecond)} per CPU-s`}${cpu}`,
     );

@@ -72,8 +72,12 @@ export interface KafkaBatch {
  * The bytes of an encoded `RecordBuffer`, detached from it to move to another thread (the
  * `buffer` is transferable, `length` bytes of it used) and adopted there by `fromEncoded`.
  */
-export interface EncodedRecords {
+export interface EncodedRecords extends EncodedRecordsInfo {
   readonly buffer: ArrayBuffer;
+}
+
+/** What a `RecordBuffer`'s encoded bytes are, apart from the bytes (`length` of them are used). */
+export interface EncodedRecordsInfo {
   readonly length: number;
   readonly count: number;
   readonly largest: number;
@@ -141,10 +145,41 @@ export class RecordBuffer {
     return e;
   }
 
-  /** A buffer holding the records `detach` handed over (in another thread). */
-  static fromEncoded(e: EncodedRecords): RecordBuffer {
+  /**
+   * Encoded mode: copies the encoded records into `target` (at least `byteLength` long: a slot of a
+   * buffer shared with another thread) and empties this buffer, which keeps its capacity.
+   */
+  copyOut(target: Uint8Array): EncodedRecordsInfo {
+    if (this.objects !== undefined || this.format !== 'embedded')
+      throw new EddyError(
+        'EDDY_INTERNAL',
+        'RecordBuffer.copyOut: the records are not in the embedded layout',
+      );
+    if (target.length < this.pos)
+      throw new EddyError(
+        'EDDY_INTERNAL',
+        `RecordBuffer.copyOut: ${this.pos} bytes do not fit in ${target.length}`,
+      );
+    this.buf.copy(target, 0, 0, this.pos);
+    const e: EncodedRecordsInfo = {
+      length: this.pos,
+      count: this.n,
+      largest: this.largest,
+      largestAt: this.largestAt,
+    };
+    this.reset();
+    return e;
+  }
+
+  /**
+   * A buffer holding the records `detach` handed over (in another thread), or those `copyOut`
+   * copied into `bytes`.
+   */
+  static fromEncoded(e: EncodedRecords): RecordBuffer;
+  static fromEncoded(e: EncodedRecordsInfo, bytes: Buffer): RecordBuffer;
+  static fromEncoded(e: EncodedRecordsInfo & { buffer?: ArrayBuffer }, bytes?: Buffer): RecordBuffer {
     const b = new RecordBuffer({ encode: true, copy: false });
-    b.buf = Buffer.from(e.buffer, 0, e.buffer.byteLength);
+    b.buf = bytes ?? Buffer.from(e.buffer as ArrayBuffer, 0, (e.buffer as ArrayBuffer).byteLength);
     b.pos = e.length;
     b.n = e.count;
     b.largest = e.largest;

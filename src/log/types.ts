@@ -57,13 +57,16 @@ export interface RecordSpans {
 
 /**
  * Whole record batches in the embedded log's layout (`embedded/record-batch.ts`), CRC-checked and
- * copied into one buffer of their own (transferable to another thread): what `Log.readBatches`
- * returns. They hold the records a `read` at `from` returns, and may hold more (before `from` in
+ * copied into one buffer of their own (transferable to another thread), or into the caller's
+ * `into` (`BatchReadOptions`) when they fit there: what `Log.readBatches` returns. They hold the records a `read` at `from` returns, and may hold more (before `from` in
  * the first batch; the budget counts whole batches, at least one); `decodeBatches` takes the
  * records at offsets in [`from`, `until`) (`until`: the visible end when they were read).
  */
 export interface RecordBatches {
-  readonly buffer: ArrayBuffer;
+  /** A buffer of their own, or `into`'s (a `SharedArrayBuffer`'s, say) when they were copied there. */
+  readonly buffer: ArrayBufferLike;
+  /** Where they start in `buffer` (default 0; `into`'s offset when they were copied there). */
+  readonly byteOffset?: number;
   readonly length: number;
   readonly from: number;
   readonly until: number;
@@ -147,6 +150,15 @@ export interface ReadOptions {
    * exists at the offset, however large.
    */
   maxBytes?: number;
+}
+
+/** Options of `Log.readBatches`. */
+export interface BatchReadOptions extends ReadOptions {
+  /**
+   * Copy the batches here when they fit (a slot of a buffer shared with the reader's thread: no
+   * buffer is allocated per read); else they get a buffer of their own, as without it.
+   */
+  into?: Uint8Array;
 }
 
 /**
@@ -267,7 +279,7 @@ export interface Log {
     topic: string,
     partition: number,
     offset: number,
-    options?: ReadOptions,
+    options?: BatchReadOptions,
   ): Promise<RecordBatches>;
 
   earliestOffset(topic: string, partition: number): Promise<number>;

@@ -32,6 +32,7 @@
 import { EventEmitter, setMaxListeners } from 'node:events';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { BatchDecoder } from '../log/embedded/record-batch.js';
 import type { KafkaLog } from '../log/kafka/kafka-log.js';
 import type { Log, LogRecord, LogTransaction, TransactionOptions } from '../log/types.js';
 import type { StoreLatency, StoreMetrics } from '../store/metered-store.js';
@@ -127,12 +128,43 @@ export function emptyMetrics(commits = 0, lastCommitMs = 0): ContainerMetrics {
   };
 }
 
+/**
+ * A read's records, taken a slice at a time: decoded as they are taken when the log gives whole
+ * batches (`Log.readBatches`: the embedded log, and task threads on it), else the read's array.
+ */
+interface RecordSource {
+  /** True when there is a record to take. */
+  hasRecords(max: number): boolean;
+  /** The next records, at most `max` (all the rest of an array), none at the end. */
+  take(max: number): LogRecord[];
+  /** Where the read after this one starts. */
+  readonly nextOffset: number;
+}
+
+class ArraySource implements RecordSource {
+  readonly nextOffset: number;
+  constructor(private records: LogRecord[]) {
+    this.nextOffset = records.length === 0 ? 0 : records[records.length - 1].offset + 1;
+  }
+  hasRecords(): boolean {
+    return this.records.length > 0;
+  }
+  take(): LogRecord[] {
+    const r = this.records;
+    this.records = [];
+    return r;
+  }
+}
+
 interface InputCursor extends TaskInput {
   task: TaskInstance;
+  /** The slice of records being processed, from `source`. */
   buffer: LogRecord[];
   index: number;
-  /** The batch read ahead while `buffer` is processed. */
-  ahead: LogRecord[] | undefined;
+  /** The rest of the read `buffer` came from. */
+  source: RecordSource | undefined;
+  /** The read done ahead while `source` is processed. */
+  ahead: RecordSource | undefined;
   /** Offset the next read starts at (ahead of nextOffset while a buffer is pending). */
   fetchOffset: number;
   fetching: Promise<void> | undefined;
@@ -356,6 +388,7 @@ export class Container extends EventEmitter {
         task,
         buffer: [],
         index: 0,
+        source: undefined,
         ahead: undefined,
         fetchOffset: next,
         fetching: undefined,
@@ -372,40 +405,59 @@ export class Container extends EventEmitter {
    * wait as the read-ahead batch, and the next read starts at once: reading overlaps processing.
    */
   private fetch(c: InputCursor): void {
-    c.fetching = this.log
-      .read(c.topic, c.partition, c.fetchOffset, { maxRecords: this.options.fetchSize })
-      .then(
-        (records) => {
-          c.fetching = undefined;
-          if (records.length === 0) {
-            c.atEnd = true;
-            return;
-          }
-          c.atEnd = false;
-          c.fetchOffset = records[records.length - 1].offset + 1;
-          if (c.index >= c.buffer.length) {
-            c.buffer = records;
-            c.index = 0;
-            this.fetch(c);
-          } else {
-            c.ahead = records;
-          }
-          this.notify();
-        },
-        (err: unknown) => {
-          c.fetching = undefined;
-          this.failure ??= err;
-          this.notify();
-        },
-      );
+    const options = { maxRecords: this.options.fetchSize };
+    const log = this.log;
+    const read: Promise<RecordSource> = log.readBatches
+      ? log.readBatches(c.topic, c.partition, c.fetchOffset, options).then((b) => new BatchDecoder(b))
+      : log.read(c.topic, c.partition, c.fetchOffset, options).then((r) => new ArraySource(r));
+    const slice = this.options.batchSize;
+    c.fetching = read.then(
+      (source) => {
+        c.fetching = undefined;
+        if (!source.hasRecords(slice)) {
+          c.atEnd = true;
+          return;
+        }
+        c.atEnd = false;
+        c.fetchOffset = source.nextOffset;
+        if (c.index >= c.buffer.length && c.source === undefined) {
+          c.source = source;
+          c.buffer = source.take(slice);
+          c.index = 0;
+          this.fetch(c);
+        } else {
+          c.ahead = source;
+        }
+        this.notify();
+      },
+      (err: unknown) => {
+        c.fetching = undefined;
+        this.failure ??= err;
+        this.notify();
+      },
+    );
   }
 
-  /** Moves the read-ahead batch into the buffer (starting the next read); false when there is none. */
+  /**
+   * Takes the next slice of the read being processed into the buffer, or else moves to the read
+   * done ahead (starting the next read); false when there is none.
+   */
   private refill(c: InputCursor): boolean {
+    const slice = this.options.batchSize;
+    if (c.source !== undefined) {
+      const more = c.source.take(slice);
+      if (more.length > 0) {
+        c.buffer = more;
+        c.index = 0;
+        return true;
+      }
+      c.source = undefined;
+    }
     if (c.ahead === undefined) return false;
-    c.buffer = c.ahead;
-    c.index = 0;
+    c.source = c.ahead;
     c.ahead = undefined;
+    c.buffer = c.source.take(slice);
+    c.index = 0;
     if (!c.fetching) this.fetch(c);
     return true;
   }

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { type EmbeddedLog, openEmbeddedLog } from '../../src/log/embedded/embedded-log.js';
-import { decodeBatches } from '../../src/log/embedded/record-batch.js';
+import { BatchDecoder, decodeBatches } from '../../src/log/embedded/record-batch.js';
 import { MemoryLog } from '../../src/log/memory/memory-log.js';
 import { appendBuffered, RecordBuffer } from '../../src/log/record-buffer.js';
 import type { Log, LogRecord } from '../../src/log/types.js';
@@ -213,9 +213,42 @@ describe('readBatches', () => {
         assert.equal(decoded[0].offset, offset);
         if (maxRecords === 1000)
           assert.equal(decoded.length, read.length, 'a large budget takes everything visible');
+        for (const slice of [1, 3, 1000]) {
+          const decoder = new BatchDecoder(batches);
+          assert.equal(decoder.hasRecords(slice), true);
+          const taken: LogRecord[] = [];
+          for (let part = decoder.take(slice); part.length > 0; part = decoder.take(slice)) {
+            assert.ok(part.length <= slice);
+            taken.push(...part);
+          }
+          assert.deepEqual(show(taken), show(decoded), `BatchDecoder, slices of ${slice}`);
+          assert.equal(decoder.nextOffset, decoded[decoded.length - 1].offset + 1);
+        }
       }
     }
     await txn.abort();
+  });
+
+  it("copies the batches into the caller's buffer when they fit (into), else into their own", async (t) => {
+    const log = await open(t);
+    await log.createTopic('c', { partitions: 1 });
+    await log.append('c', 0, [
+      { key: Buffer.from('a'), value: Buffer.alloc(100, 1) },
+      { key: Buffer.from('b'), value: Buffer.alloc(100, 2) },
+    ]);
+    const shared = new SharedArrayBuffer(4096);
+    const into = new Uint8Array(shared, 1000, 3000);
+    const fit = await log.readBatches('c', 0, 1, { into });
+    assert.equal(fit.buffer, shared);
+    assert.equal(fit.byteOffset, 1000);
+    assert.deepEqual(
+      decodeBatches(fit).map((r) => [r.offset, r.key?.toString()]),
+      [[1, 'b']],
+    );
+    const small = await log.readBatches('c', 0, 0, { into: new Uint8Array(shared, 0, 100) });
+    assert.notEqual(small.buffer, shared);
+    assert.ok(small.buffer instanceof ArrayBuffer);
+    assert.equal(decodeBatches(small).length, 2);
   });
 });
 

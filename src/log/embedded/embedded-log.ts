@@ -46,6 +46,7 @@ import { checkTopicMatch, checkTopicName, resolveTopicConfig } from '../topic-co
 import type {
   AppendRecord,
   AppendResult,
+  BatchReadOptions,
   Log,
   LogRecord,
   LogRecovery,
@@ -393,20 +394,25 @@ export class EmbeddedLog implements Log {
     topic: string,
     partition: number,
     offset: number,
-    options: ReadOptions = {},
+    options: BatchReadOptions = {},
   ): Promise<RecordBatches> {
     const { part, maxRecords, maxBytes } = this.readArgs(topic, partition, offset, options);
     const { batches, until } = part.readBatches(offset, maxRecords, maxBytes);
     let length = 0;
     for (const b of batches) length += b.length;
-    // a buffer of its own (never the shared pool), so that it can be transferred
-    const bytes = Buffer.allocUnsafeSlow(length);
+    const into = options.into;
+    // the caller's buffer when they fit; else a buffer of their own (never the shared pool), so
+    // that it can be transferred
+    const bytes =
+      into !== undefined && length <= into.length
+        ? Buffer.from(into.buffer, into.byteOffset, length)
+        : Buffer.allocUnsafeSlow(length);
     let pos = 0;
     for (const b of batches) {
       b.copy(bytes, pos);
       pos += b.length;
     }
-    return { buffer: bytes.buffer as ArrayBuffer, length, from: offset, until };
+    return { buffer: bytes.buffer, byteOffset: bytes.byteOffset, length, from: offset, until };
   }
 
   private readArgs(topic: string, partition: number, offset: number, options: ReadOptions) {

@@ -371,34 +371,7 @@ export function decodeRecords(
     }
     if (offset >= until) return true;
     if (budget.records <= 0 || (budget.tookAny && budget.bytes < bodyLength)) return false;
-    const timestamp = baseTimestamp + c.varint();
-    let len = c.varint();
-    let key: Buffer | null = null;
-    if (len > 0) {
-      key = buf.subarray(c.pos, c.pos + len - 1);
-      c.pos += len - 1;
-    }
-    len = c.varint();
-    let value: Buffer | null = null;
-    if (len > 0) {
-      value = buf.subarray(c.pos, c.pos + len - 1);
-      c.pos += len - 1;
-    }
-    const headerCount = c.varint();
-    let headers = EMPTY_HEADERS;
-    if (headerCount > 0) {
-      const h: Record<string, Buffer> = {};
-      for (let j = 0; j < headerCount; j++) {
-        const nameLen = c.varint();
-        const name = buf.toString('utf8', c.pos, c.pos + nameLen);
-        c.pos += nameLen;
-        const vLen = c.varint();
-        h[name] = buf.subarray(c.pos, c.pos + vLen);
-        c.pos += vLen;
-      }
-      headers = h;
-    }
-    out.push({ offset, timestamp, key, value, headers });
+    out.push(decodeRecord(c, offset, baseTimestamp));
     budget.records--;
     budget.bytes -= bodyLength;
     budget.tookAny = true;
@@ -407,12 +380,124 @@ export function decodeRecords(
   return true;
 }
 
+/** The record after its length and offset delta at `c.pos` (its bytes are views of `c.buf`). */
+function decodeRecord(c: Cursor, offset: number, baseTimestamp: number): LogRecord {
+  const buf = c.buf;
+  const timestamp = baseTimestamp + c.varint();
+  let len = c.varint();
+  let key: Buffer | null = null;
+  if (len > 0) {
+    key = buf.subarray(c.pos, c.pos + len - 1);
+    c.pos += len - 1;
+  }
+  len = c.varint();
+  let value: Buffer | null = null;
+  if (len > 0) {
+    value = buf.subarray(c.pos, c.pos + len - 1);
+    c.pos += len - 1;
+  }
+  const headerCount = c.varint();
+  let headers = EMPTY_HEADERS;
+  if (headerCount > 0) {
+    const h: Record<string, Buffer> = {};
+    for (let j = 0; j < headerCount; j++) {
+      const nameLen = c.varint();
+      const name = buf.toString('utf8', c.pos, c.pos + nameLen);
+      c.pos += nameLen;
+      const vLen = c.varint();
+      h[name] = buf.subarray(c.pos, c.pos + vLen);
+      c.pos += vLen;
+    }
+    headers = h;
+  }
+  return { offset, timestamp, key, value, headers };
+}
+
+/**
+ * The records of `batches` (from `Log.readBatches`) at offsets in [`from`, `until`), decoded a
+ * slice at a time (`take`), in order; their bytes are views of its buffer.
+ *
+ * Why slices: a read is thousands of records (a 5,000-record batch as a producer wrote it), and
+ * decoded at once their objects lived until the task got through them, long enough for the young
+ * generation's collections to copy and promote them. Decoded as the task takes them, they die young.
+ */
+export class BatchDecoder {
+  private readonly c: Cursor;
+  private readonly length: number;
+  private readonly from: number;
+  private readonly until: number;
+  /** The current batch: records left in it, its base offset and timestamp. */
+  private left = 0;
+  private baseOffset = 0;
+  private baseTimestamp = 0;
+  /** Where the next batch starts. */
+  private nextBatch = 0;
+  private peeked: LogRecord[] | undefined;
+  /** Where the next read starts: past the last batch, or the visible end if that is before. */
+  readonly nextOffset: number;
+
+  constructor(batches: RecordBatches) {
+    const buf = Buffer.from(batches.buffer, batches.byteOffset ?? 0, batches.length);
+    this.c = new Cursor(buf);
+    this.length = batches.length;
+    this.from = batches.from;
+    this.until = batches.until;
+    let end = batches.from;
+    for (let p = 0; p + BATCH_HEADER_SIZE <= this.length; p += buf.readUInt32LE(p + 4)) {
+      end = readU64(buf, p + 8) + buf.readUInt32LE(p + 20) + 1;
+    }
+    this.nextOffset = Math.min(end, batches.until);
+  }
+
+  /** True when there is a record to take (decodes the first slice of `max`). */
+  hasRecords(max: number): boolean {
+    this.peeked ??= this.take(max);
+    return this.peeked.length > 0;
+  }
+
+  /** The next records, at most `max`; fewer only at the end, none past it. */
+  take(max: number): LogRecord[] {
+    const peeked = this.peeked;
+    if (peeked !== undefined) {
+      this.peeked = undefined;
+      return peeked;
+    }
+    const out: LogRecord[] = [];
+    const c = this.c;
+    const buf = c.buf;
+    while (out.length < max) {
+      if (this.left === 0) {
+        const p = this.nextBatch;
+        if (p + BATCH_HEADER_SIZE > this.length) break;
+        this.nextBatch = p + buf.readUInt32LE(p + 4);
+        this.baseOffset = readU64(buf, p + 8);
+        this.left = buf.readUInt32LE(p + 24);
+        this.baseTimestamp = readU64(buf, p + 28);
+        c.pos = p + BATCH_HEADER_SIZE;
+        continue;
+      }
+      this.left--;
+      const bodyLength = c.varint();
+      const next = c.pos + bodyLength;
+      const offset = this.baseOffset + c.varint();
+      if (offset >= this.until) {
+        this.left = 0;
+        this.nextBatch = this.length;
+        break;
+      }
+      if (offset >= this.from) out.push(decodeRecord(c, offset, this.baseTimestamp));
+      c.pos = next;
+    }
+    return out;
+  }
+}
+
 /**
  * The records of `batches` (from `Log.readBatches`) at offsets in [`from`, `until`), in order; their
  * bytes are views of its buffer. The batches were CRC-checked when they were read.
  */
 export function decodeBatches(batches: RecordBatches): LogRecord[] {
-  const buf = Buffer.from(batches.buffer, 0, batches.length);
+  const buf = Buffer.from(batches.buffer, batches.byteOffset ?? 0, batches.length);
   const out: LogRecord[] = [];
   const budget: ReadBudget = {
     records: Number.POSITIVE_INFINITY,

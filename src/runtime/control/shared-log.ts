@@ -19,6 +19,7 @@ import type { RecordBuffer } from '../../log/record-buffer.js';
 import type {
   AppendRecord,
   AppendResult,
+  BatchReadOptions,
   Log,
   LogRecord,
   LogTransaction,
@@ -94,7 +95,7 @@ export class SharedLog implements Log {
     topic: string,
     partition: number,
     offset: number,
-    options?: ReadOptions,
+    options?: BatchReadOptions,
   ) => Promise<RecordBatches>;
   earliestOffset(topic: string, partition: number): Promise<number> {
     return this.inner.earliestOffset(topic, partition);

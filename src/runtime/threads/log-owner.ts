@@ -21,11 +21,21 @@ import type { Log, LogTransaction, RecordBatches, TopicConfigInput } from '../..
 import { EddyError, JobError } from '../../util/errors.js';
 import { SharedLog } from '../control/shared-log.js';
 import { decodeAppends, encodeRecords } from './record-frames.js';
-import { deserializeError, type LogAnswer, type LogRequest, serializeError } from './thread-protocol.js';
+import {
+  deserializeError,
+  type EncodedAppend,
+  type LogAnswer,
+  type LogRequest,
+  type SlotBatches,
+  serializeError,
+} from './thread-protocol.js';
+import type { TransferSlots } from './transfer-slots.js';
 
 interface Client {
   readonly port: MessagePort;
   readonly label: string;
+  /** The thread's transfer slots, if it lends any (the embedded log). */
+  readonly slots: TransferSlots | undefined;
   readonly txns: Map<number, LogTransaction>;
   readonly waits: Map<number, AbortController>;
   readonly onMessage: (m: LogRequest) => void;
@@ -47,11 +57,15 @@ export class LogOwner {
     return this.failure;
   }
 
-  /** Serves the `ThreadLog` at the other end of `port` (`label` names it in errors, e.g. "thread 1"). */
-  attach(port: MessagePort, label: string): void {
+  /**
+   * Serves the `ThreadLog` at the other end of `port` (`label` names it in errors, e.g. "thread 1"),
+   * which may lend `slots` for its reads' and appends' bytes.
+   */
+  attach(port: MessagePort, label: string, slots?: TransferSlots): void {
     const client: Client = {
       port,
       label,
+      slots,
       txns: new Map(),
       waits: new Map(),
       onMessage: (m) => this.handle(client, m),
@@ -100,13 +114,17 @@ export class LogOwner {
     Promise.resolve(result).then(
       (value) => {
         if (!this.clients.has(client.port)) return;
-        const transfer =
-          value instanceof ArrayBuffer
-            ? [value]
-            : m.op === 'readBatches'
-              ? [(value as RecordBatches).buffer]
-              : undefined;
-        client.port.postMessage({ id: m.id, ok: true, value } satisfies LogAnswer, transfer);
+        let answer = value;
+        let transfer: ArrayBuffer[] | undefined;
+        if (value instanceof ArrayBuffer) transfer = [value];
+        else if (m.op === 'readBatches') {
+          const b = value as RecordBatches;
+          if (m.slot !== undefined && b.buffer === client.slots?.memory) {
+            client.slots.publish(m.slot, b.length);
+            answer = { slot: m.slot, length: b.length, from: b.from, until: b.until } satisfies SlotBatches;
+          } else transfer = [b.buffer as ArrayBuffer];
+        }
+        client.port.postMessage({ id: m.id, ok: true, value: answer } satisfies LogAnswer, transfer);
       },
       (err: unknown) => {
         if (!this.clients.has(client.port)) return;
@@ -130,10 +148,11 @@ export class LogOwner {
         return log.readBatches(m.topic, m.partition, m.offset, {
           maxRecords: m.maxRecords,
           maxBytes: m.maxBytes,
+          into: m.slot === undefined ? undefined : client.slots?.bytes(m.slot),
         });
       case 'appendEncoded':
         this.refuse(client, `append to ${m.topic}/${m.partition}`);
-        return appendBuffered(log, m.topic, m.partition, RecordBuffer.fromEncoded(m.records));
+        return appendBuffered(log, m.topic, m.partition, this.encoded(client, m.records));
       case 'wait': {
         const abort = new AbortController();
         client.waits.set(m.id, abort);
@@ -176,7 +195,7 @@ export class LogOwner {
       case 'txnAppendEncoded': {
         const txn = this.txn(client, m.txn);
         this.refuse(client, `transactional append to ${m.topic}/${m.partition}`);
-        return appendBuffered(txn, m.topic, m.partition, RecordBuffer.fromEncoded(m.records));
+        return appendBuffered(txn, m.topic, m.partition, this.encoded(client, m.records));
       }
       case 'txnCommit': {
         const txn = this.txn(client, m.txn);
@@ -195,6 +214,15 @@ export class LogOwner {
         this.fail(deserializeError(m.error));
         return undefined;
     }
+  }
+
+  /** An encoded append's records, from its transferred buffer or from the thread's slot. */
+  private encoded(client: Client, records: EncodedAppend): RecordBuffer {
+    if ('buffer' in records) return RecordBuffer.fromEncoded(records);
+    const slots = client.slots;
+    if (slots === undefined) throw new EddyError('EDDY_INTERNAL', `${client.label} lends no transfer slots`);
+    // the log is done with the bytes when the append returns: the slot is the thread's again then
+    return RecordBuffer.fromEncoded(records, slots.bytes(records.slot, slots.acquire(records.slot)));
   }
 
   private async begin(client: Client, id: string | undefined): Promise<number> {

@@ -25,6 +25,7 @@ import type { Logger } from '../task.js';
 import { answerQueries } from './store-proxy.js';
 import { ThreadLog } from './thread-log.js';
 import { serializeError } from './thread-protocol.js';
+import { TransferSlots } from './transfer-slots.js';
 
 /** What a task thread is started with (`workerData`). */
 export interface TaskThreadData {
@@ -43,6 +44,8 @@ export interface TaskThreadData {
   readonly encodedBatches: boolean;
   /** The owner's log has `holdCompaction` (the embedded log). */
   readonly holdsCompaction: boolean;
+  /** With `encodedBatches`: the transfer slots this thread lends the owner (transfer-slots.ts). */
+  readonly slots?: { readonly memory: SharedArrayBuffer; readonly count: number; readonly slotBytes: number };
   readonly logPort: MessagePort;
   readonly queryPort: MessagePort;
   /** One Int32 the query answers are signalled on (store-proxy.ts). */
@@ -101,6 +104,9 @@ async function main(): Promise<void> {
     data.supports,
     data.encodedBatches,
     data.holdsCompaction,
+    data.slots === undefined
+      ? undefined
+      : TransferSlots.of(data.slots.memory, data.slots.count, data.slots.slotBytes),
   );
   const ids = data.transactionalIds;
   const container = new Container(job, {

@@ -29,7 +29,15 @@ import type {
 } from '../../log/types.js';
 import { LogClosedError } from '../../util/errors.js';
 import { decodeRecords, encodeRecords } from './record-frames.js';
-import { deserializeError, type LogAnswer, type LogRequest, serializeError } from './thread-protocol.js';
+import {
+  deserializeError,
+  type EncodedAppend,
+  type LogAnswer,
+  type LogRequest,
+  type SlotBatches,
+  serializeError,
+} from './thread-protocol.js';
+import type { TransferSlots } from './transfer-slots.js';
 
 type Request = LogRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never;
 
@@ -61,12 +69,17 @@ export class ThreadLog implements Log {
     private readonly encodedBatches = false,
     /** The owner's log has `holdCompaction` (the embedded log). */
     holdsCompaction = false,
+    /** Slots this thread lends the owner for the bytes of its encoded reads and appends. */
+    private readonly slots?: TransferSlots,
   ) {
     port.on('message', this.onMessage);
     if (!holdsCompaction) this.holdCompaction = undefined;
     if (!supports.truncate) this.truncate = undefined;
     if (!supports.transactions) this.beginTransaction = undefined;
-    if (!encodedBatches) this.appendBuffer = undefined;
+    if (!encodedBatches) {
+      this.appendBuffer = undefined;
+      this.readBatches = undefined;
+    }
   }
 
   private request<T>(m: Request, transfer?: ArrayBuffer[]): Promise<T> {
@@ -103,23 +116,35 @@ export class ThreadLog implements Log {
     topic,
     partition,
     records,
-  ) => {
-    const encoded = records.detach();
-    return this.request({ op: 'appendEncoded', topic, partition, records: encoded }, [encoded.buffer]);
-  };
+  ) =>
+    this.appendEncoded(records, (encoded) => ({ op: 'appendEncoded', topic, partition, records: encoded }));
+
+  /**
+   * Sends an encoded append built by `message` from the records: copied into a transfer slot when
+   * they fit one and one is free (lent until the answer), else detached and transferred.
+   */
+  private async appendEncoded(
+    records: RecordBuffer,
+    message: (encoded: EncodedAppend) => Request,
+  ): Promise<AppendResult> {
+    const slots = this.slots;
+    const slot = slots !== undefined && records.byteLength <= slots.slotBytes ? slots.take() : -1;
+    if (slot < 0) {
+      const encoded = records.detach();
+      return this.request(message(encoded), [encoded.buffer]);
+    }
+    const s = slots as TransferSlots;
+    try {
+      const info = records.copyOut(s.bytes(slot));
+      s.publish(slot, info.length);
+      return await this.request(message({ ...info, slot }));
+    } finally {
+      s.release(slot);
+    }
+  }
 
   async read(topic: string, partition: number, offset: number, options?: ReadOptions): Promise<LogRecord[]> {
-    if (this.encodedBatches) {
-      const batches = await this.request<RecordBatches>({
-        op: 'readBatches',
-        topic,
-        partition,
-        offset,
-        maxRecords: options?.maxRecords,
-        maxBytes: options?.maxBytes,
-      });
-      return decodeBatches(batches);
-    }
+    if (this.encodedBatches) return decodeBatches(await this.fetchBatches(topic, partition, offset, options));
     const buffer = await this.request<ArrayBuffer>({
       op: 'read',
       topic,
@@ -129,6 +154,50 @@ export class ThreadLog implements Log {
       maxBytes: options?.maxBytes,
     });
     return decodeRecords(buffer);
+  }
+
+  /** The owner's log's whole batches (the embedded log), for the thread to decode as it goes. */
+  readBatches?: (
+    topic: string,
+    partition: number,
+    offset: number,
+    options?: ReadOptions,
+  ) => Promise<RecordBatches> = (topic, partition, offset, options) =>
+    this.fetchBatches(topic, partition, offset, options);
+
+  /**
+   * The owner's `readBatches`, into a transfer slot when one is free; the batches are then copied
+   * out into a buffer of this thread's own, as the records' bytes are views of it (a task may keep
+   * them), and the slot is free again at once.
+   */
+  private async fetchBatches(
+    topic: string,
+    partition: number,
+    offset: number,
+    options: ReadOptions | undefined,
+  ): Promise<RecordBatches> {
+    const slots = this.slots;
+    const slot = slots === undefined ? -1 : slots.take();
+    const request = {
+      op: 'readBatches' as const,
+      topic,
+      partition,
+      offset,
+      maxRecords: options?.maxRecords,
+      maxBytes: options?.maxBytes,
+      slot: slot < 0 ? undefined : slot,
+    };
+    if (slot < 0) return this.request<RecordBatches>(request);
+    const s = slots as TransferSlots;
+    try {
+      const answer = await this.request<RecordBatches | SlotBatches>(request);
+      if (!('slot' in answer)) return answer;
+      const own = Buffer.allocUnsafeSlow(s.acquire(slot));
+      s.bytes(slot, own.length).copy(own);
+      return { buffer: own.buffer, length: own.length, from: answer.from, until: answer.until };
+    } finally {
+      s.release(slot);
+    }
   }
 
   earliestOffset(topic: string, partition: number): Promise<number> {
@@ -193,13 +262,14 @@ export class ThreadLog implements Log {
       ...(this.appendBuffer === undefined
         ? {}
         : {
-            appendBuffer: (topic: string, partition: number, records: RecordBuffer) => {
-              const encoded = records.detach();
-              return this.request<AppendResult>(
-                { op: 'txnAppendEncoded', txn, topic, partition, records: encoded },
-                [encoded.buffer],
-              );
-            },
+            appendBuffer: (topic: string, partition: number, records: RecordBuffer) =>
+              this.appendEncoded(records, (encoded) => ({
+                op: 'txnAppendEncoded',
+                txn,
+                topic,
+                partition,
+                records: encoded,
+              })),
           }),
       commit: () => this.request<void>({ op: 'txnCommit', txn }),
       abort: () => this.request<void>({ op: 'txnAbort', txn }),

@@ -7,14 +7,15 @@
  * in the answer, an append's records in the request — or, when the owner's log takes encoded
  * batches (`Log.appendBuffer`), the thread's `RecordBuffer` bytes as they are (`appendEncoded`), so
  * the owner only writes the batch header and CRC; and a read, as the log's on-disk batches copied
- * once (`readBatches`), which the thread decodes. Nothing else is large.
+ * once (`readBatches`), which the thread decodes. On the embedded log those bytes go through the
+ * thread's transfer slots (transfer-slots.ts) when they fit. Nothing else is large.
  *
  * Errors keep their class and `code`: an `EddyError` is sent as its name, code, message,
  * retriable flag and stack, and rebuilt on the other side as an instance of the same class of
  * `util/errors.ts` (so `instanceof FencedError` and `err.code` work across threads); any other
  * error becomes an `Error` with its message and stack.
  */
-import type { EncodedRecords } from '../../log/record-buffer.js';
+import type { EncodedRecords, EncodedRecordsInfo } from '../../log/record-buffer.js';
 import * as errors from '../../util/errors.js';
 import { EddyError, type ErrorCode } from '../../util/errors.js';
 
@@ -24,7 +25,7 @@ export type LogRequest =
   | { id: number; op: 'listTopics' | 'flush' }
   | { id: number; op: 'append'; topic: string; partition: number; records: ArrayBuffer }
   /** An append of records encoded in the log's batch layout already (`Log.appendBuffer`). */
-  | { id: number; op: 'appendEncoded'; topic: string; partition: number; records: EncodedRecords }
+  | { id: number; op: 'appendEncoded'; topic: string; partition: number; records: EncodedAppend }
   | {
       id: number;
       op: 'read';
@@ -34,7 +35,10 @@ export type LogRequest =
       maxRecords?: number;
       maxBytes?: number;
     }
-  /** A read as whole batches (`Log.readBatches`): the thread decodes them. */
+  /**
+   * A read as whole batches (`Log.readBatches`): the thread decodes them. Into transfer slot `slot`
+   * when they fit (the answer is a `SlotBatches`), else in a transferred buffer (`RecordBatches`).
+   */
   | {
       id: number;
       op: 'readBatches';
@@ -43,6 +47,7 @@ export type LogRequest =
       offset: number;
       maxRecords?: number;
       maxBytes?: number;
+      slot?: number;
     }
   | { id: number; op: 'earliestOffset' | 'endOffset'; topic: string; partition: number }
   | { id: number; op: 'wait'; topic: string; partition: number; offset: number; timeoutMs: number }
@@ -57,11 +62,25 @@ export type LogRequest =
       txn: number;
       topic: string;
       partition: number;
-      records: EncodedRecords;
+      records: EncodedAppend;
     }
   | { id: number; op: 'txnCommit' | 'txnAbort'; txn: number }
   /** The thread's job failed (`onError: 'fail'`): the owner refuses every later commit. */
   | { id: number; op: 'fail'; error: SerializedError };
+
+/**
+ * An encoded append's records: in a transferred buffer, or in transfer slot `slot`
+ * (transfer-slots.ts), whose length its writer published.
+ */
+export type EncodedAppend = EncodedRecords | (EncodedRecordsInfo & { readonly slot: number });
+
+/** A `readBatches` answer whose batches are in the request's transfer slot. */
+export interface SlotBatches {
+  readonly slot: number;
+  readonly length: number;
+  readonly from: number;
+  readonly until: number;
+}
 
 export type LogAnswer =
   | { id: number; ok: true; value: unknown }

@@ -25,6 +25,7 @@
  * closes every live thread's tasks and stores without committing, and ends every worker.
  */
 import { EventEmitter } from 'node:events';
+import type { EventLoopUtilization } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
 import type { Log } from '../../log/types.js';
@@ -47,6 +48,7 @@ import { LogOwner } from './log-owner.js';
 import { proxyStoreOpen, QueryChannel } from './store-proxy.js';
 import type { TaskThreadData, ThreadSnapshot, ToMain, ToThread } from './task-thread.js';
 import { deserializeError } from './thread-protocol.js';
+import { TransferSlots } from './transfer-slots.js';
 
 export interface ThreadedContainerOptions extends Omit<ContainerOptions, 'thread'> {
   /** Threads to spread the tasks over (at most one per task: extra threads are not started). */
@@ -142,6 +144,12 @@ export class ThreadedContainer extends EventEmitter {
     const jobModule = this.options.jobModule.startsWith('file:')
       ? fileURLToPath(this.options.jobModule)
       : this.options.jobModule;
+    const encodedBatches =
+      this.owner.log.appendBuffer !== undefined && this.owner.log.readBatches !== undefined;
+    // a read in flight per partition, and as many flushes (changelogs, outputs) at once
+    const slots = encodedBatches
+      ? TransferSlots.allocate(Math.min(2 * partitions.length + 2, 32))
+      : undefined;
     const data: TaskThreadData = {
       jobModule,
       thread: index,
@@ -154,7 +162,11 @@ export class ThreadedContainer extends EventEmitter {
         ids === undefined ? undefined : Object.fromEntries(partitions.map((p) => [p, ids(p)])),
       backend: this.owner.log.backend,
       supports: { ...this.owner.log.supports },
-      encodedBatches: this.owner.log.appendBuffer !== undefined && this.owner.log.readBatches !== undefined,
+      encodedBatches,
+      slots:
+        slots === undefined
+          ? undefined
+          : { memory: slots.memory, count: slots.count, slotBytes: slots.slotBytes },
       holdsCompaction: this.owner.log.holdCompaction !== undefined,
       logPort: log.port2,
       queryPort: queries.port2,
@@ -165,7 +177,7 @@ export class ThreadedContainer extends EventEmitter {
       transferList: [log.port2, queries.port2],
     });
     const label = `thread ${index} (partitions ${partitions.join(',')})`;
-    this.owner.attach(log.port1, label);
+    this.owner.attach(log.port1, label, slots);
     let loaded!: () => void;
     let exited!: () => void;
     const t: TaskThread = {
@@ -404,6 +416,14 @@ export class ThreadedContainer extends EventEmitter {
       }
     }
     return out;
+  }
+
+  /**
+   * Each task thread's event loop utilization since it started (`worker.performance`): pass an
+   * earlier reading of the same thread as `since` for the share of the time between the two.
+   */
+  threadUtilization(since?: readonly EventLoopUtilization[]): EventLoopUtilization[] {
+    return this.threads.map((t, i) => t.worker.performance.eventLoopUtilization(since?.[i]));
   }
 
   /** The partitions of the running tasks. */

@@ -15,6 +15,7 @@ import type { Log, LogRecord } from '../../../src/log/types.js';
 import { LogOwner } from '../../../src/runtime/threads/log-owner.js';
 import { decodeRecords, encodeRecords } from '../../../src/runtime/threads/record-frames.js';
 import { ThreadLog } from '../../../src/runtime/threads/thread-log.js';
+import { TransferSlots } from '../../../src/runtime/threads/transfer-slots.js';
 import { JobError, TopicExistsError, UnknownTopicError } from '../../../src/util/errors.js';
 
 function pair<L extends Log = MemoryLog>(
@@ -22,11 +23,14 @@ function pair<L extends Log = MemoryLog>(
   inner: L = new MemoryLog() as unknown as L,
   encodedBatches = false,
   cleanup = () => {},
+  slots?: TransferSlots,
 ) {
   const owner = new LogOwner(inner);
   const channel = new MessageChannel();
-  owner.attach(channel.port1, 'thread 7');
-  const log = new ThreadLog(channel.port2, inner.backend, inner.supports, encodedBatches);
+  owner.attach(channel.port1, 'thread 7', slots);
+  const threadSide =
+    slots === undefined ? undefined : TransferSlots.of(slots.memory, slots.count, slots.slotBytes);
+  const log = new ThreadLog(channel.port2, inner.backend, inner.supports, encodedBatches, false, threadSide);
   t.after(async () => {
     await log.close();
     await owner.close();
@@ -183,41 +187,128 @@ describe('ThreadLog over a LogOwner', () => {
   });
 });
 
+async function embeddedPair(t: { after(fn: () => unknown): void }, slots?: TransferSlots) {
+  const dir = mkdtempSync(join(tmpdir(), 'eddy-test-'));
+  const embedded = await openEmbeddedLog({ dir, now: () => 1_700_000_000_000 });
+  return pair(t, embedded, true, () => rmSync(dir, { recursive: true, force: true }), slots);
+}
+
+/** `n` records of `valueBytes` bytes each, value i filled with the char code of `fill` + i % 26. */
+function filled(n: number, valueBytes: number, fill = 'a'): RecordBuffer {
+  const b = new RecordBuffer({ encode: true, copy: false });
+  for (let i = 0; i < n; i++) {
+    b.add(Buffer.from(`k${i}`), Buffer.alloc(valueBytes, fill.charCodeAt(0) + (i % 26)));
+  }
+  return b;
+}
+
+const withSlots = [
+  ['transferred buffers', undefined],
+  ['transfer slots', () => TransferSlots.allocate(4, 64 * 1024)],
+] as const;
+
 describe('ThreadLog over a LogOwner of an embedded log', () => {
-  it('moves a RecordBuffer as its encoded bytes (appendBuffer), plainly and in a transaction, and reads whole batches', async (t) => {
-    const dir = mkdtempSync(join(tmpdir(), 'eddy-test-'));
-    const embedded = await openEmbeddedLog({ dir, now: () => 1_700_000_000_000 });
-    const { inner, log } = pair(t, embedded, true, () => rmSync(dir, { recursive: true, force: true }));
-    assert.equal(typeof log.appendBuffer, 'function');
+  for (const [how, slots] of withSlots)
+    it(`moves a RecordBuffer as its encoded bytes (appendBuffer), plainly and in a transaction, and reads whole batches (${how})`, async (t) => {
+      const { inner, log } = await embeddedPair(t, slots?.());
+      assert.equal(typeof log.appendBuffer, 'function');
+      await log.createTopic('t', { partitions: 1 });
+      const b = new RecordBuffer({ encode: true, copy: false });
+      b.add(Buffer.from('a'), Buffer.from('1'));
+      b.add(Buffer.from('b'), null, { h: Buffer.from('x') });
+      assert.deepEqual(await appendBuffered(log, 't', 0, b), { baseOffset: 0, nextOffset: 2 });
+      assert.equal(b.count, 0, 'the bytes moved to the owner');
+      const txn = await (log.beginTransaction as NonNullable<typeof log.beginTransaction>)();
+      assert.equal(typeof txn.appendBuffer, 'function');
+      b.add(Buffer.from('c'), Buffer.from('3'));
+      await appendBuffered(txn, 't', 0, b);
+      assert.equal((await inner.read('t', 0, 0)).length, 2, 'the transaction is not visible yet');
+      await txn.commit();
+      const records = await inner.read('t', 0, 0);
+      assert.deepEqual(
+        records.map((r) => [
+          r.offset,
+          r.key?.toString(),
+          r.value?.toString() ?? null,
+          Object.keys(r.headers),
+        ]),
+        [
+          [0, 'a', '1', []],
+          [1, 'b', null, ['h']],
+          [2, 'c', '3', []],
+        ],
+      );
+      const through = await log.read('t', 0, 1, { maxRecords: 10 });
+      assert.deepEqual(
+        through.map((r) => [r.offset, r.key?.toString(), r.timestamp]),
+        [
+          [1, 'b', 1_700_000_000_000],
+          [2, 'c', 1_700_000_000_000],
+        ],
+        'a read through the owner (its batches, decoded in the thread) starts at the offset asked',
+      );
+    });
+});
+
+describe('transfer slots', () => {
+  it('a read copied out of its slot stays intact while later reads reuse the slot', async (t) => {
+    const slots = TransferSlots.allocate(1, 64 * 1024);
+    const { log } = await embeddedPair(t, slots);
     await log.createTopic('t', { partitions: 1 });
-    const b = new RecordBuffer({ encode: true, copy: false });
-    b.add(Buffer.from('a'), Buffer.from('1'));
-    b.add(Buffer.from('b'), null, { h: Buffer.from('x') });
-    assert.deepEqual(await appendBuffered(log, 't', 0, b), { baseOffset: 0, nextOffset: 2 });
-    assert.equal(b.count, 0, 'the bytes moved to the owner');
-    const txn = await (log.beginTransaction as NonNullable<typeof log.beginTransaction>)();
-    assert.equal(typeof txn.appendBuffer, 'function');
-    b.add(Buffer.from('c'), Buffer.from('3'));
-    await appendBuffered(txn, 't', 0, b);
-    assert.equal((await inner.read('t', 0, 0)).length, 2, 'the transaction is not visible yet');
-    await txn.commit();
-    const records = await inner.read('t', 0, 0);
+    for (const fill of ['a', 'A']) await appendBuffered(log, 't', 0, filled(10, 100, fill));
+    const first = await log.read('t', 0, 0, { maxRecords: 10 });
+    assert.ok(slots.bytes(0).includes(Buffer.alloc(100, 'a')), 'the batches went through the shared slot');
+    const second = await log.read('t', 0, 10, { maxRecords: 10 });
+    assert.ok(slots.bytes(0).includes(Buffer.alloc(100, 'A')), 'the slot was reused');
     assert.deepEqual(
-      records.map((r) => [r.offset, r.key?.toString(), r.value?.toString() ?? null, Object.keys(r.headers)]),
-      [
-        [0, 'a', '1', []],
-        [1, 'b', null, ['h']],
-        [2, 'c', '3', []],
-      ],
+      first.map((r) => [r.offset, r.value?.toString()]),
+      Array.from({ length: 10 }, (_, i) => [i, String.fromCharCode(97 + i).repeat(100)]),
+      "the first read's records are views of a buffer of their own",
     );
-    const through = await log.read('t', 0, 1, { maxRecords: 10 });
+    assert.equal(first[0].value?.buffer === slots.memory, false);
     assert.deepEqual(
-      through.map((r) => [r.offset, r.key?.toString(), r.timestamp]),
-      [
-        [1, 'b', 1_700_000_000_000],
-        [2, 'c', 1_700_000_000_000],
-      ],
-      'a read through the owner (its batches, decoded in the thread) starts at the offset asked',
+      second.map((r) => r.offset),
+      Array.from({ length: 10 }, (_, i) => 10 + i),
     );
+  });
+
+  it('reads and appends larger than a slot, or with every slot lent, transfer buffers instead', async (t) => {
+    const slots = TransferSlots.allocate(2, 2048);
+    const { inner, log } = await embeddedPair(t, slots);
+    await log.createTopic('t', { partitions: 3 });
+    const big = filled(50, 100, 'a'); // ~5.5 KB: more than a slot
+    assert.ok(big.byteLength > slots.slotBytes);
+    assert.deepEqual(await appendBuffered(log, 't', 0, big), { baseOffset: 0, nextOffset: 50 });
+    assert.equal(big.count, 0);
+    assert.equal(slots.bytes(0).includes(Buffer.alloc(100, 'a')), false, 'no slot was written');
+    const read = await log.read('t', 0, 0, { maxRecords: 100 });
+    assert.equal(read.length, 50);
+    assert.equal(read[49].value?.toString(), String.fromCharCode(97 + (49 % 26)).repeat(100));
+    // six small appends and six reads at once: two go through the slots, the others transfer
+    await Promise.all(
+      [0, 1, 2, 3, 4, 5].map((i) => appendBuffered(log, 't', 1 + (i % 2), filled(3, 10, 'p'))),
+    );
+    const reads = await Promise.all([1, 2, 1, 2, 1, 2].map((p) => log.read('t', p, 0, { maxRecords: 100 })));
+    for (const r of reads) assert.equal(r.length, 9);
+    assert.deepEqual(
+      (await inner.read('t', 2, 0, { maxRecords: 100 })).map((r) => r.key?.toString()),
+      ['k0', 'k1', 'k2', 'k0', 'k1', 'k2', 'k0', 'k1', 'k2'],
+    );
+  });
+
+  it('a RecordBuffer copied out keeps its capacity and takes new records', () => {
+    const b = filled(3, 10);
+    const target = Buffer.alloc(4096);
+    const info = b.copyOut(target);
+    assert.equal(info.count, 3);
+    assert.equal(b.count, 0);
+    const again = RecordBuffer.fromEncoded(info, target);
+    assert.deepEqual(
+      again.records().map((r) => r.key?.toString()),
+      ['k0', 'k1', 'k2'],
+    );
+    b.add(Buffer.from('x'), Buffer.from('y'));
+    assert.equal(b.count, 1);
+    assert.throws(() => filled(100, 100).copyOut(Buffer.alloc(64)), /do not fit/);
   });
 });
