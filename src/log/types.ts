@@ -58,9 +58,10 @@ export interface RecordSpans {
 /**
  * Whole record batches in the embedded log's layout (`embedded/record-batch.ts`), CRC-checked and
  * copied into one buffer of their own (transferable to another thread), or into the caller's
- * `into` (`BatchReadOptions`) when they fit there: what `Log.readBatches` returns. They hold the records a `read` at `from` returns, and may hold more (before `from` in
- * the first batch; the budget counts whole batches, at least one); `decodeBatches` takes the
- * records at offsets in [`from`, `until`) (`until`: the visible end when they were read).
+ * `into` (`BatchReadOptions`) when they fit there: what `Log.readBatches` returns. They hold the
+ * records a `read` at `from` returns, and may hold more (before `from` in the first batch; the
+ * budget counts whole batches, at least one); `decodeBatches` and `BatchDecoder` take the records
+ * at offsets in [`from`, `until`) (`until`: the visible end when they were read).
  */
 export interface RecordBatches {
   /** A buffer of their own, or `into`'s (a `SharedArrayBuffer`'s, say) when they were copied there. */

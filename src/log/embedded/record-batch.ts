@@ -497,15 +497,5 @@ export class BatchDecoder {
  * bytes are views of its buffer. The batches were CRC-checked when they were read.
  */
 export function decodeBatches(batches: RecordBatches): LogRecord[] {
-  const buf = Buffer.from(batches.buffer, batches.byteOffset ?? 0, batches.length);
-  const out: LogRecord[] = [];
-  const budget: ReadBudget = {
-    records: Number.POSITIVE_INFINITY,
-    bytes: Number.POSITIVE_INFINITY,
-    tookAny: false,
-  };
-  for (let p = 0; p + BATCH_HEADER_SIZE <= batches.length; p += buf.readUInt32LE(p + 4)) {
-    decodeRecords(buf, p, batches.from, batches.until, budget, out);
-  }
-  return out;
+  return new BatchDecoder(batches).take(Number.POSITIVE_INFINITY);
 }

@@ -25,7 +25,7 @@ import type { Logger } from '../task.js';
 import { answerQueries } from './store-proxy.js';
 import { ThreadLog } from './thread-log.js';
 import { serializeError } from './thread-protocol.js';
-import { TransferSlots } from './transfer-slots.js';
+import { type SharedSlots, TransferSlots } from './transfer-slots.js';
 
 /** What a task thread is started with (`workerData`). */
 export interface TaskThreadData {
@@ -45,7 +45,7 @@ export interface TaskThreadData {
   /** The owner's log has `holdCompaction` (the embedded log). */
   readonly holdsCompaction: boolean;
   /** With `encodedBatches`: the transfer slots this thread lends the owner (transfer-slots.ts). */
-  readonly slots?: { readonly memory: SharedArrayBuffer; readonly count: number; readonly slotBytes: number };
+  readonly slots?: SharedSlots;
   readonly logPort: MessagePort;
   readonly queryPort: MessagePort;
   /** One Int32 the query answers are signalled on (store-proxy.ts). */
@@ -104,9 +104,7 @@ async function main(): Promise<void> {
     data.supports,
     data.encodedBatches,
     data.holdsCompaction,
-    data.slots === undefined
-      ? undefined
-      : TransferSlots.of(data.slots.memory, data.slots.count, data.slots.slotBytes),
+    data.slots === undefined ? undefined : TransferSlots.of(data.slots),
   );
   const ids = data.transactionalIds;
   const container = new Container(job, {

@@ -163,10 +163,7 @@ export class ThreadedContainer extends EventEmitter {
       backend: this.owner.log.backend,
       supports: { ...this.owner.log.supports },
       encodedBatches,
-      slots:
-        slots === undefined
-          ? undefined
-          : { memory: slots.memory, count: slots.count, slotBytes: slots.slotBytes },
+      slots: slots?.shared,
       holdsCompaction: this.owner.log.holdCompaction !== undefined,
       logPort: log.port2,
       queryPort: queries.port2,

@@ -23,6 +23,13 @@
 /** Bytes of one slot by default: a read's default budget (1 MiB), and a flush of 1,000s of records. */
 export const SLOT_BYTES = 1024 * 1024;
 
+/** Slots as they cross to another thread. */
+export interface SharedSlots {
+  readonly memory: SharedArrayBuffer;
+  readonly count: number;
+  readonly slotBytes: number;
+}
+
 export class TransferSlots {
   private readonly words: Int32Array;
   private readonly free: number[];
@@ -42,9 +49,14 @@ export class TransferSlots {
     return new TransferSlots(new SharedArrayBuffer(count * 4 + count * slotBytes), count, slotBytes);
   }
 
-  /** The other side's view of slots `allocate` made (their memory crossed threads). */
-  static of(memory: SharedArrayBuffer, count: number, slotBytes: number): TransferSlots {
-    return new TransferSlots(memory, count, slotBytes);
+  /** What the other thread needs to see these slots (`of`): it crosses threads in `workerData`. */
+  get shared(): SharedSlots {
+    return { memory: this.memory, count: this.count, slotBytes: this.slotBytes };
+  }
+
+  /** The other side's view of slots `allocate` made. */
+  static of(s: SharedSlots): TransferSlots {
+    return new TransferSlots(s.memory, s.count, s.slotBytes);
   }
 
   /** A free slot, now lent, or -1 when every slot is lent (the thread's side). */

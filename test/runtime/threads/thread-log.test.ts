@@ -28,8 +28,7 @@ function pair<L extends Log = MemoryLog>(
   const owner = new LogOwner(inner);
   const channel = new MessageChannel();
   owner.attach(channel.port1, 'thread 7', slots);
-  const threadSide =
-    slots === undefined ? undefined : TransferSlots.of(slots.memory, slots.count, slots.slotBytes);
+  const threadSide = slots === undefined ? undefined : TransferSlots.of(slots.shared);
   const log = new ThreadLog(channel.port2, inner.backend, inner.supports, encodedBatches, false, threadSide);
   t.after(async () => {
     await log.close();
