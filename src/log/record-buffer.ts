@@ -22,6 +22,7 @@
  */
 
 import { asBuffer } from '../util/bytes.js';
+import { crc32c, crc32cCombine } from '../util/crc32c.js';
 import { EddyError } from '../util/errors.js';
 import {
   BATCH_HEADER_SIZE,
@@ -82,6 +83,11 @@ export interface EncodedRecordsInfo {
   readonly count: number;
   readonly largest: number;
   readonly largestAt: number;
+  /**
+   * The CRC-32C of the records' bytes (all after the batch header), taken where they were encoded,
+   * so that `seal` on the receiving side checksums only the header and combines.
+   */
+  readonly recordsCrc: number;
 }
 
 export class RecordBuffer {
@@ -104,6 +110,12 @@ export class RecordBuffer {
   private batchAt = 0;
   private batchFirst = 0;
   private closed: number[] = [];
+  /**
+   * The CRC-32C of `buf[BATCH_HEADER_SIZE, recordsCrcEnd)` when it came with the bytes
+   * (`fromEncoded`); `seal` uses it while no record was added since (`pos` is still there).
+   */
+  private recordsCrc: number | undefined;
+  private recordsCrcEnd = 0;
 
   constructor(private readonly options: RecordBufferOptions) {
     this.format = options.format ?? 'embedded';
@@ -133,13 +145,7 @@ export class RecordBuffer {
   detach(): EncodedRecords {
     if (this.objects !== undefined || this.format !== 'embedded')
       throw new EddyError('EDDY_INTERNAL', 'RecordBuffer.detach: the records are not in the embedded layout');
-    const e: EncodedRecords = {
-      buffer: this.buf.buffer as ArrayBuffer,
-      length: this.pos,
-      count: this.n,
-      largest: this.largest,
-      largestAt: this.largestAt,
-    };
+    const e: EncodedRecords = { buffer: this.buf.buffer as ArrayBuffer, ...this.encodedInfo() };
     this.buf = Buffer.allocUnsafe(0);
     this.reset();
     return e;
@@ -161,14 +167,19 @@ export class RecordBuffer {
         `RecordBuffer.copyOut: ${this.pos} bytes do not fit in ${target.length}`,
       );
     this.buf.copy(target, 0, 0, this.pos);
-    const e: EncodedRecordsInfo = {
+    const e = this.encodedInfo();
+    this.reset();
+    return e;
+  }
+
+  private encodedInfo(): EncodedRecordsInfo {
+    return {
       length: this.pos,
       count: this.n,
       largest: this.largest,
       largestAt: this.largestAt,
+      recordsCrc: crc32c(this.buf.subarray(BATCH_HEADER_SIZE, this.pos)),
     };
-    this.reset();
-    return e;
   }
 
   /**
@@ -184,6 +195,8 @@ export class RecordBuffer {
     b.n = e.count;
     b.largest = e.largest;
     b.largestAt = e.largestAt;
+    b.recordsCrc = e.recordsCrc;
+    b.recordsCrcEnd = e.length;
     return b;
   }
 
@@ -300,7 +313,12 @@ export class RecordBuffer {
       throw new EddyError('EDDY_INTERNAL', 'RecordBuffer.seal: the records are not in the embedded layout');
     const total = this.pos;
     writeBatchHeader(this.buf, total, baseOffset, attributes, this.n - 1, this.n, now, now);
-    writeBatchCrc(this.buf, total);
+    if (this.recordsCrc === undefined || this.recordsCrcEnd !== total) writeBatchCrc(this.buf, total);
+    else {
+      // the records' CRC came with them: only the header is checksummed here
+      const header = crc32c(this.buf.subarray(4, BATCH_HEADER_SIZE));
+      this.buf.writeUInt32LE(crc32cCombine(header, this.recordsCrc, total - BATCH_HEADER_SIZE), 0);
+    }
     return this.buf.subarray(0, total);
   }
 
@@ -323,6 +341,7 @@ export class RecordBuffer {
     this.batchAt = 0;
     this.batchFirst = 0;
     this.closed = [];
+    this.recordsCrc = undefined;
   }
 
   private addObject(

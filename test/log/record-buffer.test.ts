@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { type EmbeddedLog, openEmbeddedLog } from '../../src/log/embedded/embedded-log.js';
-import { BatchDecoder, decodeBatches } from '../../src/log/embedded/record-batch.js';
+import { BatchDecoder, batchCrcOk, decodeBatches } from '../../src/log/embedded/record-batch.js';
 import { MemoryLog } from '../../src/log/memory/memory-log.js';
 import { appendBuffered, RecordBuffer } from '../../src/log/record-buffer.js';
 import type { Log, LogRecord } from '../../src/log/types.js';
@@ -261,5 +261,36 @@ describe('RecordBuffer.records()', () => {
     b.add(Buffer.from('XX'), Buffer.from('YY'));
     assert.equal(first[0].key?.toString(), 'k1');
     assert.equal(first[0].value?.toString(), 'v1');
+  });
+});
+
+describe('RecordBuffer handed to another thread', () => {
+  it('seals the same batch, CRC included, from the records CRC taken where they were encoded', () => {
+    const original = new RecordBuffer({ encode: true, copy: false });
+    fill(original);
+    const copy = new RecordBuffer({ encode: true, copy: false });
+    fill(copy);
+    const target = Buffer.alloc(4096);
+    const info = copy.copyOut(target);
+    const adopted = RecordBuffer.fromEncoded(info, target);
+    const expected = Buffer.from(original.seal(7, T, 0));
+    const sealed = adopted.seal(7, T, 0);
+    assert.ok(batchCrcOk(sealed, 0, sealed.length));
+    assert.deepEqual(sealed, expected);
+    // a detached (transferred) buffer likewise
+    const detached = new RecordBuffer({ encode: true, copy: false });
+    fill(detached);
+    assert.deepEqual(RecordBuffer.fromEncoded(detached.detach()).seal(7, T, 0), expected);
+  });
+
+  it('checksums the whole batch again once a record is added after it was handed over', () => {
+    const b = new RecordBuffer({ encode: true, copy: false });
+    fill(b);
+    const target = Buffer.alloc(4096);
+    const adopted = RecordBuffer.fromEncoded(b.copyOut(target), target);
+    adopted.add(Buffer.from('late'), Buffer.from('record'));
+    const sealed = adopted.seal(0, T, 0);
+    assert.ok(batchCrcOk(sealed, 0, sealed.length));
+    assert.equal(adopted.count, 5);
   });
 });

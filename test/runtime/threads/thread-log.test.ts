@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { MessageChannel } from 'node:worker_threads';
 import { openEmbeddedLog } from '../../../src/log/embedded/embedded-log.js';
+import { batchCrcOk } from '../../../src/log/embedded/record-batch.js';
 import { MemoryLog } from '../../../src/log/memory/memory-log.js';
 import { appendBuffered, RecordBuffer } from '../../../src/log/record-buffer.js';
 import type { Log, LogRecord } from '../../../src/log/types.js';
@@ -237,6 +238,13 @@ describe('ThreadLog over a LogOwner of an embedded log', () => {
           [2, 'c', '3', []],
         ],
       );
+      // the owner combined each batch's header CRC with the records' CRC taken in the thread
+      const raw = await (inner.readBatches as NonNullable<typeof inner.readBatches>)('t', 0, 0);
+      const bytes = Buffer.from(raw.buffer, raw.byteOffset ?? 0, raw.length);
+      let batches = 0;
+      for (let p = 0; p < bytes.length; p += bytes.readUInt32LE(p + 4), batches++)
+        assert.ok(batchCrcOk(bytes, p, bytes.readUInt32LE(p + 4)), `the CRC of batch ${batches}`);
+      assert.equal(batches, 2);
       const through = await log.read('t', 0, 1, { maxRecords: 10 });
       assert.deepEqual(
         through.map((r) => [r.offset, r.key?.toString(), r.timestamp]),
