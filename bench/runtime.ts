@@ -100,6 +100,8 @@ export interface RuntimeBenchResult {
   mainBusy?: number;
   /** The busy share of each task thread's event loop over the run (with more than one thread). */
   threadsBusy?: number[];
+  /** Task threads' reads and appends whose bytes were transferred, all transfer slots being lent. */
+  transfers?: number;
   /** Seconds from the call to the job's start (threads loaded, stores opened), not in `seconds`. */
   startSeconds?: number;
   /** Seconds from the final commit until the job returned (tasks and stores closed: a memory store's last snapshot), not in `seconds`. */
@@ -228,7 +230,13 @@ export async function runScenario(
     let started = spawned;
     let threadsElu: EventLoopUtilization[] | undefined;
     let committed:
-      | { at: number; cpu: NodeJS.CpuUsage; elu: EventLoopUtilization; threads?: EventLoopUtilization[] }
+      | {
+          at: number;
+          cpu: NodeJS.CpuUsage;
+          elu: EventLoopUtilization;
+          threads?: EventLoopUtilization[];
+          transfers?: number;
+        }
       | undefined;
     const options = {
       log,
@@ -250,6 +258,7 @@ export async function runScenario(
             cpu: process.cpuUsage(cpu),
             elu: performance.eventLoopUtilization(elu),
             threads: threaded(container)?.threadUtilization(threadsElu),
+            transfers: threaded(container)?.transfers,
           };
         });
         http?.monitor.onStarted(container);
@@ -278,6 +287,7 @@ export async function runScenario(
         cores: (used.user + used.system) / 1e6 / seconds,
         mainBusy,
         threadsBusy: committed.threads?.map((u) => u.utilization),
+        transfers: committed.transfers,
         startSeconds,
         closeSeconds,
       };
@@ -374,7 +384,7 @@ export async function runRuntimeBench(
     const cpu =
       r.cores === undefined
         ? ''
-        : `  cpu ${r.cores.toFixed(2)} cores, main loop ${Math.round((r.mainBusy ?? 0) * 100)}% busy${r.threadsBusy === undefined ? '' : `, threads ${r.threadsBusy.map((b) => `${Math.round(b * 100)}%`).join(' ')} busy`}, start ${r.startSeconds?.toFixed(1)} s, close ${r.closeSeconds?.toFixed(1)} s`;
+        : `  cpu ${r.cores.toFixed(2)} cores, main loop ${Math.round((r.mainBusy ?? 0) * 100)}% busy${r.threadsBusy === undefined ? '' : `, threads ${r.threadsBusy.map((b) => `${Math.round(b * 100)}%`).join(' ')} busy`}${r.transfers ? `, ${r.transfers} transfers (slots all lent)` : ''}, start ${r.startSeconds?.toFixed(1)} s, close ${r.closeSeconds?.toFixed(1)} s`;
     say(
       `  ${label.padEnd(15)}${threads} ${fmt(r.perSecond).padStart(10)} msgs/s${ratio}  (${r.messages.toLocaleString('en-US')} in ${r.seconds.toFixed(2)} s)${r.rssBytes === undefined ? '' : `  rss ${Math.round(r.rssBytes / 2 ** 20)} MiB`}${r.perCpuSecond === undefined ? '' : `  ${fmt(r.perCpuSecond)} per CPU-s`}${cpu}`,
     );

@@ -37,6 +37,8 @@ interface Client {
   /** The thread's transfer slots, if it lends any (the embedded log). */
   readonly slots: TransferSlots | undefined;
   readonly txns: Map<number, LogTransaction>;
+  /** Reads and appends of this thread whose bytes were transferred although it lends slots. */
+  transfers: number;
   readonly waits: Map<number, AbortController>;
   readonly onMessage: (m: LogRequest) => void;
 }
@@ -47,6 +49,7 @@ export class LogOwner {
   private readonly clients = new Map<MessagePort, Client>();
   private nextTxn = 1;
   private failure: Error | undefined;
+  private detachedTransfers = 0;
 
   constructor(log: Log) {
     this.log = log instanceof SharedLog || log.backend === 'kafka' ? log : new SharedLog(log);
@@ -67,6 +70,7 @@ export class LogOwner {
       label,
       slots,
       txns: new Map(),
+      transfers: 0,
       waits: new Map(),
       onMessage: (m) => this.handle(client, m),
     };
@@ -79,12 +83,24 @@ export class LogOwner {
     const client = this.clients.get(port);
     if (client === undefined) return;
     this.clients.delete(port);
+    this.detachedTransfers += client.transfers;
     port.off('message', client.onMessage);
     for (const w of client.waits.values()) w.abort();
     client.waits.clear();
     const open = [...client.txns.values()];
     client.txns.clear();
     for (const txn of open) await txn.abort().catch(() => undefined);
+  }
+
+  /**
+   * Reads and appends whose bytes were transferred though their thread lends transfer slots: the
+   * slots were all lent, or the bytes did not fit one. Each is memory the owner's isolate has to
+   * collect, so a steady count means the threads lend too few slots.
+   */
+  get transfers(): number {
+    let n = 0;
+    for (const c of this.clients.values()) n += c.transfers;
+    return n + this.detachedTransfers;
   }
 
   /** Refuses every later write and commit, of every thread (the first failure is kept). */
@@ -122,7 +138,10 @@ export class LogOwner {
           if (m.slot !== undefined && b.buffer === client.slots?.memory) {
             client.slots.publish(m.slot, b.length);
             answer = { slot: m.slot, length: b.length, from: b.from, until: b.until } satisfies SlotBatches;
-          } else transfer = [b.buffer as ArrayBuffer];
+          } else {
+            transfer = [b.buffer as ArrayBuffer];
+            if (client.slots !== undefined) client.transfers++;
+          }
         }
         client.port.postMessage({ id: m.id, ok: true, value: answer } satisfies LogAnswer, transfer);
       },
@@ -218,7 +237,10 @@ export class LogOwner {
 
   /** An encoded append's records, from its transferred buffer or from the thread's slot. */
   private encoded(client: Client, records: EncodedAppend): RecordBuffer {
-    if ('buffer' in records) return RecordBuffer.fromEncoded(records);
+    if ('buffer' in records) {
+      if (client.slots !== undefined) client.transfers++;
+      return RecordBuffer.fromEncoded(records);
+    }
     const slots = client.slots;
     if (slots === undefined) throw new EddyError('EDDY_INTERNAL', `${client.label} lends no transfer slots`);
     // the log is done with the bytes when the append returns: the slot is the thread's again then

@@ -78,6 +78,12 @@ interface TaskThread {
   readonly loaded: Promise<void>;
 }
 
+/**
+ * The most transfer slots a thread lends (of `SLOT_BYTES` each: 64 MiB of shared memory, touched
+ * only as far as calls in flight use it, the most recently freed slot being taken first).
+ */
+const MAX_SLOTS = 64;
+
 const silentLogger: Logger = { info() {}, warn() {}, error() {} };
 
 export class ThreadedContainer extends EventEmitter {
@@ -130,13 +136,29 @@ export class ThreadedContainer extends EventEmitter {
     const n = Math.min(this.options.threads, mine.length);
     const groups: number[][] = Array.from({ length: n }, () => []);
     for (let i = 0; i < mine.length; i++) groups[i % n].push(mine[i]);
-    this.threads = groups.map((partitions, index) => this.spawn(index, partitions));
+    const inFlight = await this.callsInFlightPerTask();
+    this.threads = groups.map((partitions, index) => this.spawn(index, partitions, inFlight));
     await this.untilFailure(Promise.all(this.threads.map((t) => t.loaded)));
     await this.untilFailure(Promise.all(this.threads.map((t) => this.call(t, { op: 'start' }))));
     this.logger.info(`started ${mine.length} tasks on ${n} threads`, { job: this.job.name });
   }
 
-  private spawn(index: number, partitions: number[]): TaskThread {
+  /**
+   * The log calls one task can have in flight at once: a read per input, and in one flush an append
+   * per output partition and per changelogged store. A thread lends slots for all of its tasks'
+   * (see `spawn`): a call that finds every slot lent transfers a buffer, whose memory the owner's
+   * isolate then has to collect.
+   */
+  private async callsInFlightPerTask(): Promise<number> {
+    const log = this.owner.log;
+    let outputPartitions = 0;
+    for (const o of this.job.outputs)
+      outputPartitions += (await log.describeTopic(o.topic)).partitions.length;
+    const changelogs = Object.values(this.job.stores).filter((s) => s.changelog).length;
+    return this.job.inputs.length + outputPartitions + changelogs;
+  }
+
+  private spawn(index: number, partitions: number[], callsPerTask: number): TaskThread {
     const log = new MessageChannel();
     const queries = new MessageChannel();
     const querySignal = new SharedArrayBuffer(4);
@@ -146,9 +168,9 @@ export class ThreadedContainer extends EventEmitter {
       : this.options.jobModule;
     const encodedBatches =
       this.owner.log.appendBuffer !== undefined && this.owner.log.readBatches !== undefined;
-    // a read in flight per partition, and as many flushes (changelogs, outputs) at once
+    // a slot for every call the thread's tasks can have in flight at once, and two to spare
     const slots = encodedBatches
-      ? TransferSlots.allocate(Math.min(2 * partitions.length + 2, 32))
+      ? TransferSlots.allocate(Math.min(partitions.length * callsPerTask + 2, MAX_SLOTS))
       : undefined;
     const data: TaskThreadData = {
       jobModule,
@@ -421,6 +443,14 @@ export class ThreadedContainer extends EventEmitter {
    */
   threadUtilization(since?: readonly EventLoopUtilization[]): EventLoopUtilization[] {
     return this.threads.map((t, i) => t.worker.performance.eventLoopUtilization(since?.[i]));
+  }
+
+  /**
+   * Reads and appends whose bytes crossed as transferred buffers though the thread lends transfer
+   * slots (`LogOwner.transfers`): 0 while the slots suffice.
+   */
+  get transfers(): number {
+    return this.owner.transfers;
   }
 
   /** The partitions of the running tasks. */

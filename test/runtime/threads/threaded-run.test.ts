@@ -9,6 +9,7 @@ import { CheckpointStore } from '../../../src/runtime/checkpoint.js';
 import { StoreQueries } from '../../../src/runtime/control/store-queries.js';
 import { checkpointTopic } from '../../../src/runtime/job.js';
 import { runJob } from '../../../src/runtime/run-job.js';
+import { ThreadedContainer } from '../../../src/runtime/threads/index.js';
 import { partitionForKey } from '../../../src/util/murmur2.js';
 import { tempDir } from '../../helpers/tmp.js';
 import { sumJob } from './fixtures/sum-job.js';
@@ -110,6 +111,35 @@ describe('runJob with threads', () => {
         assert.deepEqual(two.checkpoints.get(task)?.inputs, cp.inputs);
     });
   }
+});
+
+describe('transfer slots of task threads', () => {
+  it('a thread lends a slot for every read and append its tasks can have in flight: none falls back to a transfer', async (t) => {
+    const dir = tempDir(t);
+    const log = await openEmbeddedLog({ dir: join(dir, 'log') });
+    try {
+      await produce(log, messages(20_000, 500));
+      // each flush of a task appends to its changelog and to all 9 output partitions at once (9 is
+      // prime to the 4 input partitions: a task's keys spread over every one)
+      await log.createTopic('sums-out', { partitions: 9 });
+      let container: unknown;
+      const metrics = await runJob(sumJob(), {
+        log,
+        dataDir: dir,
+        untilCaughtUp: true,
+        threads: 4,
+        jobModule: JOB_MODULE,
+        onStarted: (c) => {
+          container = c;
+        },
+      });
+      assert.equal(metrics.processed, 20_000);
+      assert.ok(container instanceof ThreadedContainer);
+      assert.equal(container.transfers, 0, 'reads and appends whose bytes were transferred');
+    } finally {
+      await log.close();
+    }
+  });
 });
 
 /** Runs the fixture job with `threads` over `input` until it fails; returns the error and checkpoints. */
