@@ -122,6 +122,29 @@ test('bin/eddy.js demo: runs the shopping-cart job end to end and keeps its data
   assert.equal(total?.replaceAll(',', ''), carts.replaceAll(',', ''), stats.stdout);
 });
 
+test('bin/eddy.js demo --threads 2: the same carts and totals as one event loop, the start printed apart', (t) => {
+  const args = ['demo', '--events', '3000', '--users', '200', '--partitions', '4'];
+  const one = eddy(tempDir(t), args);
+  const two = eddy(tempDir(t), [...args, '--threads', '2']);
+  for (const r of [one, two]) assert.equal(r.status, 0, r.stderr);
+  const outOne = one.stdout + one.stderr;
+  const outTwo = two.stdout + two.stderr;
+  assert.match(outOne, /events processed\s+3,000 \([\d.]+k? events\/s on one event loop\)/);
+  assert.match(outTwo, /events processed\s+3,000 \([\d.]+k? events\/s on 2 worker threads\)/);
+  // the rate is the processing's: the start (stores, restore, and with threads their loading) apart
+  assert.match(
+    outOne,
+    /processed 3,000 events in [\d.]+ s: .* \(started in [\d.]+ s: stores opened and restored\)/,
+  );
+  assert.match(outTwo, /\(started in [\d.]+ s: stores opened and restored, threads loaded\)/);
+  const carts = (out: string) => /open carts in store\s+([\d,]+)/.exec(out)?.[1];
+  const totals = (out: string) => /cart totals emitted\s+([\d,]+)/.exec(out)?.[1];
+  assert.ok(carts(outOne), outOne);
+  assert.equal(carts(outTwo), carts(outOne));
+  assert.equal(totals(outTwo), totals(outOne));
+  assert.equal(totals(outOne), '3,000');
+});
+
 test('bin/eddy.js: consume | head -2 and produce | head -1 end quietly (no EPIPE stack trace)', (t) => {
   const dir = tempDir(t);
   assert.equal(eddy(dir, ['topics', 'create', 'orders', '--partitions', '1']).status, 0);
