@@ -5,7 +5,8 @@ export type { EmbeddedLogOptions, FsyncPolicy, RecoveryReport } from './embedded
 export { EmbeddedLog, openEmbeddedLog } from './embedded/embedded-log.js';
 export { DEFAULT_MAX_OPEN_FILES, FilePool } from './embedded/file-pool.js';
 export { formatRecovery } from './embedded/recovery.js';
-export { type KafkaLog, openKafkaLog } from './kafka/kafka-log.js';
+export type { KafkaLog } from './kafka/kafka-log.js';
+export { openKafkaLog } from './kafka/open-kafka-log.js';
 export type { KafkaLogOptions } from './kafka/options.js';
 export { MemoryLog } from './memory/memory-log.js';
 export type { ProducerMessage, ProducerOptions } from './producer.js';

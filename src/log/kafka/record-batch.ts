@@ -16,13 +16,11 @@
  *         varint headerCount, headers (varint nameLength, name, varint valueLength, value)
  * ```
  *
- * Varints are zigzag-encoded (signed). Compressed batches (gzip, snappy, lz4, zstd) are inflated
- * with the client's codecs (`compressionsAlgorithmsByBitmask`); a codec it lacks (zstd on a Node
- * without `zlib.zstd*`) is a `KafkaError` naming the topic, partition and offset.
+ * Varints are zigzag-encoded (signed). A fetched batch's check (magic, CRC) and inflation (a
+ * compressed batch: gzip, snappy, lz4, zstd) are `batch-records.ts`, apart, as they need the Kafka
+ * client's codecs: this module comes with every `RecordBuffer`, the client only with the Kafka
+ * backend.
  */
-import { compressionsAlgorithmsByBitmask } from '@platformatic/kafka';
-import { crc32c } from '../../util/crc32c.js';
-import { CorruptLogError, KafkaError } from '../../util/errors.js';
 import type { RecordHeaders } from '../types.js';
 import {
   bytesSize,
@@ -59,44 +57,6 @@ export function completeBatchLength(buf: Buffer, pos: number): number {
   if (buf.length - pos < BATCH_HEADER_SIZE) return -1;
   const length = BATCH_OVERHEAD + buf.readInt32BE(pos + 8);
   return pos + length <= buf.length ? length : -1;
-}
-
-/**
- * Checks the batch at `[pos, end)` (magic and CRC) and returns its records' bytes: a view of `buf`,
- * or the inflated block of a compressed batch. `where` names the topic/partition for errors.
- */
-export function batchRecords(buf: Buffer, pos: number, end: number, where: string): Buffer {
-  const baseOffset = readInt64(buf, pos);
-  const magic = buf[pos + 16];
-  if (magic !== 2) {
-    throw new KafkaError(
-      `record batch at offset ${baseOffset} of ${where} has magic ${magic}: only v2 record batches are supported (Kafka 0.11+ formats)`,
-    );
-  }
-  const crc = buf.readUInt32BE(pos + 17);
-  const actual = crc32c(buf.subarray(pos + 21, end));
-  if (actual !== crc) {
-    throw new CorruptLogError(
-      `record batch at offset ${baseOffset} of ${where} fails its CRC-32C check (stored ${crc}, computed ${actual}): the fetched data is corrupt; retry the read, and check the broker's disk and network`,
-    );
-  }
-  const body = buf.subarray(pos + BATCH_HEADER_SIZE, end);
-  const codec = buf.readInt16BE(pos + 21) & ATTR_COMPRESSION;
-  if (codec === 0) return body;
-  const algorithm = compressionsAlgorithmsByBitmask[codec];
-  if (algorithm === undefined || !algorithm.available) {
-    throw new KafkaError(
-      `record batch at offset ${baseOffset} of ${where} is compressed with codec ${codec}, which this Node.js cannot decompress (zstd needs Node.js 22.15+); have its producer use gzip, snappy or lz4`,
-    );
-  }
-  try {
-    return algorithm.decompressSync(body) as Buffer;
-  } catch (err) {
-    throw new CorruptLogError(
-      `record batch at offset ${baseOffset} of ${where} could not be decompressed: ${(err as Error).message}`,
-      { cause: err },
-    );
-  }
 }
 
 /** A position in a records block, with zigzag varint reads. */

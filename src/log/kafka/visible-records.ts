@@ -15,13 +15,13 @@
  */
 import type { SpanBuilder } from '../record-spans.js';
 import type { LogRecord } from '../types.js';
+import { batchRecords } from './batch-records.js';
 import type { AbortedTransaction, FetchedPartition } from './fetch-response.js';
 import {
   ATTR_COMPRESSION,
   ATTR_CONTROL,
   ATTR_TRANSACTIONAL,
   BATCH_HEADER_SIZE,
-  batchRecords,
   completeBatchLength,
   EMPTY_HEADERS,
   RecordReader,
