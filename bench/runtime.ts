@@ -34,7 +34,11 @@
  * (N: the largest `--threads`, default 2), the records per second the owner moves, the share of the
  * main thread's event loop that was busy, and the rate at which it would saturate (moved ÷ busy).
  *
- * Usage: node --import tsx bench/runtime.ts [--messages N] [--keys K] [--partitions P] [--threads N[,M…]]
+ * `--rounds R` with several counts runs them R times per scenario, the order alternating from round
+ * to round (1,2 then 2,1 …), and prints the median (and range) of the rounds' ratios: on a noisy
+ * machine one round's ratio is not a figure.
+ *
+ * Usage: node --import tsx bench/runtime.ts [--messages N] [--keys K] [--partitions P] [--threads N[,M…] [--rounds R]]
  *          [--scenario S] [--engine memory|lmdb|rocksdb] [--brokers HOST:PORT,… (on Kafka)] [--exactly-once]
  *          [--http [--pairs N]] [--serve-http (the scenarios run with the HTTP server and its scraper, not compared)]
  *          [--ceiling]
@@ -81,6 +85,11 @@ export interface RuntimeBenchOptions {
   threads?: number;
   /** The thread counts to run each scenario with (default `[threads ?? 1]`); ratios are to the first. */
   threadCounts?: readonly number[];
+  /**
+   * With several thread counts: run them this many times per scenario (default 1), the order
+   * alternating from round to round, and print the median of the rounds' ratios.
+   */
+  rounds?: number;
 }
 
 export interface RuntimeBenchResult {
@@ -356,7 +365,6 @@ export async function runHttpOverheadBench(o: RuntimeBenchOptions, pairs = 3): P
       `  pair ${i + 1}: off ${fmt(off.perSecond)} msgs/s (${fmt(off.perCpuSecond ?? 0)} per CPU-s), on ${fmt(on.perSecond)} msgs/s (${fmt(on.perCpuSecond ?? 0)} per CPU-s), on/off ${ratio.toFixed(3)}, per CPU-s ${cpuRatio.toFixed(3)}`,
     );
   }
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const m = median(ratios);
   const c = median(cpuRatios);
   say(
@@ -366,6 +374,8 @@ export async function runHttpOverheadBench(o: RuntimeBenchOptions, pairs = 3): P
 }
 
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
+/** The middle value (the upper one of an even count). */
+const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 export async function runRuntimeBench(
   scenarios: readonly Scenario[],
@@ -389,12 +399,31 @@ export async function runRuntimeBench(
       `  ${label.padEnd(15)}${threads} ${fmt(r.perSecond).padStart(10)} msgs/s${ratio}  (${r.messages.toLocaleString('en-US')} in ${r.seconds.toFixed(2)} s)${r.rssBytes === undefined ? '' : `  rss ${Math.round(r.rssBytes / 2 ** 20)} MiB`}${r.perCpuSecond === undefined ? '' : `  ${fmt(r.perCpuSecond)} per CPU-s`}${cpu}`,
     );
   };
+  const rounds = counts.length > 1 ? (o.rounds ?? 1) : 1;
   for (const s of scenarios) {
-    let base: RuntimeBenchResult | undefined;
-    for (const threads of counts) {
-      const r = await runScenario(s, { ...o, threads });
-      base ??= r;
-      report(r, s, counts.length > 1 ? base : undefined);
+    // ratios[i][round]: counts[i] over counts[0] in that round; rates[i]: counts[i]'s msgs/s
+    const ratios: number[][] = counts.map(() => []);
+    const rates: number[][] = counts.map(() => []);
+    for (let round = 0; round < rounds; round++) {
+      // odd rounds run the counts in reverse, so a drift of the machine does not favour one count
+      const order = round % 2 === 0 ? counts : [...counts].reverse();
+      const byCount = new Map<number, RuntimeBenchResult>();
+      for (const threads of order) byCount.set(threads, await runScenario(s, { ...o, threads }));
+      const base = byCount.get(counts[0]) as RuntimeBenchResult;
+      counts.forEach((threads, i) => {
+        const r = byCount.get(threads) as RuntimeBenchResult;
+        report(r, rounds > 1 ? `${s} r${round + 1}` : s, counts.length > 1 ? base : undefined);
+        ratios[i].push(r.perSecond / base.perSecond);
+        rates[i].push(r.perSecond);
+      });
+    }
+    if (rounds > 1) {
+      for (let i = 1; i < counts.length; i++) {
+        const spread = `×${Math.min(...ratios[i]).toFixed(2)}–×${Math.max(...ratios[i]).toFixed(2)}`;
+        say(
+          `  ${s}: threads ${counts[i]} over ${counts[0]}, median ×${median(ratios[i]).toFixed(2)} (${spread}) of ${rounds} rounds; median msgs/s ${fmt(median(rates[0]))} and ${fmt(median(rates[i]))}`,
+        );
+      }
     }
   }
   if (scenarios.includes('store-changelog') && (o.engine ?? 'lmdb') === 'lmdb' && o.brokers === undefined) {
@@ -472,6 +501,11 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
     process.exit(2);
   }
   const threadCounts = (flag('threads') ?? '1').split(',').map(Number);
+  const rounds = Number(flag('rounds') ?? 1);
+  if (!Number.isInteger(rounds) || rounds < 1) {
+    console.error(`--rounds ${flag('rounds')}: a positive integer`);
+    process.exit(2);
+  }
   if (threadCounts.some((n) => !Number.isInteger(n) || n < 1)) {
     console.error(`--threads ${flag('threads')}: a thread count or a comma list of them, e.g. 1,2`);
     process.exit(2);
@@ -513,5 +547,6 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
     // one scenario served over HTTP, for timing it as a whole process against a run without
     http: process.argv.includes('--serve-http'),
     threadCounts,
+    rounds,
   });
 }

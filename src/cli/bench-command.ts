@@ -22,7 +22,8 @@ const HELP = (names: string[]) => `Usage: eddy bench <name> [options]
 Runs a benchmark of bench/ and prints its figures. Benchmarks: ${names.join(', ')}.
   eddy bench runtime [--messages N] [--keys N] [--partitions N] [--scenario message-passing|store-only|store-changelog]
                      [--engine lmdb|rocksdb|memory] [--brokers HOST:PORT,... (on Kafka)] [--exactly-once]
-                     [--threads N or 1,2 (each count in the same run, with its ratio to the first)]
+                     [--threads N or 1,2 (each count in the same run, with its ratio to the first)
+                     [--rounds R (each count R times, the order alternating; the median ratio)]]
                      (after store-changelog on lmdb: "lmdb-js alone", the same store work on bare lmdb-js)
   eddy bench runtime --ceiling [--threads N] [--partitions N]  (the log owner: no-op and pass-through tasks on
                      1..N threads, records/s moved, the main loop's busy share, where it saturates)
