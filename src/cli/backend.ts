@@ -3,6 +3,7 @@
  * lazily, so commands that never touch Kafka never load its client.
  */
 import { join } from 'node:path';
+import { openKafkaLog } from '../log/kafka/open-kafka-log.js';
 import type { Log, LogRecovery } from '../log/types.js';
 import { kafkaSecurityOf, type RunConfig } from './run-config.js';
 
@@ -14,7 +15,6 @@ export function embeddedLogDir(dataDir: string): string {
 /** Opens the job's log; `onRecovery` hears what opening the embedded log repaired or found damaged. */
 export async function openBackend(config: RunConfig, onRecovery?: (r: LogRecovery) => void): Promise<Log> {
   if (config.backend === 'kafka') {
-    const { openKafkaLog } = await import('../log/kafka/kafka-log.js');
     return openKafkaLog({ brokers: config.brokers, ...kafkaSecurityOf(config) });
   }
   const { openEmbeddedLog } = await import('../log/embedded/embedded-log.js');

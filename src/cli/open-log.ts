@@ -18,6 +18,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { EmbeddedLog } from '../log/embedded/embedded-log.js';
+import { openKafkaLog } from '../log/kafka/open-kafka-log.js';
 import type { KafkaLogOptions } from '../log/kafka/options.js';
 import type { Log, LogRecovery } from '../log/types.js';
 import { InvalidArgumentError, isEddyError } from '../util/errors.js';
@@ -153,7 +154,6 @@ export async function withLog<T>(
   if (typeof target === 'string' || target.backend === 'embedded') {
     log = await openCliLog(typeof target === 'string' ? target : target.dataDir, options);
   } else {
-    const { openKafkaLog } = await import('../log/kafka/kafka-log.js');
     // a transactional id of its own: two `eddy produce` at once must not fence each other
     log = await openKafkaLog({
       brokers: target.brokers,

@@ -22,6 +22,7 @@ import { resolve } from 'node:path';
 import { JobMonitor } from '../http/job-monitor.js';
 import type { HttpServer } from '../http/server.js';
 import { v1Routes } from '../http/v1-routes.js';
+import { openKafkaLog } from '../log/kafka/open-kafka-log.js';
 import {
   type Endpoint,
   StoreQueries,
@@ -71,7 +72,6 @@ class LateDirectory implements TaskDirectory {
 }
 
 export async function runKafkaWorker(o: KafkaWorkerOptions): Promise<number> {
-  const { openKafkaLog } = await import('../log/kafka/kafka-log.js');
   const { runJobOnKafka } = await import('../runtime/kafka-group/index.js');
   const workerId =
     o.workerId ??
