@@ -406,12 +406,12 @@ export async function runRuntimeBench(
     const rates: number[][] = counts.map(() => []);
     for (let round = 0; round < rounds; round++) {
       // odd rounds run the counts in reverse, so a drift of the machine does not favour one count
-      const order = round % 2 === 0 ? counts : [...counts].reverse();
-      const byCount = new Map<number, RuntimeBenchResult>();
-      for (const threads of order) byCount.set(threads, await runScenario(s, { ...o, threads }));
-      const base = byCount.get(counts[0]) as RuntimeBenchResult;
-      counts.forEach((threads, i) => {
-        const r = byCount.get(threads) as RuntimeBenchResult;
+      const order = counts.map((_, i) => i);
+      if (round % 2 === 1) order.reverse();
+      const results: RuntimeBenchResult[] = [];
+      for (const i of order) results[i] = await runScenario(s, { ...o, threads: counts[i] });
+      const base = results[0];
+      results.forEach((r, i) => {
         report(r, rounds > 1 ? `${s} r${round + 1}` : s, counts.length > 1 ? base : undefined);
         ratios[i].push(r.perSecond / base.perSecond);
         rates[i].push(r.perSecond);
