@@ -45,6 +45,7 @@ import { type RestorableStore, restoreStore } from '../src/runtime/restore.js';
 import { openStore } from '../src/store/open-store.js';
 import { serdes } from '../src/store/serdes.js';
 import { partitionForKey } from '../src/util/murmur2.js';
+import { median } from './lib/stats.js';
 
 const root = new URL('..', import.meta.url).pathname;
 const SCRIPT = join(root, 'scripts/kafka');
@@ -96,7 +97,6 @@ async function appendAll(log: KafkaLog, topic: string, partition: number, record
     await Promise.all(chunks.slice(i, i + 8).map((c) => log.append(topic, partition, c)));
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const cpuSeconds = (since: NodeJS.CpuUsage) => {
   const u = process.cpuUsage(since);
   return (u.user + u.system) / 1e6;

@@ -63,6 +63,7 @@ import { type RunJobOptions, runJob } from '../src/runtime/run-job.js';
 import { ThreadedContainer } from '../src/runtime/threads/index.js';
 import { ENGINE_KINDS, type EngineKind } from '../src/store/engines/index.js';
 import type { JobScenario } from './jobs/scenario-job.js';
+import { median } from './lib/stats.js';
 import { openRawLmdb, readCopy } from './store-engines.js';
 
 export const SCENARIOS = ['message-passing', 'store-only', 'store-changelog'] as const;
@@ -374,8 +375,6 @@ export async function runHttpOverheadBench(o: RuntimeBenchOptions, pairs = 3): P
 }
 
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
-/** The middle value (the upper one of an even count). */
-const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 export async function runRuntimeBench(
   scenarios: readonly Scenario[],

@@ -14,6 +14,7 @@
  */
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { startWorker } from '../src/util/worker-entry.js';
+import { median } from './lib/stats.js';
 
 function compute(n: number): number {
   let x = 1;
@@ -64,8 +65,6 @@ async function run(kind: Kind, threads: number): Promise<number> {
   );
   return Math.max(...times);
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 if (!isMainThread) {
   const [work, n] = KINDS[workerData as Kind];
