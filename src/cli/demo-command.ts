@@ -8,12 +8,13 @@
  * --data-dir DIR` shows the carts, and running the demo again continues from the checkpoint).
  */
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { HttpServer } from '../http/server.js';
 import type { Log } from '../log/types.js';
 import { SharedLog, StoreQueries } from '../runtime/control/index.js';
+import { resolveThreads } from '../runtime/job-container.js';
 import { runJob } from '../runtime/run-job.js';
 import { intOption, parseCommandArgs } from './args.js';
 import { openBackend } from './backend.js';
@@ -156,7 +157,8 @@ export async function demoCommand(args: string[], io: CommandIO): Promise<number
       .finally(() => clearInterval(timer));
     const runMs = performance.now() - started;
     const startMs = started - runStart;
-    const threadCount = threads === 'auto' ? Math.min(availableParallelism(), partitions) : threads;
+    // what runJob ran on ('auto' resolved as it resolves it)
+    const threadCount = await resolveThreads(job, { threads, jobModule: demoJobModule(), log });
     void container;
     progress.done(
       `processed ${n(metrics.processed)} events in ${(runMs / 1000).toFixed(2)} s: ${formatRate((metrics.processed * 1000) / runMs)} events/s (started in ${(startMs / 1000).toFixed(2)} s: stores opened and restored${threadCount === 1 ? '' : ', threads loaded'})`,
